@@ -1,0 +1,205 @@
+package event
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+)
+
+// FieldType is the JSON type a payload field must have.
+type FieldType string
+
+// The payload field types.
+const (
+	TString  FieldType = "string"
+	TNumber  FieldType = "number"
+	TInteger FieldType = "integer" // a number with no fractional part, |n| ≤ 2^53−1
+	TBool    FieldType = "boolean"
+)
+
+// Field describes one payload member.
+type Field struct {
+	Type     FieldType
+	Required bool
+	Enum     []string // for strings: the allowed values, if restricted
+	Min, Max float64  // for numbers: the inclusive range, when Min < Max
+	Doc      string   // one line for the specification
+}
+
+// Schema is a kind's payload: its fields by name. Members not listed are
+// refused unless their name begins with "x_".
+type Schema struct {
+	Doc    string
+	Fields map[string]Field
+}
+
+var (
+	lat      = Field{Type: TNumber, Required: true, Min: -90, Max: 90, Doc: "WGS84 latitude, degrees"}
+	lon      = Field{Type: TNumber, Required: true, Min: -180, Max: 180, Doc: "WGS84 longitude, degrees"}
+	optLat   = Field{Type: TNumber, Min: -90, Max: 90, Doc: "WGS84 latitude, degrees, when known"}
+	optLon   = Field{Type: TNumber, Min: -180, Max: 180, Doc: "WGS84 longitude, degrees, when known"}
+	zoneName = Field{Type: TString, Required: true, Doc: "zone identifier from the device configuration"}
+)
+
+// Kinds is the registry of event kinds and their payload schemas, as
+// specified in firmware-docs/PROTOCOL.md §3. New kinds are added here and
+// there together.
+var Kinds = map[Kind]Schema{
+	"delivery": {Doc: "a parcel handed over (tag scanned at the drop)", Fields: map[string]Field{
+		"parcel": {Type: TString, Required: true, Doc: "parcel identifier (tag UID as hex, or a label code)"},
+		"lat":    optLat, "lon": optLon,
+		"zone":  {Type: TString, Doc: "delivery zone the device was in"},
+		"door":  {Type: TString, Enum: []string{"open", "closed"}, Doc: "cargo door state at the scan"},
+		"proof": {Type: TString, Enum: []string{"scan", "signature", "photo", "pin", "none"}, Doc: "how the handover was confirmed"},
+	}},
+	"position": {Doc: "a position fix, sent at an interval or on significant change", Fields: map[string]Field{
+		"lat": lat, "lon": lon,
+		"alt_m":      {Type: TNumber, Doc: "altitude above mean sea level, metres"},
+		"speed_mps":  {Type: TNumber, Min: 0, Max: 1000, Doc: "ground speed, m/s"},
+		"course_deg": {Type: TNumber, Min: 0, Max: 360, Doc: "course over ground, degrees true"},
+		"hdop":       {Type: TNumber, Min: 0, Max: 100, Doc: "horizontal dilution of precision"},
+		"sats":       {Type: TInteger, Min: 0, Max: 255, Doc: "satellites used"},
+	}},
+	"zone_entered": {Doc: "the device entered a configured zone", Fields: map[string]Field{"zone": zoneName, "lat": optLat, "lon": optLon}},
+	"zone_left":    {Doc: "the device left a configured zone", Fields: map[string]Field{"zone": zoneName, "lat": optLat, "lon": optLon}},
+	"door_opened": {Doc: "a cargo door opened", Fields: map[string]Field{
+		"door":         {Type: TString, Required: true, Doc: "door identifier"},
+		"moving":       {Type: TBool, Doc: "true when the vehicle was moving"},
+		"outside_zone": {Type: TBool, Doc: "true when outside every delivery zone"},
+		"lat":          optLat, "lon": optLon,
+	}},
+	"door_closed": {Doc: "a cargo door closed", Fields: map[string]Field{
+		"door":    {Type: TString, Required: true, Doc: "door identifier"},
+		"open_ms": {Type: TInteger, Min: 0, Max: MaxSeq, Doc: "how long it was open, ms"},
+		"lat":     optLat, "lon": optLon,
+		"moving":       {Type: TBool, Doc: "true when the vehicle was moving"},
+		"outside_zone": {Type: TBool, Doc: "true when outside every delivery zone"},
+	}},
+	"temperature_excursion": {Doc: "a probe outside its range for longer than allowed (start), or back in range (end)", Fields: map[string]Field{
+		"probe":      {Type: TString, Required: true, Doc: "probe identifier (1-Wire ROM code as hex, or a name)"},
+		"state":      {Type: TString, Required: true, Enum: []string{"start", "end"}, Doc: "start or end of the excursion"},
+		"celsius":    {Type: TNumber, Required: true, Min: -273.15, Max: 1000, Doc: "temperature at this moment, °C"},
+		"min_c":      {Type: TNumber, Doc: "lower bound of the allowed range, °C"},
+		"max_c":      {Type: TNumber, Doc: "upper bound of the allowed range, °C"},
+		"duration_s": {Type: TNumber, Min: 0, Max: 1e9, Doc: "time outside the range so far, seconds"},
+	}},
+	"shock": {Doc: "a shock or harsh-braking event", Fields: map[string]Field{
+		"g":    {Type: TNumber, Required: true, Min: 0, Max: 1000, Doc: "peak acceleration, g"},
+		"axis": {Type: TString, Enum: []string{"x", "y", "z"}, Doc: "dominant axis"},
+		"type": {Type: TString, Enum: []string{"impact", "harsh_braking", "harsh_acceleration", "drop"}, Doc: "classification"},
+		"lat":  optLat, "lon": optLon,
+	}},
+	"sensor_fault": {Doc: "a sensor failed, rate-limited per sensor", Fields: map[string]Field{
+		"sensor": {Type: TString, Required: true, Doc: "sensor name from the configuration"},
+		"step":   {Type: TString, Doc: "the driver step that failed"},
+		"error":  {Type: TString, Required: true, Doc: "the error text"},
+		"count":  {Type: TInteger, Min: 0, Max: MaxSeq, Doc: "faults since the last sensor_fault event for this sensor"},
+	}},
+	"manual": {Doc: "an operator's note", Fields: map[string]Field{
+		"note": {Type: TString, Required: true, Doc: "free text"},
+		"by":   {Type: TString, Doc: "who entered it"},
+	}},
+	"clock_synced": {Doc: "the device clock changed source (for example unsynced to gnss)", Fields: map[string]Field{
+		"from":    {Type: TString, Required: true, Enum: []string{"gnss", "ntp", "rtc", "unsynced"}, Doc: "previous source"},
+		"to":      {Type: TString, Required: true, Enum: []string{"gnss", "ntp", "rtc", "unsynced"}, Doc: "new source"},
+		"step_ms": {Type: TInteger, Min: -MaxSeq, Max: MaxSeq, Doc: "how far the clock moved, ms"},
+	}},
+}
+
+// KindNames returns the registered kinds, sorted.
+func KindNames() []string {
+	var names []string
+	for k := range Kinds {
+		names = append(names, string(k))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// check validates a canonical payload against k's schema.
+func (k Kind) check(payload []byte) error {
+	if !kindRE.MatchString(string(k)) {
+		return invalid("kind %q is not a valid name (lowercase letters, digits and _)", k)
+	}
+	var obj map[string]json.RawMessage
+	if len(payload) == 0 || payload[0] != '{' {
+		return invalid("payload of %s is not a JSON object", k)
+	}
+	if err := json.Unmarshal(payload, &obj); err != nil {
+		return invalid("payload of %s: %v", k, err)
+	}
+	schema, ok := Kinds[k]
+	if !ok {
+		if strings.HasPrefix(string(k), "x_") {
+			return nil
+		}
+		return invalid("unknown kind %q (known: %s; extensions start with x_)", k, strings.Join(KindNames(), ", "))
+	}
+	for name, f := range schema.Fields {
+		v, present := obj[name]
+		if !present {
+			if f.Required {
+				return invalid("payload of %s lacks required field %q", k, name)
+			}
+			continue
+		}
+		if err := f.check(v); err != nil {
+			return invalid("payload of %s: field %q: %v", k, name, err)
+		}
+	}
+	for name := range obj {
+		if _, ok := schema.Fields[name]; !ok && !strings.HasPrefix(name, "x_") {
+			return invalid("payload of %s has unknown field %q (extension fields start with x_)", k, name)
+		}
+	}
+	return nil
+}
+
+type fieldError string
+
+func (e fieldError) Error() string { return string(e) }
+
+func (f Field) check(v json.RawMessage) error {
+	switch f.Type {
+	case TString:
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fieldError("want a string")
+		}
+		if len(s) > 1024 {
+			return fieldError("string longer than 1024 bytes")
+		}
+		if len(f.Enum) > 0 {
+			for _, e := range f.Enum {
+				if s == e {
+					return nil
+				}
+			}
+			return fieldError("value " + string(v) + " is not one of " + strings.Join(f.Enum, ", "))
+		}
+		return nil
+	case TBool:
+		var b bool
+		if err := json.Unmarshal(v, &b); err != nil {
+			return fieldError("want true or false")
+		}
+		return nil
+	case TNumber, TInteger:
+		var x float64
+		if len(v) == 0 || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+			return fieldError("want a number")
+		}
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fieldError("want a number")
+		}
+		if f.Type == TInteger && (x != math.Trunc(x) || math.Abs(x) > MaxSeq) {
+			return fieldError("want an integer, got " + string(v))
+		}
+		if f.Min < f.Max && (x < f.Min || x > f.Max) {
+			return fieldError("value " + string(v) + " is out of range")
+		}
+		return nil
+	}
+	panic("event: bad schema type " + string(f.Type))
+}

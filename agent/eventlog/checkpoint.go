@@ -1,0 +1,260 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/waybill-eu/waybill/agent/atomicfile"
+	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/signer"
+)
+
+// ErrInconsistent is wrapped by Checkpoint's error when the stored history
+// contradicts the latest signed checkpoint. The log then signs nothing more
+// until an operator has checked it (waybill log check) and restarted it.
+var ErrInconsistent = errors.New("history is inconsistent with the last signed checkpoint")
+
+// ErrNoCheckpoint is returned when no checkpoint has been signed yet.
+var ErrNoCheckpoint = errors.New("no checkpoint has been signed in this epoch")
+
+// scrubBudget is the least number of older events each Checkpoint re-hashes,
+// on top of every event since the previous checkpoint.
+const scrubBudget = 4096
+
+func (l *Log) checkpointPath() string {
+	return filepath.Join(l.dir, epochDir(l.epoch), "checkpoint")
+}
+
+// Verifier returns the checkpoint verifier that needs no secret: the
+// device's secp256k1 signature line, checked against its address.
+func (l *Log) Verifier() checkpoint.Verifier {
+	return signer.NoteVerifier(l.id.KeyName(), l.id.Device, l.id.Domain())
+}
+
+// latest reads and verifies the latest checkpoint of the current epoch; it
+// returns nil, nil, nil when there is none.
+func (l *Log) latest() (*checkpoint.Checkpoint, []byte, error) {
+	b, err := os.ReadFile(l.checkpointPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("eventlog: %w", err)
+	}
+	c, _, err := checkpoint.OpenCheckpoint(b, l.Verifier())
+	if err != nil {
+		return nil, nil, fmt.Errorf("eventlog: %w: latest checkpoint %s: %v", errSegmentCheck, l.checkpointPath(), err)
+	}
+	if c.Origin != l.origin {
+		return nil, nil, fmt.Errorf("eventlog: %w: latest checkpoint is for origin %q, not %q", errSegmentCheck, c.Origin, l.origin)
+	}
+	return &c, b, nil
+}
+
+// Latest returns the latest signed checkpoint note and its parsed body, or
+// ErrNoCheckpoint.
+func (l *Log) Latest() ([]byte, checkpoint.Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, note, err := l.latest()
+	if err != nil {
+		return nil, checkpoint.Checkpoint{}, err
+	}
+	if c == nil {
+		return nil, checkpoint.Checkpoint{}, ErrNoCheckpoint
+	}
+	return note, *c, nil
+}
+
+// CheckpointAt returns the signed checkpoint note of tree size size, if one
+// was signed in this epoch.
+func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
+	r, err := l.newReader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.release()
+	start := 0
+	if size > 0 {
+		start = r.segFor(size - 1)
+	}
+	for i := start; i < len(r.segs); i++ {
+		tx, err := r.tx(i)
+		if err != nil {
+			return nil, err
+		}
+		if v := tx.Bucket(bCheckpoints).Get(u64(size)); v != nil {
+			return append([]byte(nil), v...), nil
+		}
+	}
+	return nil, fmt.Errorf("eventlog: no checkpoint was signed at size %d (sign one with: waybill log checkpoint --key …, or prove against the latest)", size)
+}
+
+// Checkpoint signs a checkpoint of the current tree and makes it the latest.
+// Before signing it checks that the stored history still reproduces the
+// previous signed checkpoint, re-hashes every event added since, and
+// re-hashes a rotating share of the older events. If any check fails it
+// signs nothing, raises the alarm (logged at error level, and returned by
+// Alarm) and returns an error wrapping ErrInconsistent; it then refuses to
+// sign until the log is reopened.
+func (l *Log) Checkpoint(ctx context.Context) ([]byte, checkpoint.Checkpoint, error) {
+	var zero checkpoint.Checkpoint
+	if !l.writable {
+		return nil, zero, ErrReadOnly
+	}
+	l.ckMu.Lock()
+	defer l.ckMu.Unlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, zero, ErrClosed
+	}
+	if l.alarm != nil {
+		err := l.alarm
+		l.mu.Unlock()
+		return nil, zero, err
+	}
+	prev, _, err := l.latest()
+	if err != nil {
+		l.mu.Unlock()
+		return nil, zero, err
+	}
+	r := l.readerAt(l.frontier.Size())
+	size, root := l.frontier.Size(), l.frontier.Root()
+	scrubFrom := l.scrub
+	l.mu.Unlock()
+	next, err := l.verifyHistory(ctx, r, prev, size, root, scrubFrom)
+	// Release the read transactions before writing: a bbolt write that
+	// grows the mapping waits for every open read transaction.
+	r.release()
+	if err != nil {
+		if errors.Is(err, ErrInconsistent) {
+			l.mu.Lock()
+			l.alarm = err
+			l.mu.Unlock()
+			l.opts.Logger.Error("ALARM: refusing to sign a checkpoint", "dir", l.dir, "origin", l.origin, "err", err)
+		}
+		return nil, zero, err
+	}
+	if prev != nil && prev.Size == size {
+		// Nothing new: re-sign nothing, return the latest.
+		note, c, err := l.Latest()
+		return note, c, err
+	}
+	c := checkpoint.Checkpoint{Origin: l.origin, Size: size, Root: root}
+	signers, err := l.opts.Keys.NoteSigners(l.id.KeyName(), l.id.Domain())
+	if err != nil {
+		return nil, zero, err
+	}
+	note, err := checkpoint.SignCheckpoint(c, signers...)
+	if err != nil {
+		return nil, zero, fmt.Errorf("eventlog: sign checkpoint: %w", err)
+	}
+	l.mu.Lock()
+	active := l.active
+	l.mu.Unlock()
+	if err := active.Update(func(tx *bolt.Tx) error { return tx.Bucket(bCheckpoints).Put(u64(size), note) }); err != nil {
+		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", err)
+	}
+	if err := atomicfile.WriteFile(l.checkpointPath(), note, 0o644); err != nil {
+		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", err)
+	}
+	l.mu.Lock()
+	l.scrub = next
+	l.mu.Unlock()
+	return note, c, nil
+}
+
+// verifyHistory runs Checkpoint's checks and returns where the next scrub
+// starts.
+func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Checkpoint, size uint64, root merkle.Hash, scrub uint64) (uint64, error) {
+	var from uint64
+	if prev != nil {
+		if prev.Size > size {
+			return 0, fmt.Errorf("eventlog: %w: it was signed at size %d, the log holds %d", ErrInconsistent, prev.Size, size)
+		}
+		got, err := merkle.TreeHash(prev.Size, r)
+		if err != nil {
+			return 0, fmt.Errorf("eventlog: %w: %v", ErrInconsistent, err)
+		}
+		if got != prev.Root {
+			return 0, fmt.Errorf("eventlog: %w: stored tree of size %d has root %s, the checkpoint signed %s", ErrInconsistent, prev.Size, got, merkle.Hash(prev.Root))
+		}
+		from = prev.Size
+	}
+	if err := verifyRange(ctx, r, from, size); err != nil {
+		return 0, fmt.Errorf("eventlog: %w: %v", ErrInconsistent, err)
+	}
+	if got, err := merkle.TreeHash(size, r); err != nil || got != root {
+		return 0, fmt.Errorf("eventlog: %w: stored tree of size %d does not give the in-memory root (%v)", ErrInconsistent, size, err)
+	}
+	// Rotating scrub of the events under the previous checkpoint.
+	if from == 0 {
+		return 0, nil
+	}
+	budget := max(uint64(scrubBudget), size-from)
+	if scrub >= from {
+		scrub = 0
+	}
+	end := min(scrub+budget, from)
+	if err := verifyRange(ctx, r, scrub, end); err != nil {
+		return 0, fmt.Errorf("eventlog: %w: an event under the signed size %d changed: %v", ErrInconsistent, from, err)
+	}
+	if end >= from {
+		end = 0
+	}
+	return end, nil
+}
+
+// verifyRange checks that every event in [lo, hi) hashes to its stored leaf
+// hash and that every node it completes is the hash of its two children.
+func verifyRange(ctx context.Context, r *reader, lo, hi uint64) error {
+	for seq := lo; seq < hi; seq++ {
+		if seq%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		leaf, err := r.leaf(seq)
+		if err != nil {
+			return err
+		}
+		hs, err := r.storedHashes(seq)
+		if err != nil {
+			return err
+		}
+		if merkle.LeafHash(leaf) != hs[0] {
+			return fmt.Errorf("event %d does not match its stored leaf hash", seq)
+		}
+		for lvl := 1; lvl < len(hs); lvl++ {
+			k := seq >> lvl
+			left, err := r.Node(uint8(lvl-1), 2*k)
+			if err != nil {
+				return err
+			}
+			if merkle.NodeHash(left, hs[lvl-1]) != hs[lvl] {
+				return fmt.Errorf("stored node (%d, %d) is not the hash of its children", lvl, k)
+			}
+			if lvl >= TopLevel {
+				if t, err := r.Node(uint8(lvl), k); err != nil || t != hs[lvl] {
+					return fmt.Errorf("top node (%d, %d) disagrees with its stored copy", lvl, k)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Alarm returns the error that stopped checkpoint signing, or nil.
+func (l *Log) Alarm() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.alarm
+}

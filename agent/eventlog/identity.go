@@ -1,0 +1,38 @@
+package eventlog
+
+import (
+	"fmt"
+
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/signer"
+)
+
+// Identity is who a log belongs to. It is fixed when the log is created.
+type Identity struct {
+	Device  event.Address
+	Fleet   string
+	ChainID uint64
+}
+
+// Domain returns the EIP-712 domain the device signs in.
+func (id Identity) Domain() signer.Domain { return signer.Domain{ChainID: id.ChainID, Fleet: id.Fleet} }
+
+// KeyName returns the signed-note key name of the device's checkpoint keys:
+// "waybill/<fleet>/<device>". It is the same in every epoch.
+func (id Identity) KeyName() string { return KeyName(id.Fleet, id.Device) }
+
+// KeyName returns "waybill/<fleet>/<device>".
+func KeyName(fleet string, device event.Address) string {
+	return "waybill/" + fleet + "/" + device.String()
+}
+
+// Origin returns the checkpoint origin of epoch e: "<key name>/<e>".
+func (id Identity) Origin(epoch uint32) string { return fmt.Sprintf("%s/%d", id.KeyName(), epoch) }
+
+// Validate checks the identity's fields.
+func (id Identity) Validate() error {
+	if id.Device == (event.Address{}) {
+		return fmt.Errorf("eventlog: identity has no device address")
+	}
+	return id.Domain().Validate()
+}

@@ -1,0 +1,672 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/waybill-eu/waybill/agent/atomicfile"
+	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/signer"
+)
+
+// ErrClosed is returned by operations on a closed log.
+var ErrClosed = errors.New("eventlog: log is closed")
+
+// ErrReadOnly is returned by Append and Checkpoint on a log opened without keys.
+var ErrReadOnly = errors.New("eventlog: log is open read-only (no device key)")
+
+// Keys signs for the log. *devkey.Key implements it.
+type Keys interface {
+	// Address is the device address; it must match the log's identity.
+	Address() event.Address
+	// SignEvent signs e in domain d, setting e.Device.
+	SignEvent(d signer.Domain, e event.Event) (*event.Signed, error)
+	// NoteSigners returns the checkpoint note signers for key name in domain d.
+	NoteSigners(name string, d signer.Domain) ([]checkpoint.Signer, error)
+}
+
+// Options configures Open. The zero value is usable; nil means zero.
+type Options struct {
+	// Create, when not nil, creates a new log with this identity if dir holds
+	// none. An existing log's identity must equal it.
+	Create *Identity
+	// Keys signs events and checkpoints. Without keys the log is read-only
+	// and Open takes a shared lock, so several readers can open it at once.
+	Keys Keys
+	// SegmentBytes is the size at which the active segment is sealed and a
+	// new one started. Default 256 MiB; at most 1 GiB.
+	SegmentBytes int64
+	// MaxBatch caps how many events share one commit. Default 1024.
+	MaxBatch int
+	// LockTimeout is how long Open waits for another process to release the
+	// log. Default 500 ms.
+	LockTimeout time.Duration
+	// Logger receives the log's events; default discards.
+	Logger *slog.Logger
+	// Now is the clock for records such as epoch start times; default time.Now.
+	Now func() time.Time
+	// OpenFile opens bbolt files; default os.OpenFile (for fault injection in tests).
+	OpenFile func(string, int, os.FileMode) (*os.File, error)
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.SegmentBytes <= 0 {
+		r.SegmentBytes = 256 << 20
+	}
+	if r.SegmentBytes > 1<<30 {
+		r.SegmentBytes = 1 << 30
+	}
+	if r.MaxBatch <= 0 {
+		r.MaxBatch = 1024
+	}
+	if r.LockTimeout <= 0 {
+		r.LockTimeout = 500 * time.Millisecond
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return r
+}
+
+// Log is an open event log. Its methods are safe for concurrent use.
+type Log struct {
+	// Constant after Open.
+	dir      string
+	id       Identity
+	opts     Options
+	writable bool
+	lock     *dirLock
+	reqs     chan *appendReq
+	quit     chan struct{}
+	done     chan struct{}
+	ckMu     sync.Mutex // serializes Checkpoint
+
+	// mu guards the following.
+	mu       sync.Mutex
+	man      *manifest
+	epoch    uint32
+	origin   string
+	active   *bolt.DB
+	activeNo int                // index into man.Segments
+	sealed   map[int]*sealedSeg // open segments by index, the active one included
+	frontier *merkle.Frontier   // of the committed tree
+	top      map[nodeKey]merkle.Hash
+	closed   bool
+	alarm    error  // set when the history contradicts a signed checkpoint
+	damage   string // set when Open started a new epoch because of damage
+	scrub    uint64 // next leaf the rotating scrub checks
+}
+
+// sealedSeg is an open segment file and the readers using it. A segment is
+// closed only when no reader holds it, so Close never waits on a reader.
+type sealedSeg struct {
+	db   *bolt.DB
+	refs int
+	used time.Time
+}
+
+type appendReq struct {
+	ctx  context.Context
+	ev   event.Event
+	done chan appendResult
+}
+
+type appendResult struct {
+	s   *event.Signed
+	err error
+}
+
+// Open opens the log in dir. See Options for creating one and for writing.
+// A log that another process holds is refused within Options.LockTimeout
+// with an error that wraps ErrLocked and names the holder.
+func Open(ctx context.Context, dir string, o *Options) (*Log, error) {
+	opts := o.withDefaults()
+	l := &Log{dir: dir, opts: opts, writable: opts.Keys != nil, sealed: map[int]*sealedSeg{}}
+	if l.writable || opts.Create != nil {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("eventlog: %w", err)
+		}
+	} else if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("eventlog: %w", err)
+	}
+	lk, err := lockDir(dir, l.writable, opts.LockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	l.lock = lk
+	if err := l.open(ctx); err != nil {
+		l.closeFiles()
+		lk.unlock()
+		return nil, err
+	}
+	if l.writable {
+		l.reqs = make(chan *appendReq, opts.MaxBatch)
+		l.quit = make(chan struct{})
+		l.done = make(chan struct{})
+		go l.commitLoop()
+	}
+	return l, nil
+}
+
+func (l *Log) open(ctx context.Context) error {
+	m, err := readManifest(l.dir)
+	if errors.Is(err, errNoLog) && l.opts.Create != nil {
+		if !l.writable {
+			return fmt.Errorf("eventlog: creating a log needs the device key")
+		}
+		return l.create(*l.opts.Create, 0, nil)
+	}
+	if err != nil {
+		return err
+	}
+	id, err := m.identity()
+	if err != nil {
+		return err
+	}
+	if c := l.opts.Create; c != nil && *c != id {
+		return fmt.Errorf("eventlog: %s belongs to device %s in fleet %q on chain %d, not device %s in fleet %q on chain %d",
+			l.dir, id.Device, id.Fleet, id.ChainID, c.Device, c.Fleet, c.ChainID)
+	}
+	if k := l.opts.Keys; k != nil && k.Address() != id.Device {
+		return fmt.Errorf("eventlog: %s is the log of device %s; the key given is device %s", l.dir, id.Device, k.Address())
+	}
+	l.id, l.man, l.epoch = id, m, m.Epoch
+	l.origin = id.Origin(m.Epoch)
+	err = l.openActive()
+	if err == nil {
+		err = l.checkAgainstCheckpoint()
+	}
+	if err == nil {
+		return nil
+	}
+	if !isDamage(err) || !l.writable {
+		return err
+	}
+	// The files of this epoch cannot be trusted: keep them, start afresh.
+	l.closeFiles()
+	return l.moveAside(err)
+}
+
+// create writes a new epoch with a first, empty segment and the manifest.
+func (l *Log) create(id Identity, epoch uint32, prev *manifest) error {
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	l.id, l.epoch, l.origin = id, epoch, id.Origin(epoch)
+	m := &manifest{Version: 1, Device: id.Device.String(), Fleet: id.Fleet, ChainID: id.ChainID, Epoch: epoch}
+	if prev != nil {
+		m.Epochs = prev.Epochs
+	}
+	m.Epochs = append(m.Epochs, EpochInfo{Epoch: epoch, Origin: l.origin, Started: l.opts.Now().UTC().Format(time.RFC3339)})
+	m.Segments = []segInfo{{File: segFile(epoch, 0), First: 0}}
+	if err := os.MkdirAll(filepath.Join(l.dir, epochDir(epoch)), 0o755); err != nil {
+		return fmt.Errorf("eventlog: %w", err)
+	}
+	path := filepath.Join(l.dir, m.Segments[0].File)
+	os.Remove(path) // a leftover from a crash before the manifest named it
+	db, err := l.boltOpen(path, false)
+	if err != nil {
+		return err
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return initSegment(tx, l.origin, 0, nil) }); err != nil {
+		db.Close()
+		return fmt.Errorf("eventlog: initialize %s: %w", path, err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+		db.Close()
+		return err
+	}
+	if err := writeManifest(l.dir, m); err != nil {
+		db.Close()
+		return err
+	}
+	l.man, l.active, l.activeNo = m, db, 0
+	l.sealed[0] = &sealedSeg{db: db, used: time.Now()}
+	l.frontier, _ = merkle.NewFrontier(0, nil)
+	l.top = map[nodeKey]merkle.Hash{}
+	l.opts.Logger.Info("created log", "dir", l.dir, "origin", l.origin)
+	return nil
+}
+
+func (l *Log) boltOpen(path string, readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o644, &bolt.Options{
+		Timeout:      l.opts.LockTimeout,
+		ReadOnly:     readOnly,
+		OpenFile:     l.opts.OpenFile,
+		NoGrowSync:   false,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: open segment %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// openActive opens the epoch's last segment and loads the tree's frontier
+// and top nodes from it: O(log n) reads, no scan.
+func (l *Log) openActive() error {
+	n := len(l.man.Segments) - 1
+	seg := l.man.Segments[n]
+	path := filepath.Join(l.dir, seg.File)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("eventlog: %w: active segment %s: %v", errSegmentCheck, seg.File, err)
+	}
+	db, err := l.boltOpen(path, !l.writable)
+	if err != nil {
+		return err
+	}
+	l.active, l.activeNo = db, n
+	l.sealed[n] = &sealedSeg{db: db, used: time.Now()}
+	var meta segMeta
+	top := map[nodeKey]merkle.Hash{}
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		if meta, err = readSegMeta(tx); err != nil {
+			return err
+		}
+		c := tx.Bucket(bTop).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 9 || len(v) != 32 {
+				return errors.New("malformed top node")
+			}
+			top[nodeKey{k[0], binary.BigEndian.Uint64(k[1:])}] = merkle.Hash(v)
+		}
+		if meta.size > meta.first {
+			last := meta.size - 1
+			leaf := tx.Bucket(bLeaves).Get(u64(last))
+			hs := tx.Bucket(bTree).Get(u64(last))
+			if leaf == nil || len(hs) != 32*merkle.StoredCount(last) {
+				return fmt.Errorf("last event %d or its hashes missing", last)
+			}
+			if merkle.LeafHash(leaf) != merkle.Hash(hs[:32]) {
+				return fmt.Errorf("last event %d does not match its stored hash", last)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("eventlog: %w: %s: %v", errSegmentCheck, seg.File, err)
+	}
+	if meta.first != seg.First || meta.origin != l.origin {
+		return fmt.Errorf("eventlog: %w: %s says first event %d of %q; manifest says %d of %q",
+			errSegmentCheck, seg.File, meta.first, meta.origin, seg.First, l.origin)
+	}
+	l.top = top
+	r := l.readerAt(meta.size)
+	f, err := merkle.LoadFrontier(meta.size, r)
+	r.release()
+	if err != nil {
+		return fmt.Errorf("eventlog: %w: load tree of size %d: %v", errSegmentCheck, meta.size, err)
+	}
+	l.frontier = f
+	return nil
+}
+
+// checkAgainstCheckpoint checks the opened tree against the latest signed
+// checkpoint of this epoch: the log must not be shorter than what was signed,
+// and its stored nodes must reproduce the signed root.
+func (l *Log) checkAgainstCheckpoint() error {
+	cp, _, err := l.latest()
+	if err != nil || cp == nil {
+		return err
+	}
+	size := l.frontier.Size()
+	if cp.Size > size {
+		return fmt.Errorf("eventlog: %w: the log holds %d events but checkpoint %d was signed; events acknowledged before a power cut are missing (the storage did not keep an fsync)",
+			errSegmentCheck, size, cp.Size)
+	}
+	r := l.readerAt(size)
+	defer r.release()
+	root, err := merkle.TreeHash(cp.Size, r)
+	if err != nil {
+		return fmt.Errorf("eventlog: %w: %v", errSegmentCheck, err)
+	}
+	if root != cp.Root {
+		return fmt.Errorf("eventlog: %w: tree of size %d has root %s; checkpoint signed %s", errSegmentCheck, cp.Size, root, merkle.Hash(cp.Root))
+	}
+	return nil
+}
+
+// moveAside closes the current epoch because of cause, moves its directory to
+// damaged/, and starts the next epoch.
+func (l *Log) moveAside(cause error) error {
+	m := l.man
+	now := l.opts.Now().UTC()
+	from := filepath.Join(l.dir, epochDir(m.Epoch))
+	rel := filepath.Join("damaged", fmt.Sprintf("%s-%s", epochDir(m.Epoch), now.Format("20060102T150405Z")))
+	to := filepath.Join(l.dir, rel)
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return fmt.Errorf("eventlog: move damaged epoch aside: %w (cause: %v)", err, cause)
+	}
+	if err := os.Rename(from, to); err != nil {
+		return fmt.Errorf("eventlog: move damaged epoch aside: %w (cause: %v)", err, cause)
+	}
+	if err := atomicfile.SyncDir(l.dir); err != nil {
+		return err
+	}
+	for i := range m.Epochs {
+		if m.Epochs[i].Epoch == m.Epoch {
+			m.Epochs[i].Ended = now.Format(time.RFC3339)
+			m.Epochs[i].Reason = cause.Error()
+			m.Epochs[i].MovedTo = rel
+		}
+	}
+	l.sealed = map[int]*sealedSeg{}
+	if err := l.create(l.id, m.Epoch+1, m); err != nil {
+		return err
+	}
+	l.damage = fmt.Sprintf("epoch %d failed its checks (%v); its files were moved intact to %s and epoch %d started with origin %s; recover with: waybill log salvage --data %s --epoch %d",
+		m.Epoch, cause, rel, m.Epoch+1, l.origin, l.dir, m.Epoch)
+	l.opts.Logger.Error("LOG DAMAGED: started a new epoch", "dir", l.dir, "damaged_epoch", m.Epoch,
+		"moved_to", rel, "new_origin", l.origin, "cause", cause.Error())
+	return nil
+}
+
+// Damage returns a report when Open found the log damaged and started a new
+// epoch, or "" when it did not.
+func (l *Log) Damage() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.damage
+}
+
+// Identity returns the log's identity.
+func (l *Log) Identity() Identity { return l.id }
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// Origin returns the checkpoint origin of the current epoch.
+func (l *Log) Origin() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.origin
+}
+
+// Epoch returns the current epoch.
+func (l *Log) Epoch() uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch
+}
+
+// Epochs returns the history of epochs, oldest first.
+func (l *Log) Epochs() []EpochInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]EpochInfo(nil), l.man.Epochs...)
+}
+
+// Size returns the number of durable events in the current epoch.
+func (l *Log) Size() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.frontier.Size()
+}
+
+// Root returns the Merkle root of the durable events.
+func (l *Log) Root() (uint64, merkle.Hash) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.frontier.Size(), l.frontier.Root()
+}
+
+// Append signs ev as the next event and returns it once it is durable. The
+// log sets ev's device, epoch and sequence number. Concurrent calls share
+// commits. An error means the event was not appended.
+func (l *Log) Append(ctx context.Context, ev event.Event) (*event.Signed, error) {
+	if !l.writable {
+		return nil, ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := &appendReq{ctx: ctx, ev: ev, done: make(chan appendResult, 1)}
+	select {
+	case l.reqs <- r:
+	case <-l.quit:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued, wait for the outcome even if ctx ends: the event may
+	// already be durable, and the caller must learn its sequence number.
+	select {
+	case res := <-r.done:
+		return res.s, res.err
+	case <-l.done:
+		select {
+		case res := <-r.done:
+			return res.s, res.err
+		default:
+			return nil, ErrClosed
+		}
+	}
+}
+
+func (l *Log) commitLoop() {
+	defer close(l.done)
+	batch := make([]*appendReq, 0, l.opts.MaxBatch)
+	for {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch[:0], r)
+		case <-l.quit:
+			// Serve what was queued before Close.
+			for {
+				select {
+				case r := <-l.reqs:
+					l.commit([]*appendReq{r})
+				default:
+					return
+				}
+			}
+		}
+	drain:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case r := <-l.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+// commit signs, stores and fsyncs one batch, then answers each request.
+//
+// Only the commit loop changes the frontier, the active segment and the
+// manifest (Close waits for the loop to end), so it works on a snapshot
+// without holding l.mu, and readers are not held up by the fsync.
+func (l *Log) commit(batch []*appendReq) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		for _, r := range batch {
+			r.done <- appendResult{err: ErrClosed}
+		}
+		return
+	}
+	f := l.frontier.Clone()
+	active, segName, epoch := l.active, l.man.Segments[l.activeNo].File, l.epoch
+	l.mu.Unlock()
+	dom := l.id.Domain()
+	type item struct {
+		r      *appendReq
+		s      *event.Signed
+		leaf   []byte
+		hashes []merkle.Hash
+	}
+	items := make([]item, 0, len(batch))
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- appendResult{err: err}
+			continue
+		}
+		ev := r.ev
+		ev.Epoch, ev.Seq = epoch, f.Size()
+		s, err := l.opts.Keys.SignEvent(dom, ev)
+		if err != nil {
+			r.done <- appendResult{err: fmt.Errorf("eventlog: append: %w", err)}
+			continue
+		}
+		leaf, err := s.Leaf()
+		if err != nil {
+			r.done <- appendResult{err: fmt.Errorf("eventlog: append: %w", err)}
+			continue
+		}
+		items = append(items, item{r: r, s: s, leaf: leaf, hashes: f.Append(merkle.LeafHash(leaf))})
+	}
+	if len(items) == 0 {
+		return
+	}
+	newTop := map[nodeKey]merkle.Hash{}
+	err := active.Update(func(tx *bolt.Tx) error {
+		leaves, tree, top := tx.Bucket(bLeaves), tx.Bucket(bTree), tx.Bucket(bTop)
+		buf := make([]byte, 0, 32*64)
+		for _, it := range items {
+			seq := it.s.Seq
+			if err := leaves.Put(u64(seq), it.leaf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+			for lvl, h := range it.hashes {
+				buf = append(buf, h[:]...)
+				if lvl >= TopLevel {
+					k := nodeKey{uint8(lvl), seq >> lvl}
+					newTop[k] = h
+					if err := top.Put(topKey(k.level, k.index), h[:]); err != nil {
+						return err
+					}
+				}
+			}
+			if err := tree.Put(u64(seq), append([]byte(nil), buf...)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(kSize, u64(f.Size()))
+	})
+	if err != nil {
+		err = fmt.Errorf("eventlog: append: commit to %s: %w", segName, err)
+		l.opts.Logger.Error("append failed; nothing in the batch was acknowledged", "events", len(items), "err", err)
+		for _, it := range items {
+			it.r.done <- appendResult{err: err}
+		}
+		return
+	}
+	l.mu.Lock()
+	l.frontier = f
+	for k, h := range newTop {
+		l.top[k] = h
+	}
+	if err := l.maybeRollLocked(); err != nil {
+		l.opts.Logger.Error("could not start a new segment; continuing in the current one", "err", err)
+	}
+	l.mu.Unlock()
+	for _, it := range items {
+		it.r.done <- appendResult{s: it.s}
+	}
+}
+
+// maybeRollLocked seals the active segment when its file has reached
+// SegmentBytes and starts the next one.
+func (l *Log) maybeRollLocked() error {
+	fi, err := os.Stat(l.active.Path())
+	if err != nil || fi.Size() < l.opts.SegmentBytes {
+		return err
+	}
+	k := len(l.man.Segments)
+	seg := segInfo{File: segFile(l.epoch, k), First: l.frontier.Size()}
+	path := filepath.Join(l.dir, seg.File)
+	os.Remove(path) // a leftover from a crash before the manifest named it
+	db, err := l.boltOpen(path, false)
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return initSegment(tx, l.origin, seg.First, l.top) })
+	if err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(path))
+	}
+	if err == nil {
+		m := *l.man
+		m.Segments = append(append([]segInfo(nil), l.man.Segments...), seg)
+		if err = writeManifest(l.dir, &m); err == nil {
+			l.man = &m
+		}
+	}
+	if err != nil {
+		db.Close()
+		os.Remove(path)
+		return fmt.Errorf("eventlog: start segment %s: %w", seg.File, err)
+	}
+	// The old segment stays open until no reader holds it.
+	l.active, l.activeNo = db, k
+	l.sealed[k] = &sealedSeg{db: db, used: time.Now()}
+	l.opts.Logger.Info("sealed segment and started the next", "segment", seg.File, "first", seg.First)
+	return nil
+}
+
+// Close waits for queued appends, then closes the files. It is idempotent.
+func (l *Log) Close() error {
+	if l.writable {
+		l.mu.Lock()
+		already := l.closed
+		l.mu.Unlock()
+		if !already {
+			select {
+			case <-l.quit:
+			default:
+				close(l.quit)
+			}
+			<-l.done
+		}
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	err := l.closeFiles()
+	l.lock.unlock()
+	return err
+}
+
+// closeFiles closes every open segment. bbolt's Close waits for open read
+// transactions, so it runs without l.mu, which readers need to finish.
+func (l *Log) closeFiles() error {
+	l.mu.Lock()
+	segs := l.sealed
+	l.sealed = map[int]*sealedSeg{}
+	l.active = nil
+	l.mu.Unlock()
+	var err error
+	for _, s := range segs {
+		if e := s.db.Close(); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}

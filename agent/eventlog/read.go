@@ -1,0 +1,276 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/waybill-eu/waybill/agent/merkle"
+)
+
+// maxSealedOpen is how many sealed segments stay mapped between reads,
+// besides the active one.
+const maxSealedOpen = 2
+
+// reader reads leaves and stored nodes across segments within one snapshot
+// of the log. It implements merkle.NodeReader. Call release when done.
+type reader struct {
+	l    *Log
+	size uint64 // committed size at the snapshot
+	segs []segInfo
+	txs  map[int]*bolt.Tx
+	held []int // sealed segments whose refs this reader holds
+	err  error
+}
+
+// readerAt returns a reader over the first size events. The caller holds
+// l.mu or is Open.
+func (l *Log) readerAt(size uint64) *reader {
+	return &reader{l: l, size: size, segs: l.man.Segments, txs: map[int]*bolt.Tx{}}
+}
+
+// newReader snapshots the log under l.mu.
+func (l *Log) newReader() (*reader, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	return l.readerAt(l.frontier.Size()), nil
+}
+
+// segFor returns the index of the segment holding leaf seq.
+func (r *reader) segFor(seq uint64) int {
+	i := sort.Search(len(r.segs), func(i int) bool { return r.segs[i].First > seq })
+	return i - 1
+}
+
+func (r *reader) tx(i int) (*bolt.Tx, error) {
+	if tx, ok := r.txs[i]; ok {
+		return tx, nil
+	}
+	db, err := r.l.acquire(i, r.segs[i].File)
+	if err != nil {
+		return nil, err
+	}
+	r.held = append(r.held, i)
+	tx, err := db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: read %s: %w", r.segs[i].File, err)
+	}
+	r.txs[i] = tx
+	return tx, nil
+}
+
+// acquire returns the open DB of segment i, opening a sealed one read-only
+// if needed, and counts a reference to it.
+func (l *Log) acquire(i int, file string) (*bolt.DB, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if s, ok := l.sealed[i]; ok {
+		s.refs++
+		s.used = time.Now()
+		return s.db, nil
+	}
+	db, err := l.boltOpen(filepath.Join(l.dir, file), true)
+	if err != nil {
+		return nil, err
+	}
+	l.sealed[i] = &sealedSeg{db: db, refs: 1, used: time.Now()}
+	return db, nil
+}
+
+func (r *reader) release() {
+	for _, tx := range r.txs {
+		tx.Rollback()
+	}
+	r.txs = nil
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, i := range r.held {
+		if s, ok := l.sealed[i]; ok {
+			s.refs--
+		}
+	}
+	r.held = nil
+	// Evict the least recently used idle sealed segments beyond the limit.
+	for len(l.sealed) > maxSealedOpen+1 {
+		victim, oldest := -1, time.Time{}
+		for i, s := range l.sealed {
+			if i != l.activeNo && s.refs == 0 && (victim < 0 || s.used.Before(oldest)) {
+				victim, oldest = i, s.used
+			}
+		}
+		if victim < 0 {
+			break
+		}
+		l.sealed[victim].db.Close()
+		delete(l.sealed, victim)
+	}
+}
+
+// Node implements merkle.NodeReader.
+func (r *reader) Node(level uint8, index uint64) (merkle.Hash, error) {
+	if level >= TopLevel {
+		r.l.mu.Lock()
+		h, ok := r.l.top[nodeKey{level, index}]
+		r.l.mu.Unlock()
+		if !ok {
+			return h, fmt.Errorf("eventlog: node (%d, %d) is not stored", level, index)
+		}
+		return h, nil
+	}
+	last := (index+1)<<level - 1
+	if last >= r.size {
+		return merkle.Hash{}, fmt.Errorf("eventlog: node (%d, %d) lies beyond size %d", level, index, r.size)
+	}
+	i := r.segFor(last)
+	tx, err := r.tx(i)
+	if err != nil {
+		return merkle.Hash{}, err
+	}
+	hs := tx.Bucket(bTree).Get(u64(last))
+	if len(hs) != 32*merkle.StoredCount(last) {
+		return merkle.Hash{}, fmt.Errorf("eventlog: %w: stored hashes of event %d missing or malformed in %s", errSegmentCheck, last, r.segs[i].File)
+	}
+	return merkle.Hash(hs[32*int(level) : 32*int(level)+32]), nil
+}
+
+// leaf returns a copy of the leaf bytes of event seq.
+func (r *reader) leaf(seq uint64) ([]byte, error) {
+	if seq >= r.size {
+		return nil, fmt.Errorf("eventlog: event %d does not exist (log size %d)", seq, r.size)
+	}
+	i := r.segFor(seq)
+	tx, err := r.tx(i)
+	if err != nil {
+		return nil, err
+	}
+	v := tx.Bucket(bLeaves).Get(u64(seq))
+	if v == nil {
+		return nil, fmt.Errorf("eventlog: %w: event %d missing from %s", errSegmentCheck, seq, r.segs[i].File)
+	}
+	return append([]byte(nil), v...), nil
+}
+
+// storedHashes returns a copy of the hashes stored for leaf seq.
+func (r *reader) storedHashes(seq uint64) ([]merkle.Hash, error) {
+	i := r.segFor(seq)
+	tx, err := r.tx(i)
+	if err != nil {
+		return nil, err
+	}
+	hs := tx.Bucket(bTree).Get(u64(seq))
+	if len(hs) != 32*merkle.StoredCount(seq) {
+		return nil, fmt.Errorf("eventlog: %w: stored hashes of event %d missing or malformed in %s", errSegmentCheck, seq, r.segs[i].File)
+	}
+	out := make([]merkle.Hash, len(hs)/32)
+	for k := range out {
+		out[k] = merkle.Hash(hs[32*k:])
+	}
+	return out, nil
+}
+
+// Leaf returns the leaf bytes (the canonical signed event) of event seq.
+func (l *Log) Leaf(seq uint64) ([]byte, error) {
+	r, err := l.newReader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.release()
+	return r.leaf(seq)
+}
+
+// Range calls fn for up to limit events from seq from, in order, stopping
+// at the first error fn returns. limit 0 means to the end.
+func (l *Log) Range(from, limit uint64, fn func(seq uint64, leaf []byte) error) error {
+	r, err := l.newReader()
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	end := r.size
+	if limit > 0 && from+limit < end {
+		end = from + limit
+	}
+	for seq := from; seq < end; seq++ {
+		leaf, err := r.leaf(seq)
+		if err != nil {
+			return err
+		}
+		if err := fn(seq, leaf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TreeHash returns the Merkle root of the first size events.
+func (l *Log) TreeHash(size uint64) (merkle.Hash, error) {
+	r, err := l.newReader()
+	if err != nil {
+		return merkle.Hash{}, err
+	}
+	defer r.release()
+	if size > r.size {
+		return merkle.Hash{}, fmt.Errorf("eventlog: size %d exceeds the log's %d events", size, r.size)
+	}
+	return merkle.TreeHash(size, r)
+}
+
+// ProveInclusion returns the leaf of event seq and its RFC 9162 inclusion
+// proof in the tree of the first size events.
+func (l *Log) ProveInclusion(seq, size uint64) (leaf []byte, proof []merkle.Hash, err error) {
+	r, err := l.newReader()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.release()
+	if size > r.size {
+		return nil, nil, fmt.Errorf("eventlog: size %d exceeds the log's %d events", size, r.size)
+	}
+	if seq >= size {
+		return nil, nil, fmt.Errorf("eventlog: event %d is not in a tree of size %d", seq, size)
+	}
+	if leaf, err = r.leaf(seq); err != nil {
+		return nil, nil, err
+	}
+	proof, err = merkle.ProveInclusion(seq, size, r)
+	return leaf, proof, err
+}
+
+// ProveConsistency returns the RFC 9162 consistency proof between sizes
+// oldSize and newSize and both roots.
+func (l *Log) ProveConsistency(oldSize, newSize uint64) (oldRoot, newRoot merkle.Hash, proof []merkle.Hash, err error) {
+	r, err := l.newReader()
+	if err != nil {
+		return
+	}
+	defer r.release()
+	if newSize > r.size {
+		err = fmt.Errorf("eventlog: size %d exceeds the log's %d events", newSize, r.size)
+		return
+	}
+	if oldSize == 0 || oldSize > newSize {
+		err = fmt.Errorf("eventlog: consistency needs 0 < old size <= new size, got %d and %d", oldSize, newSize)
+		return
+	}
+	if oldRoot, err = merkle.TreeHash(oldSize, r); err != nil {
+		return
+	}
+	if newRoot, err = merkle.TreeHash(newSize, r); err != nil {
+		return
+	}
+	proof, err = merkle.ProveConsistency(oldSize, newSize, r)
+	return
+}
+
+func le64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
