@@ -186,6 +186,9 @@ func (l *Log) open(ctx context.Context) error {
 		return fmt.Errorf("eventlog: %s belongs to device %s in fleet %q on chain %d, not device %s in fleet %q on chain %d",
 			l.dir, id.Device, id.Fleet, id.ChainID, c.Device, c.Fleet, c.ChainID)
 	}
+	if l.writable && m.Salvaged != "" {
+		return fmt.Errorf("eventlog: %s is a read-only copy salvaged from %s; appending to it would sign a second history of epoch %d", l.dir, m.Salvaged, m.Epoch)
+	}
 	if k := l.opts.Keys; k != nil && k.Address() != id.Device {
 		return fmt.Errorf("eventlog: %s is the log of device %s; the key given is device %s", l.dir, id.Device, k.Address())
 	}
@@ -434,6 +437,23 @@ func (l *Log) Root() (uint64, merkle.Hash) {
 // log sets ev's device, epoch and sequence number. Concurrent calls share
 // commits. An error means the event was not appended.
 func (l *Log) Append(ctx context.Context, ev event.Event) (*event.Signed, error) {
+	p, err := l.Enqueue(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait()
+}
+
+// Pending is an event queued by Enqueue.
+type Pending struct {
+	l *Log
+	r *appendReq
+}
+
+// Enqueue queues ev for appending and returns without waiting for it to be
+// durable. Events enqueued one after another by one goroutine get increasing
+// sequence numbers in that order, and share commits; Wait tells the outcome.
+func (l *Log) Enqueue(ctx context.Context, ev event.Event) (*Pending, error) {
 	if !l.writable {
 		return nil, ErrReadOnly
 	}
@@ -443,19 +463,24 @@ func (l *Log) Append(ctx context.Context, ev event.Event) (*event.Signed, error)
 	r := &appendReq{ctx: ctx, ev: ev, done: make(chan appendResult, 1)}
 	select {
 	case l.reqs <- r:
+		return &Pending{l: l, r: r}, nil
 	case <-l.quit:
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	// Once queued, wait for the outcome even if ctx ends: the event may
-	// already be durable, and the caller must learn its sequence number.
+}
+
+// Wait returns the signed event once it is durable, or why it was not
+// appended. It waits even if the Enqueue context ends: once queued, the
+// event may already be durable and the caller must learn its number.
+func (p *Pending) Wait() (*event.Signed, error) {
 	select {
-	case res := <-r.done:
+	case res := <-p.r.done:
 		return res.s, res.err
-	case <-l.done:
+	case <-p.l.done:
 		select {
-		case res := <-r.done:
+		case res := <-p.r.done:
 			return res.s, res.err
 		default:
 			return nil, ErrClosed

@@ -24,6 +24,9 @@ type manifest struct {
 	Epoch    uint32      `json:"epoch"`
 	Epochs   []EpochInfo `json:"epochs"`
 	Segments []segInfo   `json:"segments"` // of the current epoch, in order
+	// Salvaged marks a read-only copy written by Salvage and says what it
+	// was recovered from. Open refuses to write to such a log.
+	Salvaged string `json:"salvaged,omitempty"`
 }
 
 // EpochInfo records one epoch of a log.

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/waybill-eu/waybill/agent/devkey"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+)
+
+// env carries the process's streams to a subcommand.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// usageError is a mistake in the command line; run prints usage with it.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitError carries a specific exit code (for verify's "invalid" result).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+const usage = `waybill: the Waybill edge agent
+
+Usage:
+  waybill keygen --key PATH [--fleet NAME] [--passphrase-file FILE]
+  waybill run --data DIR --key PATH [--fleet NAME] [--chain-id N] [--checkpoint-every D]
+  waybill demo [--data DIR] [--events N]
+  waybill log append --data DIR --key PATH [--fleet NAME] [--chain-id N]   (JSON lines on stdin)
+  waybill log show --data DIR [--from N] [--limit K]
+  waybill log checkpoint --data DIR [--key PATH]
+  waybill log prove --data DIR --seq N [--size M] [--format json|tlog-proof]
+  waybill log consistency --data DIR --from M --to N
+  waybill log check --data DIR
+  waybill log salvage --data DIR --epoch N [--out DIR]
+  waybill verify [--device ADDRESS] [--fleet NAME] [--chain-id N] [--vkey VKEY] BUNDLE
+  waybill bench [--events N] [--json]
+
+Commands that use the key read its passphrase from --passphrase-file FILE or
+the environment variable WAYBILL_PASSPHRASE; never from a flag value.
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	err := dispatch(ctx, e, args)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "waybill: %s\n\n%s", ue.msg, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "waybill: %s\n", oneLine(err.Error()))
+	var xe exitError
+	if errors.As(err, &xe) {
+		return xe.code
+	}
+	return 1
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
+
+func dispatch(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	case "keygen":
+		return cmdKeygen(ctx, e, args[1:])
+	case "run":
+		return cmdRun(ctx, e, args[1:])
+	case "demo":
+		return cmdDemo(ctx, e, args[1:])
+	case "verify":
+		return cmdVerify(ctx, e, args[1:])
+	case "bench":
+		return cmdBench(ctx, e, args[1:])
+	case "log":
+		if len(args) < 2 {
+			return usageError{"log needs a subcommand: append, show, checkpoint, prove, consistency, check or salvage"}
+		}
+		switch args[1] {
+		case "append":
+			return cmdAppend(ctx, e, args[2:])
+		case "show":
+			return cmdShow(ctx, e, args[2:])
+		case "checkpoint":
+			return cmdCheckpoint(ctx, e, args[2:])
+		case "prove":
+			return cmdProve(ctx, e, args[2:])
+		case "consistency":
+			return cmdConsistency(ctx, e, args[2:])
+		case "check":
+			return cmdCheck(ctx, e, args[2:])
+		case "salvage":
+			return cmdSalvage(ctx, e, args[2:])
+		}
+		return usageError{fmt.Sprintf("unknown log subcommand %q", args[1])}
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// flags is a subcommand's flag set with the shared key and log flags.
+type flags struct {
+	*flag.FlagSet
+	data, key, passFile, fleet string
+	chainID                    uint64
+}
+
+func newFlags(name string, e *env) *flags {
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.SetOutput(io.Discard)
+	return f
+}
+
+func (f *flags) logFlags() {
+	f.StringVar(&f.data, "data", "", "log directory")
+}
+
+func (f *flags) keyFlags() {
+	f.StringVar(&f.key, "key", "", "device key file (keystore)")
+	f.StringVar(&f.passFile, "passphrase-file", "", "file holding the key's passphrase (else $"+devkey.PassphraseEnv+")")
+}
+
+func (f *flags) identityFlags() {
+	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier (part of the signing domain and the checkpoint key name)")
+	f.Uint64Var(&f.chainID, "chain-id", 1337, "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain)")
+}
+
+// parse parses args and reports a flag mistake naming the flag.
+func (f *flags) parse(args []string, positional int) error {
+	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{f.Name() + ": help requested"}
+		}
+		return usageError{f.Name() + ": " + err.Error()}
+	}
+	if f.NArg() != positional {
+		if positional == 0 {
+			return usageError{fmt.Sprintf("%s: unexpected argument %q", f.Name(), f.Arg(0))}
+		}
+		return usageError{fmt.Sprintf("%s: want %d argument(s), got %d", f.Name(), positional, f.NArg())}
+	}
+	return nil
+}
+
+func (f *flags) need(names ...string) error {
+	for _, n := range names {
+		if fl := f.Lookup(n); fl != nil && fl.Value.String() == "" {
+			return usageError{fmt.Sprintf("%s: --%s is required", f.Name(), n)}
+		}
+	}
+	return nil
+}
+
+func (f *flags) loadKey() (*devkey.Key, error) {
+	pass, err := devkey.ReadPassphrase(f.passFile)
+	if err != nil {
+		return nil, err
+	}
+	return devkey.Load(f.key, pass)
+}
+
+func logger(e *env) *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// openWriter opens (creating if needed) the log for writing with the key.
+func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlog.Log, error) {
+	id := &eventlog.Identity{Device: k.Address(), Fleet: f.fleet, ChainID: f.chainID}
+	if _, err := os.Stat(f.data + "/manifest.json"); err == nil && !f.explicit("fleet") && !f.explicit("chain-id") {
+		id = nil // an existing log keeps its identity
+	}
+	l, err := eventlog.Open(ctx, f.data, &eventlog.Options{Create: id, Keys: k, Logger: logger(e)})
+	if err != nil {
+		return nil, err
+	}
+	if d := l.Damage(); d != "" {
+		fmt.Fprintf(e.stderr, "waybill: WARNING: %s\n", d)
+	}
+	return l, nil
+}
+
+func (f *flags) explicit(name string) bool {
+	found := false
+	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
+}

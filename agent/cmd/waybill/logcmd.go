@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/waybill-eu/waybill/agent/clock"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/localapi"
+)
+
+// withReader runs direct on the log opened read-only, or, when a running
+// agent holds the log, asks the agent over its socket.
+func withReader(ctx context.Context, e *env, dir string, direct func(*eventlog.Log) error, method, path string, body io.Reader) error {
+	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Logger: logger(e)})
+	if err == nil {
+		defer l.Close()
+		return direct(l)
+	}
+	if !errors.Is(err, eventlog.ErrLocked) {
+		return err
+	}
+	c, derr := localapi.Dial(dir)
+	if derr != nil {
+		return fmt.Errorf("%w (and no running agent answers on %s)", err, localapi.SocketPath(dir))
+	}
+	return c.Do(ctx, method, path, body, e.stdout)
+}
+
+func cmdAppend(ctx context.Context, e *env, args []string) error {
+	f := newFlags("log append", e)
+	f.logFlags()
+	f.keyFlags()
+	f.identityFlags()
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data"); err != nil {
+		return err
+	}
+	report := func(skipped int, err error) error {
+		if err != nil {
+			return err
+		}
+		if skipped > 0 {
+			return fmt.Errorf("%d input line(s) skipped; every other line was appended", skipped)
+		}
+		return nil
+	}
+	if f.key == "" {
+		// Without a key only a running agent can append.
+		if c, err := localapi.Dial(f.data); err == nil {
+			return c.Do(ctx, "POST", "/v1/append", e.stdin, e.stdout)
+		}
+		return usageError{"log append: --key is required (no running agent holds " + f.data + ")"}
+	}
+	k, err := f.loadKey()
+	if err != nil {
+		return err
+	}
+	l, err := f.openWriter(ctx, e, k)
+	if errors.Is(err, eventlog.ErrLocked) {
+		if c, derr := localapi.Dial(f.data); derr == nil {
+			return c.Do(ctx, "POST", "/v1/append", e.stdin, e.stdout)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	clk := clock.New(buildFloor())
+	return report(localapi.AppendStream(ctx, l, clk.Now, e.stdin, e.stdout))
+}
+
+func cmdShow(ctx context.Context, e *env, args []string) error {
+	f := newFlags("log show", e)
+	f.logFlags()
+	from := f.Uint64("from", 0, "first sequence number")
+	limit := f.Uint64("limit", 0, "how many events (0: all)")
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data"); err != nil {
+		return err
+	}
+	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "limit": {strconv.FormatUint(*limit, 10)}}
+	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+		return localapi.Show(e.stdout, l, *from, *limit)
+	}, "GET", "/v1/show?"+q.Encode(), nil)
+}
+
+func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
+	f := newFlags("log checkpoint", e)
+	f.logFlags()
+	f.keyFlags()
+	f.identityFlags()
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data"); err != nil {
+		return err
+	}
+	if f.key == "" {
+		return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+			note, _, err := l.Latest()
+			if errors.Is(err, eventlog.ErrNoCheckpoint) {
+				return fmt.Errorf("%w; sign one with: waybill log checkpoint --data %s --key …", err, f.data)
+			}
+			if err == nil {
+				_, err = e.stdout.Write(note)
+			}
+			return err
+		}, "GET", "/v1/checkpoint", nil)
+	}
+	k, err := f.loadKey()
+	if err != nil {
+		return err
+	}
+	l, err := f.openWriter(ctx, e, k)
+	if errors.Is(err, eventlog.ErrLocked) {
+		if c, derr := localapi.Dial(f.data); derr == nil {
+			return c.Do(ctx, "POST", "/v1/checkpoint", nil, e.stdout)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	note, _, err := l.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(note)
+	return err
+}
+
+func cmdProve(ctx context.Context, e *env, args []string) error {
+	f := newFlags("log prove", e)
+	f.logFlags()
+	seq := f.String("seq", "", "sequence number of the event")
+	size := f.Uint64("size", 0, "tree size of a signed checkpoint (default: the latest)")
+	format := f.String("format", "json", "json (the proof bundle) or tlog-proof (C2SP text form)")
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data", "seq"); err != nil {
+		return err
+	}
+	n, err := strconv.ParseUint(*seq, 10, 64)
+	if err != nil {
+		return usageError{fmt.Sprintf("log prove: --seq %q is not a non-negative integer", *seq)}
+	}
+	if *format != "json" && *format != "tlog-proof" {
+		return usageError{fmt.Sprintf("log prove: --format %q: want json or tlog-proof", *format)}
+	}
+	q := url.Values{"seq": {*seq}, "size": {strconv.FormatUint(*size, 10)}, "format": {*format}}
+	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+		out, err := localapi.Prove(l, n, *size, *format)
+		if err == nil {
+			_, err = e.stdout.Write(out)
+		}
+		return err
+	}, "GET", "/v1/prove?"+q.Encode(), nil)
+}
+
+func cmdConsistency(ctx context.Context, e *env, args []string) error {
+	f := newFlags("log consistency", e)
+	f.logFlags()
+	from := f.Uint64("from", 0, "old tree size")
+	to := f.Uint64("to", 0, "new tree size")
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data"); err != nil {
+		return err
+	}
+	if *from == 0 || *to < *from {
+		return usageError{fmt.Sprintf("log consistency: need 0 < --from <= --to, got --from %d --to %d", *from, *to)}
+	}
+	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "to": {strconv.FormatUint(*to, 10)}}
+	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+		out, err := localapi.Consistency(l, *from, *to)
+		if err == nil {
+			_, err = e.stdout.Write(out)
+		}
+		return err
+	}, "GET", "/v1/consistency?"+q.Encode(), nil)
+}
+
+// buildDate is set at link time (-X main.buildDate=YYYY-MM-DD) and raises
+// the clock's floor above the protocol's.
+var buildDate = ""
+
+func buildFloor() time.Time {
+	if t, err := time.Parse("2006-01-02", buildDate); err == nil {
+		return t
+	}
+	return time.Time{}
+}

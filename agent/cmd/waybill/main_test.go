@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// waybill runs the CLI in-process and returns its exit code and output.
+func waybill(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// keyed creates a key in a temp dir and returns the key path, the verifier
+// key and the device address.
+func keyed(t *testing.T) (dir, key, vkey, addr string) {
+	t.Helper()
+	dir = t.TempDir()
+	key = filepath.Join(dir, "device.key")
+	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
+	code, out, errs := waybill(t, "", "keygen", "--key", key, "--fleet", "cli-test")
+	if code != 0 {
+		t.Fatalf("keygen exit %d: %s", code, errs)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "verifier key:"); ok {
+			vkey = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "device address:"); ok {
+			addr = strings.TrimSpace(v)
+		}
+	}
+	if vkey == "" || addr == "" {
+		t.Fatalf("keygen output lacks the verifier key or address:\n%s", out)
+	}
+	return dir, key, vkey, addr
+}
+
+const events = `{"kind":"delivery","payload":{"parcel":"04A13C2F","lat":50.8476,"lon":4.3537},"time":1795766400000,"time_source":"gnss"}
+{"kind":"door_opened","payload":{"door":"rear"}}
+this is not json
+{"kind":"teleported","payload":{}}
+{"kind":"position","payload":{"lat":50.85,"lon":4.35,"speed_mps":3.5}}
+`
+
+func TestCLI_KeygenAppendProveVerify(t *testing.T) {
+	dir, key, vkey, addr := keyed(t)
+	fi, err := os.Stat(key)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	data := filepath.Join(dir, "log")
+	code, out, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test")
+	if code == 0 {
+		t.Fatalf("append with two bad lines exited 0")
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := []string{"0", "1", "error: line 3:", "error: line 4: invalid event: unknown kind \"teleported\"", "2"}
+	if len(lines) != len(want) {
+		t.Fatalf("append output:\n%s\nstderr: %s", out, errs)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want prefix %q", i+1, lines[i], w)
+		}
+	}
+	if !strings.Contains(errs, "2 input line(s) skipped") {
+		t.Errorf("stderr %q does not report the skipped lines", errs)
+	}
+	code, cpNote, errs := waybill(t, "", "log", "checkpoint", "--data", data, "--key", key)
+	if code != 0 {
+		t.Fatalf("checkpoint: %s", errs)
+	}
+	// Stock tools verify the checkpoint with the verifier key keygen printed.
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatalf("note.NewVerifier(%q): %v", vkey, err)
+	}
+	n, err := note.Open([]byte(cpNote), note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("sumdb/note rejects the checkpoint: %v\n%s", err, cpNote)
+	}
+	if !strings.HasPrefix(n.Text, "waybill/cli-test/"+addr+"/0\n3\n") {
+		t.Fatalf("checkpoint text = %q", n.Text)
+	}
+	code, shown, _ := waybill(t, "", "log", "show", "--data", data, "--from", "1", "--limit", "1")
+	if code != 0 || strings.Count(shown, "\n") != 1 || !strings.Contains(shown, `"seq":1`) || !strings.Contains(shown, `"leaf":"`) {
+		t.Fatalf("show = %d %q", code, shown)
+	}
+	code, bundle, errs := waybill(t, "", "log", "prove", "--data", data, "--seq", "0")
+	if code != 0 {
+		t.Fatalf("prove: %s", errs)
+	}
+	bpath := filepath.Join(dir, "bundle.json")
+	os.WriteFile(bpath, []byte(bundle), 0o644)
+	if code, out, errs := waybill(t, "", "verify", "--device", addr, "--vkey", vkey, bpath); code != 0 {
+		t.Fatalf("verify = %d %s %s", code, out, errs)
+	}
+	other := "0x" + strings.Repeat("ab", 20)
+	if code, _, errs := waybill(t, "", "verify", "--device", other, bpath); code != 1 || strings.Count(errs, "\n") != 1 {
+		t.Fatalf("verify for another device = %d, %q; want exit 1 with one line", code, errs)
+	}
+	os.WriteFile(bpath, []byte(strings.Replace(bundle, `"seq":0`, `"seq":1`, 1)), 0o644)
+	if code, _, _ := waybill(t, "", "verify", bpath); code != 1 {
+		t.Fatalf("verify of a tampered bundle exited %d", code)
+	}
+	code, tp, errs := waybill(t, "", "log", "prove", "--data", data, "--seq", "2", "--format", "tlog-proof")
+	if code != 0 || !strings.HasPrefix(tp, "c2sp.org/tlog-proof@v1\n") {
+		t.Fatalf("prove --format tlog-proof = %d %q %s", code, tp, errs)
+	}
+	code, cons, errs := waybill(t, "", "log", "consistency", "--data", data, "--from", "1", "--to", "3")
+	if code != 0 || !strings.Contains(cons, `"old_size":1`) || !strings.Contains(cons, `"consistency":[`) {
+		t.Fatalf("consistency = %d %q %s", code, cons, errs)
+	}
+}
+
+func TestCLI_KeyErrors(t *testing.T) {
+	dir, key, _, _ := keyed(t)
+	data := filepath.Join(dir, "log")
+	t.Setenv("WAYBILL_PASSPHRASE", "wrong")
+	code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key)
+	if code == 0 || !strings.Contains(errs, "wrong passphrase") {
+		t.Fatalf("wrong passphrase: %d %q", code, errs)
+	}
+	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
+	os.Chmod(key, 0o644)
+	code, _, errs = waybill(t, events, "log", "append", "--data", data, "--key", key)
+	if code == 0 || !strings.Contains(errs, "chmod 600 "+key) {
+		t.Fatalf("world-readable key: %d %q", code, errs)
+	}
+	os.Unsetenv("WAYBILL_PASSPHRASE")
+	code, _, errs = waybill(t, "", "keygen", "--key", filepath.Join(dir, "k2"))
+	if code == 0 || !strings.Contains(errs, "WAYBILL_PASSPHRASE") {
+		t.Fatalf("keygen without passphrase: %d %q", code, errs)
+	}
+	code, _, errs = waybill(t, "", "log", "prove", "--data", data, "--seq", "x")
+	if code != 2 || !strings.Contains(errs, "--seq") {
+		t.Fatalf("bad --seq: %d %q", code, errs)
+	}
+	code, _, errs = waybill(t, "", "log", "show", "--data", data, "--frm", "1")
+	if code != 2 || !strings.Contains(errs, "frm") {
+		t.Fatalf("unknown flag: %d %q", code, errs)
+	}
+}
+
+// TestCLI_DaemonServesReaders runs the daemon and checks that the read
+// commands work through its socket and that a second writer is refused
+// quickly with the holder named.
+func TestCLI_DaemonServesReaders(t *testing.T) {
+	dir, key, vkey, _ := keyed(t)
+	data := filepath.Join(dir, "log")
+	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test"); code != 1 {
+		t.Fatalf("seed append: %s", errs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var derr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"run", "--data", data, "--key", key}, strings.NewReader(""), &bytes.Buffer{}, &derr)
+	}()
+	sock := filepath.Join(data, "waybill.sock")
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("daemon socket never appeared: %s", derr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, out, errs := waybill(t, `{"kind":"manual","payload":{"note":"via socket"}}`+"\n", "log", "append", "--data", data)
+	if code != 0 || strings.TrimSpace(out) != "3" {
+		t.Fatalf("append through the daemon = %d %q %s", code, out, errs)
+	}
+	if code, out, errs := waybill(t, "", "log", "checkpoint", "--data", data, "--key", key); code != 0 || !strings.Contains(out, "\n4\n") {
+		t.Fatalf("checkpoint through the daemon = %d %q %s", code, out, errs)
+	}
+	if code, out, _ := waybill(t, "", "log", "show", "--data", data); code != 0 || strings.Count(out, "\n") != 4 {
+		t.Fatalf("show through the daemon = %d %q", code, out)
+	}
+	code, bundle, errs := waybill(t, "", "log", "prove", "--data", data, "--seq", "3")
+	if code != 0 {
+		t.Fatalf("prove through the daemon: %s", errs)
+	}
+	bpath := filepath.Join(dir, "b.json")
+	os.WriteFile(bpath, []byte(bundle), 0o644)
+	if code, _, errs := waybill(t, "", "verify", "--vkey", vkey, bpath); code != 0 {
+		t.Fatalf("verify: %s", errs)
+	}
+	if code, out, _ := waybill(t, "", "log", "consistency", "--data", data, "--from", "3", "--to", "4"); code != 0 || !strings.Contains(out, `"new_size":4`) {
+		t.Fatalf("consistency through the daemon = %d %q", code, out)
+	}
+	// A second writer in another process: refused within a second, holder named.
+	bin := buildWaybill(t)
+	start := time.Now()
+	cmd := exec.Command(bin, "run", "--data", data, "--key", key)
+	cmd.Env = append(os.Environ(), "WAYBILL_PASSPHRASE=test passphrase")
+	outb, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("second writer started: %s", outb)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("second writer took %v to fail", el)
+	}
+	if !strings.Contains(string(outb), "in use") || !strings.Contains(string(outb), "pid ") {
+		t.Fatalf("second writer's error does not name the holder: %s", outb)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("daemon exited %d: %s", code, derr.String())
+	}
+}
+
+func buildWaybill(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "waybill")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestDeps: the binary never links the testing package.
+func TestDeps(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "testing" || strings.HasPrefix(p, "net/http/httptest") {
+			t.Errorf("waybill links %s", p)
+		}
+	}
+}
+
+func TestCLI_Demo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("demo appends a whole round")
+	}
+	code, out, errs := waybill(t, "", "demo", "--data", filepath.Join(t.TempDir(), "demo"))
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errs)
+	}
+	for _, w := range []string{"Events by kind:", "delivery", "temperature_excursion", "Final checkpoint", "inclusion proofs and"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("demo output lacks %q", w)
+		}
+	}
+}

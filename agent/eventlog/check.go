@@ -1,0 +1,652 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/signer"
+)
+
+// ErrCheckFailed is wrapped by every *CheckProblem.
+var ErrCheckFailed = errors.New("log check failed")
+
+// CheckOptions configures Check. The zero value is usable.
+type CheckOptions struct {
+	// Workers is how many goroutines verify signatures; default runtime.NumCPU().
+	Workers int
+	// Progress, when not nil, is called with the number of events verified
+	// so far every ProgressEvery events, in order, from one goroutine.
+	Progress func(verified, total uint64)
+	// ProgressEvery defaults to 65536.
+	ProgressEvery uint64
+	// LockTimeout is how long to wait for the shared lock on the log
+	// directory; default 500 ms.
+	LockTimeout time.Duration
+}
+
+// CheckReport is what Check verified.
+type CheckReport struct {
+	Dir    string
+	Epoch  uint32
+	Origin string
+	// Size is the log size the segments record (0 if they could not be read).
+	Size uint64
+	// Events is the number of events whose leaf, signature and stored
+	// hashes verified: all Size of them when Problem is nil, otherwise those
+	// below the problem's event.
+	Events uint64
+	// Segments is the number of segment files whose structure verified.
+	Segments int
+	// Checkpoints is the number of distinct signed checkpoint notes (the
+	// latest one and those stored in the segments) whose signature and root
+	// verified.
+	Checkpoints int
+	// Problem is the first problem found, or nil.
+	Problem *CheckProblem
+	Elapsed time.Duration
+}
+
+// CheckProblem is a problem Check found: where it is and what is wrong.
+// Its message reads, for example,
+//
+//	epoch 0, epoch-0/seg-000001.db, event 1234: signature does not verify: ...
+type CheckProblem struct {
+	Epoch  uint32
+	File   string // relative to the log directory; "" when not about one file
+	Seq    uint64 // the event, when HasSeq
+	HasSeq bool
+	Err    error
+
+	noEpoch bool // the manifest could not be read
+}
+
+func (p *CheckProblem) Error() string {
+	var parts []string
+	if !p.noEpoch {
+		parts = append(parts, fmt.Sprintf("epoch %d", p.Epoch))
+	}
+	if p.File != "" {
+		parts = append(parts, p.File)
+	}
+	if p.HasSeq {
+		parts = append(parts, fmt.Sprintf("event %d", p.Seq))
+	}
+	return strings.Join(parts, ", ") + ": " + p.Err.Error()
+}
+
+// Unwrap returns ErrCheckFailed and the underlying error.
+func (p *CheckProblem) Unwrap() []error { return []error{ErrCheckFailed, p.Err} }
+
+// Check re-verifies the current epoch of the log in dir completely and
+// reports the first problem it finds: the manifest; every segment file and
+// its meta against the manifest and its neighbours; every event's leaf
+// (canonical form, sequence number, epoch, device) and EIP-712 signature;
+// every stored hash against the leaves; the top-node copies of every
+// segment; the latest checkpoint note and every checkpoint stored in the
+// segments (signature, origin, size and root).
+//
+// Check holds a shared lock on the log, so it runs beside readers but not
+// beside a process writing the log. It opens every file read-only.
+//
+// The report is never nil. When Check finds a problem, it is in
+// report.Problem and is also returned as the error (a *CheckProblem, which
+// wraps ErrCheckFailed); problems of the same event range are ordered so
+// that the one with the lowest sequence number is reported. Other errors
+// (the log is locked, ctx ends) are returned with Problem nil.
+func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, error) {
+	start := time.Now()
+	rep := &CheckReport{Dir: dir}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.ProgressEvery == 0 {
+		opts.ProgressEvery = 1 << 16
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = 500 * time.Millisecond
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return rep, fmt.Errorf("eventlog: check: %w", err)
+	}
+	lk, err := lockDir(dir, false, opts.LockTimeout)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.unlock()
+	c := &checker{ctx: ctx, dir: dir, opts: opts, rep: rep, roots: map[uint64][]noteRef{}, notesOK: map[string]bool{}}
+	err = c.run()
+	rep.Elapsed = time.Since(start)
+	var p *CheckProblem
+	if errors.As(err, &p) {
+		rep.Problem = p
+	}
+	return rep, err
+}
+
+// noteRef is a checkpoint whose root the event pass compares.
+type noteRef struct {
+	file string
+	note string // the signed note, to count distinct ones
+	root merkle.Hash
+}
+
+// checkSeg is what the structural pass learned about one segment.
+type checkSeg struct {
+	file  string
+	first uint64
+	size  uint64
+	top   map[nodeKey]merkle.Hash
+}
+
+type checker struct {
+	ctx   context.Context
+	dir   string
+	opts  CheckOptions
+	rep   *CheckReport
+	id    Identity
+	epoch uint32
+	segs  []checkSeg
+	size  uint64
+	// roots maps a tree size to the checkpoints signed at it.
+	roots   map[uint64][]noteRef
+	notesOK map[string]bool
+}
+
+func (c *checker) problem(file string, format string, args ...any) *CheckProblem {
+	return &CheckProblem{Epoch: c.epoch, File: file, Err: fmt.Errorf(format, args...)}
+}
+
+func (c *checker) eventProblem(file string, seq uint64, err error) *CheckProblem {
+	return &CheckProblem{Epoch: c.epoch, File: file, Seq: seq, HasSeq: true, Err: err}
+}
+
+func (c *checker) run() error {
+	m, err := readManifest(c.dir)
+	if err != nil {
+		return &CheckProblem{File: manifestName, Err: err, noEpoch: true}
+	}
+	c.epoch = m.Epoch
+	c.rep.Epoch = m.Epoch
+	if c.id, err = m.identity(); err != nil {
+		return c.problem(manifestName, "%v", err)
+	}
+	origin := c.id.Origin(m.Epoch)
+	c.rep.Origin = origin
+	found := false
+	for _, e := range m.Epochs {
+		if e.Epoch == m.Epoch {
+			if found {
+				return c.problem(manifestName, "epoch %d is recorded twice", m.Epoch)
+			}
+			found = true
+			if e.Origin != origin {
+				return c.problem(manifestName, "epoch %d has origin %q, want %q", m.Epoch, e.Origin, origin)
+			}
+		}
+	}
+	if !found {
+		return c.problem(manifestName, "no record of the current epoch %d", m.Epoch)
+	}
+	if m.Segments[0].First != 0 {
+		return c.problem(manifestName, "first segment starts at event %d, not 0", m.Segments[0].First)
+	}
+	seen := map[string]bool{}
+	for _, s := range m.Segments {
+		f := filepath.Clean(s.File)
+		if !filepath.IsLocal(f) || filepath.Dir(f) != epochDir(m.Epoch) {
+			return c.problem(manifestName, "segment %q is not a file of %s", s.File, epochDir(m.Epoch))
+		}
+		if seen[f] {
+			return c.problem(manifestName, "segment %q is listed twice", s.File)
+		}
+		seen[f] = true
+	}
+	// Structural pass: every segment opens and its meta, top nodes and
+	// stored checkpoints are sane.
+	for i, s := range m.Segments {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		cs, p := c.checkSegment(s, origin)
+		if p != nil {
+			return p
+		}
+		if i+1 < len(m.Segments) && cs.size != m.Segments[i+1].First {
+			return c.problem(s.File, "segment ends at size %d but the next segment, %s, starts at event %d",
+				cs.size, m.Segments[i+1].File, m.Segments[i+1].First)
+		}
+		c.segs = append(c.segs, cs)
+	}
+	c.size = c.segs[len(c.segs)-1].size
+	c.rep.Size = c.size
+	// Every stored checkpoint and top node must lie within the log.
+	for _, cs := range c.segs {
+		for k := range cs.top {
+			if last := (k.index+1)<<k.level - 1; k.level < TopLevel || last >= cs.size {
+				return c.problem(cs.file, "top bucket holds node (%d, %d), which the segment's %d events do not complete", k.level, k.index, cs.size)
+			}
+		}
+	}
+	c.rep.Segments = len(c.segs)
+	if p := c.checkLatest(origin); p != nil {
+		return p
+	}
+	if refs, ok := c.roots[0]; ok {
+		for _, r := range refs {
+			if r.root != merkle.EmptyRoot() {
+				return c.problem(r.file, "checkpoint of size 0 signs root %s, not the empty tree's", r.root)
+			}
+			c.notesOK[r.note] = true
+		}
+	}
+	if err := c.events(); err != nil {
+		return err
+	}
+	c.rep.Checkpoints = len(c.notesOK)
+	return nil
+}
+
+// checkSegment opens segment s read-only and checks its meta, top nodes and
+// stored checkpoints.
+func (c *checker) checkSegment(s segInfo, origin string) (cs checkSeg, p *CheckProblem) {
+	cs = checkSeg{file: s.File, top: map[nodeKey]merkle.Hash{}}
+	path := filepath.Join(c.dir, s.File)
+	if _, err := os.Stat(path); err != nil {
+		return cs, c.problem(s.File, "segment file: %v", err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p = c.problem(s.File, "reading the segment failed (bbolt: %v)", r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: c.opts.LockTimeout})
+	if err != nil {
+		return cs, c.problem(s.File, "segment does not open: %v", err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		meta, err := readSegMeta(tx)
+		if err != nil {
+			return err
+		}
+		if meta.origin != origin {
+			return fmt.Errorf("segment is of origin %q, not %q", meta.origin, origin)
+		}
+		if meta.first != s.First {
+			return fmt.Errorf("segment starts at event %d; the manifest says %d", meta.first, s.First)
+		}
+		cs.first, cs.size = meta.first, meta.size
+		cur := tx.Bucket(bTop).Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			if len(k) != 9 || len(v) != 32 {
+				return fmt.Errorf("top bucket holds a malformed entry (key %x, %d-byte value)", k, len(v))
+			}
+			cs.top[nodeKey{k[0], binary.BigEndian.Uint64(k[1:])}] = merkle.Hash(v)
+		}
+		cur = tx.Bucket(bCheckpoints).Cursor()
+		for k, v := cur.First(); k != nil; k, v = cur.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("checkpoints bucket holds a malformed key %x", k)
+			}
+			size := binary.BigEndian.Uint64(k)
+			cp, err := c.openNote(v, origin)
+			if err != nil {
+				return fmt.Errorf("checkpoint stored at size %d: %v", size, err)
+			}
+			if cp.Size != size {
+				return fmt.Errorf("checkpoint stored at size %d is of size %d", size, cp.Size)
+			}
+			if size < meta.first || size > meta.size {
+				return fmt.Errorf("checkpoint of size %d is stored in a segment of events %d to %d", size, meta.first, meta.size)
+			}
+			c.roots[size] = append(c.roots[size], noteRef{file: s.File, note: string(v), root: cp.Root})
+		}
+		return nil
+	})
+	if err != nil {
+		return cs, c.problem(s.File, "%v", err)
+	}
+	return cs, nil
+}
+
+// openNote verifies a signed checkpoint note of this log.
+func (c *checker) openNote(note []byte, origin string) (checkpoint.Checkpoint, error) {
+	v := signer.NoteVerifier(c.id.KeyName(), c.id.Device, c.id.Domain())
+	cp, _, err := checkpoint.OpenCheckpoint(note, v)
+	if err != nil {
+		return cp, fmt.Errorf("signed note does not verify: %v", err)
+	}
+	if cp.Origin != origin {
+		return cp, fmt.Errorf("checkpoint is for origin %q, not %q", cp.Origin, origin)
+	}
+	return cp, nil
+}
+
+// checkLatest verifies the epoch's latest checkpoint file.
+func (c *checker) checkLatest(origin string) *CheckProblem {
+	rel := filepath.Join(epochDir(c.epoch), "checkpoint")
+	b, err := os.ReadFile(filepath.Join(c.dir, rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return c.problem(rel, "%v", err)
+	}
+	cp, err := c.openNote(b, origin)
+	if err != nil {
+		return c.problem(rel, "latest checkpoint: %v", err)
+	}
+	if cp.Size > c.size {
+		return c.problem(rel, "latest checkpoint was signed at size %d but the log holds %d events", cp.Size, c.size)
+	}
+	c.roots[cp.Size] = append(c.roots[cp.Size], noteRef{file: rel, note: string(b), root: cp.Root})
+	return nil
+}
+
+// checkChunk is a run of consecutive events of one segment on their way
+// through the signature workers.
+type checkChunk struct {
+	file   string
+	first  uint64
+	leaves [][]byte
+	early  []*CheckProblem // per event, found while reading (missing, hashes, checkpoints)
+	sig    []error         // per event, from the workers (leaf form, identity, signature)
+	wg     sync.WaitGroup
+}
+
+type checkJob struct {
+	ch     *checkChunk
+	lo, hi int
+}
+
+const (
+	checkChunkSize = 1024
+	checkJobSize   = 64
+)
+
+// events runs the event pass: one goroutine reads the segments in order and
+// checks the stored hashes, workers check leaves and signatures, and a
+// collector reports the problem of the lowest sequence number.
+func (c *checker) events() error {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	dom := c.id.Domain()
+	jobs := make(chan checkJob, 4*c.opts.Workers)
+	inflight := make(chan *checkChunk, 2*c.opts.Workers+2)
+	var workers sync.WaitGroup
+	for w := 0; w < c.opts.Workers; w++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range jobs {
+				if ctx.Err() == nil {
+					for i := j.lo; i < j.hi; i++ {
+						if j.ch.leaves[i] != nil {
+							j.ch.sig[i] = verifyLeaf(dom, c.id.Device, c.epoch, j.ch.first+uint64(i), j.ch.leaves[i])
+						}
+					}
+				}
+				j.ch.wg.Done()
+			}
+		}()
+	}
+	var found *CheckProblem
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		var verified uint64
+		next := c.opts.ProgressEvery
+		for ch := range inflight {
+			ch.wg.Wait()
+			if found != nil || ctx.Err() != nil {
+				continue
+			}
+			for i := range ch.leaves {
+				if err := ch.sig[i]; err != nil {
+					found = c.eventProblem(ch.file, ch.first+uint64(i), err)
+				} else if ch.early[i] != nil {
+					found = ch.early[i]
+				}
+				if found != nil {
+					cancel()
+					break
+				}
+				verified++
+			}
+			c.rep.Events = verified
+			if c.opts.Progress != nil && verified >= next {
+				c.opts.Progress(verified, c.size)
+				next = (verified/c.opts.ProgressEvery + 1) * c.opts.ProgressEvery
+			}
+		}
+	}()
+	readErr := c.read(ctx, jobs, inflight)
+	close(inflight)
+	close(jobs)
+	workers.Wait()
+	<-collected
+	if found != nil {
+		return found
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return c.ctx.Err()
+}
+
+// read walks the segments' leaves and tree buckets in order, checks every
+// stored hash against the tree computed from the leaves, and hands the
+// leaves to the workers. It stops after the first problem it finds itself
+// (which it puts in its chunk) or when ctx ends.
+func (c *checker) read(ctx context.Context, jobs chan<- checkJob, inflight chan<- *checkChunk) error {
+	f, _ := merkle.NewFrontier(0, nil)
+	for j, s := range c.segs {
+		stop, err := c.readSegment(ctx, j, s, f, jobs, inflight)
+		if err != nil || stop {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.Frontier,
+	jobs chan<- checkJob, inflight chan<- *checkChunk) (stop bool, err error) {
+	var ch *checkChunk
+	dispatch := func() {
+		if ch == nil || len(ch.leaves) == 0 {
+			return
+		}
+		n := len(ch.leaves)
+		ch.sig = make([]error, n)
+		ch.wg.Add((n + checkJobSize - 1) / checkJobSize)
+		inflight <- ch
+		for lo := 0; lo < n; lo += checkJobSize {
+			jobs <- checkJob{ch, lo, min(lo+checkJobSize, n)}
+		}
+		ch = nil
+	}
+	add := func(seq uint64, leaf []byte, p *CheckProblem) {
+		if ch == nil {
+			ch = &checkChunk{file: s.file, first: seq}
+		}
+		ch.leaves = append(ch.leaves, leaf)
+		ch.early = append(ch.early, p)
+		if len(ch.leaves) == checkChunkSize {
+			dispatch()
+		}
+	}
+	// fail records a problem not tied to a leaf read: it becomes the early
+	// problem of event seq, after every event before it.
+	fail := func(seq uint64, p *CheckProblem) {
+		add(seq, nil, p)
+		stop = true
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			next := s.first
+			if ch != nil {
+				next = ch.first + uint64(len(ch.leaves))
+			} else if f.Size() > next {
+				next = f.Size()
+			}
+			fail(next, c.eventProblem(s.file, next, fmt.Errorf("reading the segment failed (bbolt: %v)", r)))
+		}
+		dispatch()
+	}()
+	if s.size == s.first {
+		return false, nil
+	}
+	db, err := bolt.Open(filepath.Join(c.dir, s.file), 0o444, &bolt.Options{ReadOnly: true, Timeout: c.opts.LockTimeout})
+	if err != nil {
+		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("segment does not open: %v", err)))
+		return true, nil
+	}
+	defer db.Close()
+	tx, err := db.Begin(false)
+	if err != nil {
+		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("segment does not open: %v", err)))
+		return true, nil
+	}
+	defer tx.Rollback()
+	lc, tc := tx.Bucket(bLeaves).Cursor(), tx.Bucket(bTree).Cursor()
+	lk, lv := lc.First()
+	tk, tv := tc.First()
+	if lk != nil && bytes.Compare(lk, u64(s.first)) < 0 {
+		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("leaves bucket holds key %x before the segment's first event", lk)))
+		return true, nil
+	}
+	if tk != nil && bytes.Compare(tk, u64(s.first)) < 0 {
+		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("tree bucket holds key %x before the segment's first event", tk)))
+		return true, nil
+	}
+	for seq := s.first; seq < s.size; seq++ {
+		if seq%4096 == 0 && ctx.Err() != nil {
+			return true, nil
+		}
+		key := u64(seq)
+		if !bytes.Equal(lk, key) {
+			fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("event is missing from the leaves bucket")))
+			return true, nil
+		}
+		if !bytes.Equal(tk, key) {
+			fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("stored hashes are missing from the tree bucket")))
+			return true, nil
+		}
+		leaf := append([]byte(nil), lv...)
+		computed := f.Append(merkle.LeafHash(leaf))
+		p := c.checkHashes(j, s.file, seq, tv, computed)
+		if p == nil {
+			if refs, ok := c.roots[f.Size()]; ok {
+				root := f.Root()
+				for _, r := range refs {
+					if r.root != root {
+						p = c.eventProblem(r.file, seq, fmt.Errorf("checkpoint of size %d signs root %s; the tree of the first %d events has root %s",
+							f.Size(), r.root, f.Size(), root))
+						break
+					}
+					c.notesOK[r.note] = true
+				}
+			}
+		}
+		add(seq, leaf, p)
+		if p != nil {
+			return true, nil
+		}
+		lk, lv = lc.Next()
+		tk, tv = tc.Next()
+	}
+	if lk != nil {
+		fail(s.size, c.eventProblem(s.file, s.size, fmt.Errorf("leaves bucket holds key %x beyond the segment's recorded size %d", lk, s.size)))
+		return true, nil
+	}
+	if tk != nil {
+		fail(s.size, c.eventProblem(s.file, s.size, fmt.Errorf("tree bucket holds key %x beyond the segment's recorded size %d", tk, s.size)))
+		return true, nil
+	}
+	return false, nil
+}
+
+// checkHashes compares the hashes stored for leaf seq with those computed
+// from the leaves, and the top nodes among them with every segment's copy.
+func (c *checker) checkHashes(j int, file string, seq uint64, stored []byte, computed []merkle.Hash) *CheckProblem {
+	if len(stored) != 32*len(computed) {
+		return c.eventProblem(file, seq, fmt.Errorf("%d bytes of stored hashes, want %d (levels 0 to %d)", len(stored), 32*len(computed), len(computed)-1))
+	}
+	for lvl, h := range computed {
+		if merkle.Hash(stored[32*lvl:32*lvl+32]) != h {
+			if lvl == 0 {
+				return c.eventProblem(file, seq, fmt.Errorf("stored leaf hash %s is not the hash of the leaf (%s)", merkle.Hash(stored[:32]), h))
+			}
+			return c.eventProblem(file, seq, fmt.Errorf("stored node (%d, %d) is %s; its children hash to %s",
+				lvl, seq>>lvl, merkle.Hash(stored[32*lvl:32*lvl+32]), h))
+		}
+		if lvl < TopLevel {
+			continue
+		}
+		k := nodeKey{uint8(lvl), seq >> lvl}
+		for _, cs := range c.segs[j:] {
+			if cs.size <= seq {
+				continue
+			}
+			t, ok := cs.top[k]
+			if !ok {
+				return c.eventProblem(cs.file, seq, fmt.Errorf("top node (%d, %d) that event completes is missing from the segment's top bucket", k.level, k.index))
+			}
+			if t != h {
+				return c.eventProblem(cs.file, seq, fmt.Errorf("top node (%d, %d) is %s in the segment's top bucket, but %s in the tree", k.level, k.index, t, h))
+			}
+		}
+	}
+	return nil
+}
+
+// verifyLeaf checks that leaf is the canonical form of event seq of this
+// epoch of device dev, signed by it in domain dom.
+func verifyLeaf(dom signer.Domain, dev event.Address, epoch uint32, seq uint64, leaf []byte) error {
+	s, err := event.Parse(leaf)
+	if err != nil {
+		return fmt.Errorf("leaf does not parse: %v", err)
+	}
+	return verifySigned(dom, dev, epoch, seq, s)
+}
+
+func verifySigned(dom signer.Domain, dev event.Address, epoch uint32, seq uint64, s *event.Signed) error {
+	if s.Seq != seq {
+		return fmt.Errorf("leaf carries sequence number %d", s.Seq)
+	}
+	if s.Epoch != epoch {
+		return fmt.Errorf("leaf carries epoch %d", s.Epoch)
+	}
+	if s.Device != dev {
+		return fmt.Errorf("leaf is an event of device %s, not %s", s.Device, dev)
+	}
+	if err := signer.VerifyEvent(dom, s); err != nil {
+		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("event %d: ", seq))
+		return &wrapped{msg: msg, err: err}
+	}
+	return nil
+}
+
+// wrapped is an error with a shorter message than the one it wraps.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }

@@ -1,0 +1,252 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/signer"
+)
+
+// ckBuild writes a closed log of n events in dir, signing a checkpoint after
+// each size in cps, and returns the leaves.
+func ckBuild(t *testing.T, dir string, n int, segBytes int64, cps ...int) [][]byte {
+	t.Helper()
+	l := openTest(t, dir, &Options{SegmentBytes: segBytes})
+	var leaves [][]byte
+	for i := 0; i < n; i++ {
+		if _, err := l.Append(context.Background(), testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cps {
+			if c == i+1 {
+				if _, _, err := l.Checkpoint(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		leaf, err := l.Leaf(uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, leaf)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return leaves
+}
+
+// ckXorAll xors mask into the byte at offset off of every copy of pattern in
+// the log's segment files (bbolt leaves stale copies in freed pages), and
+// returns how many copies it changed.
+func ckXorAll(t *testing.T, dir string, pattern []byte, off int, mask byte) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "epoch-*", "seg-*.db"))
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := false
+		for i := 0; ; {
+			j := bytes.Index(b[i:], pattern)
+			if j < 0 {
+				break
+			}
+			b[i+j+off] ^= mask
+			n++
+			changed = true
+			i += j + len(pattern)
+		}
+		if changed {
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("pattern not found in the segment files")
+	}
+	return n
+}
+
+func ckWantProblem(t *testing.T, rep *CheckReport, err error, want ...string) {
+	t.Helper()
+	if err == nil || rep.Problem == nil || !errors.Is(err, ErrCheckFailed) {
+		t.Fatalf("Check = %v (problem %v); want a problem", err, rep.Problem)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("Check problem %q does not contain %q", err, w)
+		}
+	}
+	t.Logf("problem: %v", err)
+}
+
+func TestCheck_GoodLog(t *testing.T) {
+	dir := t.TempDir()
+	const n = 300
+	ckBuild(t, dir, n, 64<<10, 1, 100, 250, 300)
+	m, err := readManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Segments) < 2 {
+		t.Fatalf("want several segments, got %d", len(m.Segments))
+	}
+	var progress []uint64
+	rep, err := Check(context.Background(), dir, CheckOptions{ProgressEvery: 100, Progress: func(v, total uint64) {
+		if total != n {
+			t.Errorf("progress total %d", total)
+		}
+		progress = append(progress, v)
+	}})
+	if err != nil || rep.Problem != nil {
+		t.Fatalf("Check = %v, %v", err, rep.Problem)
+	}
+	if rep.Events != n || rep.Size != n || rep.Segments != len(m.Segments) || rep.Checkpoints != 4 {
+		t.Fatalf("report %+v; want %d events, %d segments, 4 checkpoints", rep, n, len(m.Segments))
+	}
+	if len(progress) != 3 || progress[2] != n {
+		t.Fatalf("progress calls %v", progress)
+	}
+	// With one worker the result is the same.
+	if rep, err := Check(context.Background(), dir, CheckOptions{Workers: 1}); err != nil || rep.Events != n {
+		t.Fatalf("Check with one worker = %+v, %v", rep, err)
+	}
+	// A reader may have the log open at the same time.
+	l, err := Open(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := Check(context.Background(), dir, CheckOptions{}); err != nil {
+		t.Fatalf("Check beside a reader: %v", err)
+	}
+}
+
+func TestCheck_EmptyLogAndLocked(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, nil)
+	_, err := Check(context.Background(), dir, CheckOptions{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("Check of a log open for writing = %v; want ErrLocked", err)
+	}
+	l.Close()
+	rep, err := Check(context.Background(), dir, CheckOptions{})
+	if err != nil || rep.Events != 0 || rep.Segments != 1 {
+		t.Fatalf("Check of an empty log = %+v, %v", rep, err)
+	}
+}
+
+func TestCheck_FlippedLeafByte(t *testing.T) {
+	dir := t.TempDir()
+	leaves := ckBuild(t, dir, 300, 64<<10, 200)
+	// Change the parcel number inside the payload of event 123 ("P000123"
+	// becomes "P000122"): still canonical, but no longer what was signed.
+	leaf := leaves[123]
+	off := bytes.Index(leaf, []byte("P000123"))
+	ckXorAll(t, dir, leaf, off+6, 1)
+	rep, err := Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "epoch 0, epoch-0/seg-", "event 123: signature does not verify")
+	if !errors.Is(err, signer.ErrSignature) || rep.Problem.Seq != 123 || rep.Events != 123 {
+		t.Fatalf("problem %+v, events %d", rep.Problem, rep.Events)
+	}
+	// A byte that breaks the JSON is reported as such.
+	dir2 := t.TempDir()
+	leaves = ckBuild(t, dir2, 50, 1<<20)
+	ckXorAll(t, dir2, leaves[7], 0, 0xff)
+	rep, err = Check(context.Background(), dir2, CheckOptions{})
+	ckWantProblem(t, rep, err, "event 7: leaf does not parse")
+}
+
+func TestCheck_CorruptStoredHash(t *testing.T) {
+	dir := t.TempDir()
+	leaves := ckBuild(t, dir, 120, 1<<20)
+	lh := merkle.LeafHash(leaves[57])
+	ckXorAll(t, dir, lh[:], 5, 0x40)
+	rep, err := Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "event 57: stored leaf hash")
+
+	// A stored interior node: event 59 completes node (1, 29).
+	dir = t.TempDir()
+	leaves = ckBuild(t, dir, 120, 1<<20)
+	node := merkle.NodeHash(merkle.LeafHash(leaves[58]), merkle.LeafHash(leaves[59]))
+	ckXorAll(t, dir, node[:], 0, 1)
+	rep, err = Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "event 59: stored node (1, 29)")
+}
+
+func TestCheck_WrongCheckpoint(t *testing.T) {
+	k := testKey(t)
+	id := testIdentity(k)
+	signers, err := k.NoteSigners(id.KeyName(), id.Domain())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpPath := func(dir string) string { return filepath.Join(dir, "epoch-0", "checkpoint") }
+
+	// A validly signed checkpoint whose root is not the tree's.
+	dir := t.TempDir()
+	ckBuild(t, dir, 200, 1<<20, 200)
+	note, err := checkpoint.SignCheckpoint(checkpoint.Checkpoint{Origin: id.Origin(0), Size: 150, Root: merkle.LeafHash([]byte("no"))}, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cpPath(dir), note, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "epoch 0, epoch-0/checkpoint, event 149: checkpoint of size 150 signs root")
+
+	// A checkpoint larger than the log.
+	note, _ = checkpoint.SignCheckpoint(checkpoint.Checkpoint{Origin: id.Origin(0), Size: 201, Root: merkle.LeafHash(nil)}, signers...)
+	os.WriteFile(cpPath(dir), note, 0o644)
+	rep, err = Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "signed at size 201 but the log holds 200 events")
+
+	// A checkpoint of another origin.
+	note, _ = checkpoint.SignCheckpoint(checkpoint.Checkpoint{Origin: id.Origin(3), Size: 2, Root: merkle.LeafHash(nil)}, signers...)
+	os.WriteFile(cpPath(dir), note, 0o644)
+	rep, err = Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "not \""+id.Origin(0)+"\"")
+
+	// A tampered note: its signature no longer verifies.
+	dir = t.TempDir()
+	ckBuild(t, dir, 40, 1<<20, 40)
+	b, _ := os.ReadFile(cpPath(dir))
+	b = bytes.Replace(b, []byte("\n40\n"), []byte("\n39\n"), 1)
+	os.WriteFile(cpPath(dir), b, 0o644)
+	rep, err = Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "epoch-0/checkpoint: latest checkpoint: signed note does not verify")
+}
+
+func TestCheck_ManifestAndSegmentMeta(t *testing.T) {
+	dir := t.TempDir()
+	ckBuild(t, dir, 300, 64<<10)
+	m, err := readManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Segments[1].First++
+	if err := writeManifest(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "epoch 0, epoch-0/seg-000000.db: segment ends at size")
+	m.Segments[1].First--
+	os.Remove(filepath.Join(dir, m.Segments[1].File))
+	writeManifest(dir, m)
+	rep, err = Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, "epoch-0/seg-000001.db: segment file:")
+}

@@ -1,0 +1,401 @@
+// Package localapi serves a running agent's log to the read commands of the
+// waybill CLI over a Unix socket in the log directory, so that `waybill log
+// show`, `checkpoint`, `prove`, `consistency` and `append` keep working while
+// the daemon holds the log's lock.
+//
+// The protocol is HTTP/1.1 over the socket DIR/waybill.sock (mode 0600):
+//
+//	GET  /v1/show?from=N&limit=K          JSON lines, as `waybill log show`
+//	GET  /v1/checkpoint                   the latest signed checkpoint note
+//	POST /v1/checkpoint                   sign a checkpoint now, return its note
+//	GET  /v1/prove?seq=N&size=M&format=F  a proof bundle (F: json or tlog-proof)
+//	GET  /v1/consistency?from=M&to=N      a consistency proof
+//	POST /v1/append                       JSON lines in, one result line out per input line
+//
+// Errors are HTTP 4xx/5xx with the error text as the body. The functions
+// that produce each answer (Show, Prove, …) are the same ones the CLI calls
+// when it opens the log itself, so both paths print identical bytes.
+package localapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/jcs"
+	"github.com/waybill-eu/waybill/agent/verify"
+)
+
+// SocketName is the socket's file name inside the log directory.
+const SocketName = "waybill.sock"
+
+// SocketPath returns the socket path for log directory dir.
+func SocketPath(dir string) string { return filepath.Join(dir, SocketName) }
+
+// Show writes events [from, from+limit) as JSON lines: each line is the
+// event's canonical object with one more member, "leaf", the standard base64
+// of the exact leaf bytes. limit 0 means to the end.
+func Show(w io.Writer, l *eventlog.Log, from, limit uint64) error {
+	bw := bufio.NewWriter(w)
+	err := l.Range(from, limit, func(seq uint64, leaf []byte) error {
+		if len(leaf) < 2 || leaf[len(leaf)-1] != '}' {
+			return fmt.Errorf("event %d: malformed leaf", seq)
+		}
+		bw.Write(leaf[:len(leaf)-1])
+		bw.WriteString(`,"leaf":"`)
+		bw.WriteString(base64.StdEncoding.EncodeToString(leaf))
+		_, err := bw.WriteString("\"}\n")
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Prove returns the proof bundle of event seq against the signed checkpoint
+// of size size (0: the latest checkpoint). format is "json" (the bundle,
+// one line) or "tlog-proof" (the C2SP text form).
+func Prove(l *eventlog.Log, seq, size uint64, format string) ([]byte, error) {
+	var note []byte
+	var err error
+	if size == 0 {
+		var c checkpoint.Checkpoint
+		note, c, err = latest(l)
+		if err != nil {
+			return nil, err
+		}
+		size = c.Size
+	} else if note, err = l.CheckpointAt(size); err != nil {
+		return nil, err
+	}
+	if seq >= size {
+		return nil, fmt.Errorf("event %d is not covered by the checkpoint of size %d; sign a newer checkpoint first (waybill log checkpoint --key …)", seq, size)
+	}
+	leaf, proof, err := l.ProveInclusion(seq, size)
+	if err != nil {
+		return nil, err
+	}
+	b, err := verify.NewBundle(leaf, l.Identity().Domain(), note, proof)
+	if err != nil {
+		return nil, err
+	}
+	switch format {
+	case "", "json":
+		out, err := b.Marshal()
+		return append(out, '\n'), err
+	case "tlog-proof":
+		return []byte(b.TlogProof()), nil
+	}
+	return nil, fmt.Errorf("unknown proof format %q (want json or tlog-proof)", format)
+}
+
+func latest(l *eventlog.Log) ([]byte, checkpoint.Checkpoint, error) {
+	note, c, err := l.Latest()
+	if errors.Is(err, eventlog.ErrNoCheckpoint) {
+		return nil, c, fmt.Errorf("%w; sign one with: waybill log checkpoint --data %s --key …", err, l.Dir())
+	}
+	return note, c, err
+}
+
+// Consistency returns the consistency proof JSON between sizes from and to.
+func Consistency(l *eventlog.Log, from, to uint64) ([]byte, error) {
+	o, n, p, err := l.ProveConsistency(from, to)
+	if err != nil {
+		return nil, err
+	}
+	c := &verify.Consistency{OldSize: from, NewSize: to, OldRoot: o, NewRoot: n, Proof: p}
+	out, err := c.Marshal()
+	return append(out, '\n'), err
+}
+
+// Input is one line of `waybill log append`'s input.
+type Input struct {
+	Kind       string          `json:"kind"`
+	Payload    json.RawMessage `json:"payload"`
+	Time       *int64          `json:"time,omitempty"`
+	TimeSource string          `json:"time_source,omitempty"`
+}
+
+// Clock supplies the time of events whose input line has none.
+type Clock func() (ms int64, src event.TimeSource)
+
+// ParseInput decodes and checks one input line into an unsigned event.
+func ParseInput(line []byte, clock Clock) (event.Event, error) {
+	var in Input
+	dec := json.NewDecoder(strings.NewReader(string(line)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return event.Event{}, fmt.Errorf("not a JSON object with kind, payload and optional time, time_source: %v", err)
+	}
+	if dec.More() {
+		return event.Event{}, errors.New("more than one JSON value on the line")
+	}
+	if in.Kind == "" {
+		return event.Event{}, errors.New(`missing "kind"`)
+	}
+	if len(in.Payload) == 0 || string(in.Payload) == "null" {
+		return event.Event{}, errors.New(`missing "payload" (a JSON object)`)
+	}
+	canon, err := jcs.Canonicalize(in.Payload)
+	if err != nil {
+		return event.Event{}, fmt.Errorf("payload: %v", err)
+	}
+	ev := event.Event{Kind: event.Kind(in.Kind), Payload: canon}
+	switch {
+	case in.Time != nil && in.TimeSource == "":
+		return ev, errors.New(`"time" given without "time_source" (one of gnss, ntp, rtc, unsynced)`)
+	case in.Time == nil && in.TimeSource != "":
+		return ev, errors.New(`"time_source" given without "time"`)
+	case in.Time != nil:
+		ev.Time, ev.Source = *in.Time, event.TimeSource(in.TimeSource)
+	default:
+		ev.Time, ev.Source = clock()
+	}
+	if err := ev.Validate(); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// AppendStream reads JSON lines from r, appends each valid one and writes
+// one line per input line to w as soon as its outcome is known: the
+// sequence number once the event is durable, or "error: line N: …" for a
+// line that was skipped. It returns the number of lines skipped. Lines are
+// appended in input order; several are in flight at once so they share
+// commits, and the output keeps input order.
+func AppendStream(ctx context.Context, l *eventlog.Log, clock Clock, r io.Reader, w io.Writer) (skipped int, err error) {
+	type result struct {
+		line int
+		done chan string
+	}
+	results := make(chan result, 256)
+	writeErr := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriter(w)
+		var werr error
+		for res := range results {
+			s := <-res.done
+			if werr == nil {
+				bw.WriteString(s)
+				bw.WriteByte('\n')
+				if len(results) == 0 {
+					werr = bw.Flush()
+				}
+			}
+		}
+		if werr == nil {
+			werr = bw.Flush()
+		}
+		writeErr <- werr
+	}()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		done := make(chan string, 1)
+		results <- result{line, done}
+		ev, perr := ParseInput([]byte(text), clock)
+		if perr != nil {
+			skipped++
+			done <- fmt.Sprintf("error: line %d: %v (skipped)", line, perr)
+			continue
+		}
+		p, err := l.Enqueue(ctx, ev)
+		if err != nil {
+			done <- fmt.Sprintf("error: line %d: %v (not appended)", line, err)
+			continue
+		}
+		go func(line int) {
+			s, err := p.Wait()
+			if err != nil {
+				done <- fmt.Sprintf("error: line %d: %v (not appended)", line, err)
+				return
+			}
+			done <- strconv.FormatUint(s.Seq, 10)
+		}(line)
+	}
+	close(results)
+	werr := <-writeErr
+	if err := sc.Err(); err != nil {
+		return skipped, fmt.Errorf("reading input line %d: %w", line+1, err)
+	}
+	return skipped, werr
+}
+
+// Server serves a log on its directory's socket.
+type Server struct {
+	Log    *eventlog.Log
+	Clock  Clock
+	Logger *slog.Logger
+}
+
+// Serve listens on the log's socket until ctx ends. It replaces a stale
+// socket file left by a crashed process (the caller holds the log's lock,
+// so no live process can own it).
+func (s *Server) Serve(ctx context.Context) error {
+	path := SocketPath(s.Log.Dir())
+	os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("localapi: listen on %s: %w", path, err)
+	}
+	os.Chmod(path, 0o600)
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err = srv.Serve(ln)
+	os.Remove(path)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	fail := func(w http.ResponseWriter, code int, err error) { http.Error(w, err.Error(), code) }
+	mux.HandleFunc("GET /v1/show", func(w http.ResponseWriter, r *http.Request) {
+		from, err1 := uintParam(r, "from")
+		limit, err2 := uintParam(r, "limit")
+		if err := errors.Join(err1, err2); err != nil {
+			fail(w, 400, err)
+			return
+		}
+		Show(w, s.Log, from, limit)
+	})
+	mux.HandleFunc("GET /v1/checkpoint", func(w http.ResponseWriter, r *http.Request) {
+		note, _, err := latest(s.Log)
+		if err != nil {
+			fail(w, 404, err)
+			return
+		}
+		w.Write(note)
+	})
+	mux.HandleFunc("POST /v1/checkpoint", func(w http.ResponseWriter, r *http.Request) {
+		note, _, err := s.Log.Checkpoint(r.Context())
+		if err != nil {
+			fail(w, 500, err)
+			return
+		}
+		w.Write(note)
+	})
+	mux.HandleFunc("GET /v1/prove", func(w http.ResponseWriter, r *http.Request) {
+		seq, err1 := uintParam(r, "seq")
+		size, err2 := uintParam(r, "size")
+		if err := errors.Join(err1, err2); err != nil {
+			fail(w, 400, err)
+			return
+		}
+		out, err := Prove(s.Log, seq, size, r.URL.Query().Get("format"))
+		if err != nil {
+			fail(w, 400, err)
+			return
+		}
+		w.Write(out)
+	})
+	mux.HandleFunc("GET /v1/consistency", func(w http.ResponseWriter, r *http.Request) {
+		from, err1 := uintParam(r, "from")
+		to, err2 := uintParam(r, "to")
+		if err := errors.Join(err1, err2); err != nil {
+			fail(w, 400, err)
+			return
+		}
+		out, err := Consistency(s.Log, from, to)
+		if err != nil {
+			fail(w, 400, err)
+			return
+		}
+		w.Write(out)
+	})
+	mux.HandleFunc("POST /v1/append", func(w http.ResponseWriter, r *http.Request) {
+		fw := flushWriter{w}
+		AppendStream(r.Context(), s.Log, s.Clock, r.Body, fw)
+	})
+	return mux
+}
+
+type flushWriter struct{ w http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
+
+func uintParam(r *http.Request, name string) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parameter %s=%q is not a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// Client talks to a running agent's socket.
+type Client struct{ hc *http.Client }
+
+// Dial returns a client for the log in dir, or an error if no agent
+// answers on its socket.
+func Dial(dir string) (*Client, error) {
+	path := SocketPath(dir)
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+	return &Client{hc: hc}, nil
+}
+
+// Do performs a request and copies a successful body to w. A non-2xx answer
+// becomes an error carrying the agent's message.
+func (c *Client) Do(ctx context.Context, method, pathAndQuery string, body io.Reader, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://waybill"+pathAndQuery, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("talking to the running agent: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return errors.New(strings.TrimSpace(string(msg)))
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
