@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/jcs"
 	"github.com/waybill-eu/waybill/agent/localapi"
+	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 )
 
@@ -50,7 +52,8 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	id := eventlog.Identity{Device: k.Address(), Fleet: "demo", ChainID: 1337}
-	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Create: &id, Keys: k, Logger: logger(e)})
+	quiet := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Create: &id, Keys: k, Logger: quiet})
 	if err != nil {
 		return err
 	}
@@ -77,11 +80,9 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 				return err
 			}
 			notes = append(notes, c)
-			fmt.Fprintf(e.stdout, "\r  appended %4d/%d events, %d checkpoints signed", i+1, len(events), len(notes))
+			fmt.Fprintf(e.stdout, "  appended %3d/%d events; checkpoint %d signed: size %d, root %s\n", i+1, len(events), len(notes), c.Size, merkle.Hash(c.Root))
 		}
 	}
-	fmt.Fprintln(e.stdout)
-
 	// Prove and verify every event offline against the final checkpoint.
 	final := notes[len(notes)-1]
 	vk, err := checkpoint.ParseVerifierKey(vkey)
@@ -102,11 +103,8 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		if err := b.Verify(opts); err != nil {
 			return fmt.Errorf("demo: bundle %d does not verify: %w", seq, err)
 		}
-		if (seq+1)%25 == 0 || seq+1 == final.Size {
-			fmt.Fprintf(e.stdout, "\r  proved and verified %4d/%d events", seq+1, final.Size)
-		}
 	}
-	fmt.Fprintln(e.stdout)
+	fmt.Fprintf(e.stdout, "  proved %d/%d events included in the final checkpoint and verified each bundle offline\n", final.Size, final.Size)
 	for i := 1; i < len(notes); i++ {
 		out, err := localapi.Consistency(l, notes[i-1].Size, notes[i].Size)
 		if err != nil {
@@ -141,7 +139,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "\nFinal checkpoint (C2SP signed note):\n%s\n", note)
 	fmt.Fprintf(e.stdout, "Summary: %d events signed and durable, %d inclusion proofs and %d consistency proofs verified offline, in %v.\n",
 		final.Size, final.Size, len(notes)-1, time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(e.stdout, "Try: waybill log prove --data %s --seq 42 > bundle.json && waybill verify --vkey '%s' bundle.json\n", dir, vkey)
+	fmt.Fprintf(e.stdout, "Try: bin/waybill log prove --data %s --seq 42 > bundle.json && bin/waybill verify --vkey '%s' bundle.json\n", dir, vkey)
 	return nil
 }
 
