@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
@@ -176,7 +177,8 @@ func ParseInput(line []byte, clock Clock) (event.Event, error) {
 // AppendStream reads JSON lines from r, appends each valid one and writes
 // one line per input line to w as soon as its outcome is known: the
 // sequence number once the event is durable, or "error: line N: …" for a
-// line that was skipped. It returns the number of lines skipped. Lines are
+// line that was skipped or could not be appended. It returns the number of
+// lines not appended. Lines are
 // appended in input order; several are in flight at once so they share
 // commits, and the output keeps input order.
 func AppendStream(ctx context.Context, l *eventlog.Log, clock Clock, r io.Reader, w io.Writer) (skipped int, err error) {
@@ -204,6 +206,7 @@ func AppendStream(ctx context.Context, l *eventlog.Log, clock Clock, r io.Reader
 		}
 		writeErr <- werr
 	}()
+	var failed atomic.Int64
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	line := 0
@@ -223,12 +226,14 @@ func AppendStream(ctx context.Context, l *eventlog.Log, clock Clock, r io.Reader
 		}
 		p, err := l.Enqueue(ctx, ev)
 		if err != nil {
+			failed.Add(1)
 			done <- fmt.Sprintf("error: line %d: %v (not appended)", line, err)
 			continue
 		}
 		go func(line int) {
 			s, err := p.Wait()
 			if err != nil {
+				failed.Add(1)
 				done <- fmt.Sprintf("error: line %d: %v (not appended)", line, err)
 				return
 			}
@@ -236,7 +241,8 @@ func AppendStream(ctx context.Context, l *eventlog.Log, clock Clock, r io.Reader
 		}(line)
 	}
 	close(results)
-	werr := <-writeErr
+	werr := <-writeErr // every result has been written: failed is final
+	skipped += int(failed.Load())
 	if err := sc.Err(); err != nil {
 		return skipped, fmt.Errorf("reading input line %d: %w", line+1, err)
 	}

@@ -48,7 +48,7 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		if skipped > 0 {
-			return fmt.Errorf("%d input line(s) skipped; every other line was appended", skipped)
+			return fmt.Errorf("%d input line(s) not appended (see the error lines above); every other line was appended", skipped)
 		}
 		return nil
 	}

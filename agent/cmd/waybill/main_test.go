@@ -74,7 +74,7 @@ func TestCLI_KeygenAppendProveVerify(t *testing.T) {
 			t.Errorf("line %d = %q, want prefix %q", i+1, lines[i], w)
 		}
 	}
-	if !strings.Contains(errs, "2 input line(s) skipped") {
+	if !strings.Contains(errs, "2 input line(s) not appended") {
 		t.Errorf("stderr %q does not report the skipped lines", errs)
 	}
 	code, cpNote, errs := waybill(t, "", "log", "checkpoint", "--data", data, "--key", key)
