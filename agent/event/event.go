@@ -3,7 +3,7 @@
 // the log's Merkle tree.
 //
 // The byte form is the RFC 8785 (JCS) canonical JSON of the signed event
-// object; see firmware-docs/PROTOCOL.md §2. An event has exactly one byte form:
+// object; see firmware-docs/PROTOCOL.md §2 and §6. An event has exactly one byte form:
 // Parse refuses anything that is not already canonical.
 package event
 
@@ -261,6 +261,11 @@ func Parse(leaf []byte) (*Signed, error) {
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	// The decoder matches member names case-insensitively; only the exact
+	// bytes Leaf would write are this event's leaf.
+	if !bytes.Equal(s.appendLeaf(make([]byte, 0, len(leaf))), leaf) {
+		return nil, invalid("leaf is not in canonical form (member names or order)")
 	}
 	return s, nil
 }

@@ -161,6 +161,9 @@ type fieldError string
 func (e fieldError) Error() string { return string(e) }
 
 func (f Field) check(v json.RawMessage) error {
+	if string(v) == "null" {
+		return fieldError("null is not a " + string(f.Type))
+	}
 	switch f.Type {
 	case TString:
 		var s string

@@ -21,13 +21,11 @@ func (id Identity) Domain() signer.Domain { return signer.Domain{ChainID: id.Cha
 // "waybill/<fleet>/<device>". It is the same in every epoch.
 func (id Identity) KeyName() string { return KeyName(id.Fleet, id.Device) }
 
-// KeyName returns "waybill/<fleet>/<device>".
-func KeyName(fleet string, device event.Address) string {
-	return "waybill/" + fleet + "/" + device.String()
-}
+// KeyName returns "waybill/<fleet>/<device>" (signer.KeyName).
+func KeyName(fleet string, device event.Address) string { return signer.KeyName(fleet, device) }
 
 // Origin returns the checkpoint origin of epoch e: "<key name>/<e>".
-func (id Identity) Origin(epoch uint32) string { return fmt.Sprintf("%s/%d", id.KeyName(), epoch) }
+func (id Identity) Origin(epoch uint32) string { return signer.Origin(id.Fleet, id.Device, epoch) }
 
 // Validate checks the identity's fields.
 func (id Identity) Validate() error {

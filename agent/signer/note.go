@@ -48,6 +48,10 @@ func (s *noteSigner) Sign(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: the secp256k1 note key signs checkpoints only: %w", err)
 	}
+	if len(c.Extensions) > 0 {
+		// The EIP-712 digest covers origin, size and root only.
+		return nil, fmt.Errorf("signer: the secp256k1 note key does not sign checkpoints with extension lines")
+	}
 	sig, err := s.k.SignDigest(CheckpointDigest(s.d, c.Origin, c.Size, c.Root))
 	if err != nil {
 		return nil, err
@@ -76,7 +80,7 @@ func (v *noteVerifier) Verify(msg, sig []byte) bool {
 		return false
 	}
 	c, err := checkpoint.ParseCheckpoint(msg)
-	if err != nil {
+	if err != nil || len(c.Extensions) > 0 {
 		return false
 	}
 	return VerifyCheckpoint(v.d, v.device, c.Origin, c.Size, c.Root, event.Signature(sig)) == nil

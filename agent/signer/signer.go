@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strconv"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -54,10 +55,22 @@ func (d Domain) Validate() error {
 	if !ValidFleet(d.Fleet) {
 		return fmt.Errorf("signer: fleet %q is not valid (1-63 of a-z 0-9 . _ -, starting with a letter or digit)", d.Fleet)
 	}
-	if d.ChainID == 0 {
-		return errors.New("signer: chain ID must not be 0")
+	if d.ChainID == 0 || d.ChainID > event.MaxSeq {
+		return fmt.Errorf("signer: chain ID %d is out of range (1 to 2^53-1, so that JSON carries it exactly)", d.ChainID)
 	}
 	return nil
+}
+
+// KeyName returns the signed-note key name of a device's checkpoint keys:
+// "waybill/<fleet>/<device>". It is the same in every epoch.
+func KeyName(fleet string, device event.Address) string {
+	return "waybill/" + fleet + "/" + device.String()
+}
+
+// Origin returns the checkpoint origin of a device's log in epoch e:
+// "waybill/<fleet>/<device>/<e>".
+func Origin(fleet string, device event.Address, epoch uint32) string {
+	return KeyName(fleet, device) + "/" + strconv.FormatUint(uint64(epoch), 10)
 }
 
 var (

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
@@ -82,16 +81,12 @@ var (
 	eventMembers      = []string{"device", "epoch", "kind", "payload", "seq", "time", "time_source", "v"}
 )
 
-// KeyName returns the signed-note key name of a device's checkpoint keys,
-// "waybill/<fleet>/<device>" (the same as eventlog.KeyName).
-func KeyName(fleet string, device event.Address) string {
-	return "waybill/" + fleet + "/" + device.String()
-}
+// KeyName is signer.KeyName, kept here for verifiers that import only this package.
+func KeyName(fleet string, device event.Address) string { return signer.KeyName(fleet, device) }
 
-// Origin returns the checkpoint origin of a device's log in an epoch,
-// "waybill/<fleet>/<device>/<epoch>" (the same as eventlog.Identity.Origin).
+// Origin is signer.Origin, kept here for verifiers that import only this package.
 func Origin(fleet string, device event.Address, epoch uint32) string {
-	return KeyName(fleet, device) + "/" + strconv.FormatUint(uint64(epoch), 10)
+	return signer.Origin(fleet, device, epoch)
 }
 
 // splitLeaf returns the canonical JSON of a leaf without its "sig" member,
