@@ -1,9 +1,11 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -117,58 +119,144 @@ func KindNames() []string {
 	return names
 }
 
-// check validates a canonical payload against k's schema.
+// check validates a canonical payload against k's schema. The payload has
+// already passed jcs.IsCanonical, so it is well-formed JSON in canonical
+// form and a plain scan finds its members.
 func (k Kind) check(payload []byte) error {
 	if !kindRE.MatchString(string(k)) {
 		return invalid("kind %q is not a valid name (lowercase letters, digits and _)", k)
 	}
-	var obj map[string]json.RawMessage
-	if len(payload) == 0 || payload[0] != '{' {
+	if len(payload) < 2 || payload[0] != '{' {
 		return invalid("payload of %s is not a JSON object", k)
 	}
-	if err := json.Unmarshal(payload, &obj); err != nil {
-		return invalid("payload of %s: %v", k, err)
-	}
-	schema, ok := Kinds[k]
-	if !ok {
-		if strings.HasPrefix(string(k), "x_") {
-			return nil
-		}
+	schema, known := Kinds[k]
+	if !known && !strings.HasPrefix(string(k), "x_") {
 		return invalid("unknown kind %q (known: %s; extensions start with x_)", k, strings.Join(KindNames(), ", "))
 	}
-	for name, f := range schema.Fields {
-		v, present := obj[name]
-		if !present {
-			if f.Required {
-				return invalid("payload of %s lacks required field %q", k, name)
-			}
-			continue
+	seen := 0
+	err := members(payload, func(name string, v []byte) error {
+		if !known {
+			return nil
 		}
+		f, ok := schema.Fields[name]
+		if !ok {
+			if strings.HasPrefix(name, "x_") {
+				return nil
+			}
+			return invalid("payload of %s has unknown field %q (extension fields start with x_)", k, name)
+		}
+		seen++
 		if err := f.check(v); err != nil {
 			return invalid("payload of %s: field %q: %v", k, name, err)
 		}
+		return nil
+	})
+	if err != nil || !known {
+		return err
 	}
-	for name := range obj {
-		if _, ok := schema.Fields[name]; !ok && !strings.HasPrefix(name, "x_") {
-			return invalid("payload of %s has unknown field %q (extension fields start with x_)", k, name)
+	if seen < len(schema.Fields) {
+		for name, f := range schema.Fields {
+			if f.Required && !hasMember(payload, name) {
+				return invalid("payload of %s lacks required field %q", k, name)
+			}
 		}
 	}
 	return nil
+}
+
+func hasMember(obj []byte, name string) bool {
+	found := false
+	members(obj, func(n string, _ []byte) error {
+		found = found || n == name
+		return nil
+	})
+	return found
+}
+
+// members calls fn with the name and raw value of each member of the
+// canonical JSON object obj, in order, and stops at fn's first error.
+func members(obj []byte, fn func(name string, v []byte) error) error {
+	i := 1
+	for i < len(obj) && obj[i] != '}' {
+		end := scanString(obj, i)
+		raw := obj[i:end]
+		name := string(raw[1 : len(raw)-1])
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			json.Unmarshal(raw, &name)
+		}
+		i = end + 1 // skip ':'
+		vend := scanValue(obj, i)
+		if err := fn(name, obj[i:vend]); err != nil {
+			return err
+		}
+		i = vend
+		if i < len(obj) && obj[i] == ',' {
+			i++
+		}
+	}
+	return nil
+}
+
+// scanString returns the index just past the string starting at b[i].
+func scanString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// scanValue returns the index just past the value starting at b[i].
+func scanValue(b []byte, i int) int {
+	depth := 0
+	for j := i; j < len(b); j++ {
+		switch c := b[j]; c {
+		case '"':
+			j = scanString(b, j) - 1
+			if depth == 0 {
+				return j + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return j
+			}
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case ',':
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return len(b)
 }
 
 type fieldError string
 
 func (e fieldError) Error() string { return string(e) }
 
-func (f Field) check(v json.RawMessage) error {
+func (f Field) check(v []byte) error {
 	if string(v) == "null" {
 		return fieldError("null is not a " + string(f.Type))
 	}
 	switch f.Type {
 	case TString:
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		if len(v) < 2 || v[0] != '"' {
 			return fieldError("want a string")
+		}
+		s := string(v[1 : len(v)-1])
+		if bytes.IndexByte(v, '\\') >= 0 {
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fieldError("want a string")
+			}
 		}
 		if len(s) > 1024 {
 			return fieldError("string longer than 1024 bytes")
@@ -183,17 +271,16 @@ func (f Field) check(v json.RawMessage) error {
 		}
 		return nil
 	case TBool:
-		var b bool
-		if err := json.Unmarshal(v, &b); err != nil {
+		if string(v) != "true" && string(v) != "false" {
 			return fieldError("want true or false")
 		}
 		return nil
 	case TNumber, TInteger:
-		var x float64
 		if len(v) == 0 || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
 			return fieldError("want a number")
 		}
-		if err := json.Unmarshal(v, &x); err != nil {
+		x, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
 			return fieldError("want a number")
 		}
 		if f.Type == TInteger && (x != math.Trunc(x) || math.Abs(x) > MaxSeq) {

@@ -130,6 +130,7 @@ func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, er
 	defer lk.unlock()
 	c := &checker{ctx: ctx, dir: dir, opts: opts, rep: rep, roots: map[uint64][]noteRef{}, notesOK: map[string]bool{}}
 	err = c.run()
+	rep.Checkpoints = len(c.notesOK)
 	rep.Elapsed = time.Since(start)
 	var p *CheckProblem
 	if errors.As(err, &p) {
@@ -231,6 +232,7 @@ func (c *checker) run() error {
 				cs.size, m.Segments[i+1].File, m.Segments[i+1].First)
 		}
 		c.segs = append(c.segs, cs)
+		c.rep.Segments = len(c.segs)
 	}
 	c.size = c.segs[len(c.segs)-1].size
 	c.rep.Size = c.size
@@ -242,7 +244,6 @@ func (c *checker) run() error {
 			}
 		}
 	}
-	c.rep.Segments = len(c.segs)
 	if p := c.checkLatest(origin); p != nil {
 		return p
 	}
@@ -254,11 +255,7 @@ func (c *checker) run() error {
 			c.notesOK[r.note] = true
 		}
 	}
-	if err := c.events(); err != nil {
-		return err
-	}
-	c.rep.Checkpoints = len(c.notesOK)
-	return nil
+	return c.events()
 }
 
 // checkSegment opens segment s read-only and checks its meta, top nodes and
@@ -508,9 +505,6 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		}
 		dispatch()
 	}()
-	if s.size == s.first {
-		return false, nil
-	}
 	db, err := bolt.Open(filepath.Join(c.dir, s.file), 0o444, &bolt.Options{ReadOnly: true, Timeout: c.opts.LockTimeout})
 	if err != nil {
 		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("segment does not open: %v", err)))
@@ -637,16 +631,16 @@ func verifySigned(dom signer.Domain, dev event.Address, epoch uint32, seq uint64
 	}
 	if err := signer.VerifyEvent(dom, s); err != nil {
 		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("event %d: ", seq))
-		return &wrapped{msg: msg, err: err}
+		return &shortErr{msg: msg, err: err}
 	}
 	return nil
 }
 
-// wrapped is an error with a shorter message than the one it wraps.
-type wrapped struct {
+// shortErr is an error with a shorter message than the one it wraps.
+type shortErr struct {
 	msg string
 	err error
 }
 
-func (w *wrapped) Error() string { return w.msg }
-func (w *wrapped) Unwrap() error { return w.err }
+func (w *shortErr) Error() string { return w.msg }
+func (w *shortErr) Unwrap() error { return w.err }

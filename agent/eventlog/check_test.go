@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/merkle"
@@ -249,4 +254,81 @@ func TestCheck_ManifestAndSegmentMeta(t *testing.T) {
 	writeManifest(dir, m)
 	rep, err = Check(context.Background(), dir, CheckOptions{})
 	ckWantProblem(t, rep, err, "epoch-0/seg-000001.db: segment file:")
+}
+
+// TestCheck_TopNodes builds a log of more than 2^16 events in several
+// segments (through buildLog, from events signed here) so that top nodes
+// exist and are copied into later segments, then corrupts one copy.
+func TestCheck_TopNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("signs and verifies 66000 events three times (about 40 s on 2 CPUs)")
+	}
+	k := testKey(t)
+	id := *testIdentity(k)
+	const n = 1<<16 + 500
+	leaves := make([][]byte, n)
+	parallelFor(n, runtime.NumCPU(), func(i int) {
+		ev := testEvent(i)
+		ev.Seq = uint64(i)
+		s, err := k.SignEvent(id.Domain(), ev)
+		if err != nil {
+			panic(err)
+		}
+		if leaves[i], err = s.Leaf(); err != nil {
+			panic(err)
+		}
+	})
+	f, _ := merkle.NewFrontier(0, nil)
+	for _, l := range leaves {
+		f.Append(merkle.LeafHash(l))
+	}
+	signers, _ := k.NoteSigners(id.KeyName(), id.Domain())
+	note, err := checkpoint.SignCheckpoint(checkpoint.Checkpoint{Origin: id.Origin(0), Size: n, Root: f.Root()}, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	info := EpochInfo{Epoch: 0, Origin: id.Origin(0), Started: "2026-11-27T08:00:00Z"}
+	leafAt := func(q uint64) ([]byte, error) { return leaves[q], nil }
+	if err := buildLog(context.Background(), dir, id, 0, info, "test", n, leafAt, map[uint64][]byte{n: note}, note, 8<<20, runtime.NumCPU()); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := readManifest(dir)
+	if len(m.Segments) < 3 {
+		t.Fatalf("%d segments", len(m.Segments))
+	}
+	start := time.Now()
+	rep, err := Check(context.Background(), dir, CheckOptions{})
+	if err != nil || rep.Events != n || rep.Checkpoints != 1 {
+		t.Fatalf("Check = %+v, %v", rep, err)
+	}
+	t.Logf("checked %d events in %d segments in %v with %d workers", n, rep.Segments, time.Since(start), runtime.NumCPU())
+	l, err := Open(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root, err := l.TreeHash(n); err != nil || root != f.Root() {
+		t.Fatalf("TreeHash = %v, %v", root, err)
+	}
+	l.Close()
+	last := m.Segments[len(m.Segments)-1].File
+	db, err := bolt.Open(filepath.Join(dir, last), 0o644, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bTop)
+		v := append([]byte(nil), b.Get(topKey(16, 0))...)
+		if len(v) != 32 {
+			return fmt.Errorf("no top node (16, 0) in %s", last)
+		}
+		v[0] ^= 1
+		return b.Put(topKey(16, 0), v)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Check(context.Background(), dir, CheckOptions{})
+	ckWantProblem(t, rep, err, last+", event 65535: top node (16, 0)")
 }

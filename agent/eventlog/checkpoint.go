@@ -161,7 +161,7 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, checkpoint.Checkpoint, er
 	active := l.active
 	l.mu.Unlock()
 	if err := active.Update(func(tx *bolt.Tx) error { return tx.Bucket(bCheckpoints).Put(u64(size), note) }); err != nil {
-		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", err)
+		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", keepErrno(err))
 	}
 	if err := atomicfile.WriteFile(l.checkpointPath(), note, 0o644); err != nil {
 		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", err)

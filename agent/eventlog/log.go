@@ -9,7 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -96,24 +100,27 @@ type Log struct {
 	writable bool
 	lock     *dirLock
 	reqs     chan *appendReq
+	batches  chan signedBatch
 	quit     chan struct{}
 	done     chan struct{}
 	ckMu     sync.Mutex // serializes Checkpoint
 
 	// mu guards the following.
-	mu       sync.Mutex
-	man      *manifest
-	epoch    uint32
-	origin   string
-	active   *bolt.DB
-	activeNo int                // index into man.Segments
-	sealed   map[int]*sealedSeg // open segments by index, the active one included
-	frontier *merkle.Frontier   // of the committed tree
-	top      map[nodeKey]merkle.Hash
-	closed   bool
-	alarm    error  // set when the history contradicts a signed checkpoint
-	damage   string // set when Open started a new epoch because of damage
-	scrub    uint64 // next leaf the rotating scrub checks
+	mu        sync.Mutex
+	man       *manifest
+	epoch     uint32
+	origin    string
+	active    *bolt.DB
+	activeNo  int                // index into man.Segments
+	sealed    map[int]*sealedSeg // open segments by index, the active one included
+	frontier  *merkle.Frontier   // of the committed tree
+	top       map[nodeKey]merkle.Hash
+	closed    bool
+	alarm     error  // set when the history contradicts a signed checkpoint
+	damage    string // set when Open started a new epoch because of damage
+	scrub     uint64 // next leaf the rotating scrub checks
+	gen       uint64 // bumped when a commit fails (see signLoop)
+	commitErr error  // the last failed commit's error
 }
 
 // sealedSeg is an open segment file and the readers using it. A segment is
@@ -162,6 +169,8 @@ func Open(ctx context.Context, dir string, o *Options) (*Log, error) {
 		l.reqs = make(chan *appendReq, opts.MaxBatch)
 		l.quit = make(chan struct{})
 		l.done = make(chan struct{})
+		l.batches = make(chan signedBatch, 2)
+		go l.signLoop()
 		go l.commitLoop()
 	}
 	return l, nil
@@ -194,10 +203,7 @@ func (l *Log) open(ctx context.Context) error {
 	}
 	l.id, l.man, l.epoch = id, m, m.Epoch
 	l.origin = id.Origin(m.Epoch)
-	err = l.openActive()
-	if err == nil {
-		err = l.checkAgainstCheckpoint()
-	}
+	err = l.openChecked()
 	if err == nil {
 		return nil
 	}
@@ -207,6 +213,28 @@ func (l *Log) open(ctx context.Context) error {
 	// The files of this epoch cannot be trusted: keep them, start afresh.
 	l.closeFiles()
 	return l.moveAside(err)
+}
+
+// openChecked opens the active segment and checks it against the latest
+// checkpoint. bbolt panics on some damaged files instead of returning an
+// error (a segment truncated to half its size: "invalid freelist page"), and
+// reading a mapped page past the end of a truncated file raises SIGBUS. Both
+// would crash the process on every start; they are turned into a damage
+// error instead, so that Open moves the epoch aside like any other damage.
+// A segment that panicked inside bolt.Open leaks its descriptor (bbolt
+// returns no handle to close) until the process exits.
+func (l *Log) openChecked() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("eventlog: %w: %s: reading it failed: %v",
+				errSegmentCheck, l.man.Segments[len(l.man.Segments)-1].File, p)
+		}
+	}()
+	if err := l.openActive(); err != nil {
+		return err
+	}
+	return l.checkAgainstCheckpoint()
 }
 
 // create writes a new epoch with a first, empty segment and the manifest.
@@ -258,6 +286,12 @@ func (l *Log) boltOpen(path string, readOnly bool) (*bolt.DB, error) {
 		NoGrowSync:   false,
 		FreelistType: bolt.FreelistMapType,
 	})
+	if err != nil && strings.Contains(err.Error(), "file size too small") {
+		// bbolt reports a file shorter than its two meta pages with a plain
+		// error (DB.fileSize in bbolt's db.go), not ErrInvalid. It is damage
+		// to the file, not a problem of the environment: mark it so.
+		return nil, fmt.Errorf("eventlog: %w: open segment %s: %v", errSegmentCheck, path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: open segment %s: %w", path, err)
 	}
@@ -488,61 +522,90 @@ func (p *Pending) Wait() (*event.Signed, error) {
 	}
 }
 
-func (l *Log) commitLoop() {
-	defer close(l.done)
+// The write path is a two-stage pipeline so that signing the next batch
+// overlaps the fsync of the current one:
+//
+//	Enqueue → l.reqs → signLoop (assigns sequence numbers, signs, hashes)
+//	        → l.batches → commitLoop (bbolt transaction, fsync, publish, answer)
+//
+// signLoop signs on top of a pending frontier that runs ahead of the
+// committed one. If a commit fails, commitLoop bumps l.gen; batches signed on
+// the old generation are then refused unwritten, and signLoop restarts from
+// the committed frontier, so sequence numbers stay contiguous on disk.
+
+// item is one signed event on its way to the disk.
+type item struct {
+	r      *appendReq
+	s      *event.Signed
+	leaf   []byte
+	hashes []merkle.Hash
+}
+
+// signedBatch is a batch signed on top of generation gen; f is the
+// frontier after it.
+type signedBatch struct {
+	items []item
+	f     *merkle.Frontier
+	gen   uint64
+}
+
+func (l *Log) signLoop() {
+	defer close(l.batches)
+	var pend *merkle.Frontier
+	var gen uint64
 	batch := make([]*appendReq, 0, l.opts.MaxBatch)
-	for {
-		select {
-		case r := <-l.reqs:
-			batch = append(batch[:0], r)
-		case <-l.quit:
-			// Serve what was queued before Close.
-			for {
-				select {
-				case r := <-l.reqs:
-					l.commit([]*appendReq{r})
-				default:
-					return
-				}
-			}
-		}
-	drain:
+	gather := func() {
 		for len(batch) < l.opts.MaxBatch {
 			select {
 			case r := <-l.reqs:
 				batch = append(batch, r)
 			default:
-				break drain
+				return
 			}
 		}
-		l.commit(batch)
+	}
+	for {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch[:0], r)
+			// Let producers that are ready to run enqueue before the batch
+			// is cut: on one core they would otherwise never get the CPU
+			// between this receive and the signing, and batches would be
+			// a single event each.
+			runtime.Gosched()
+			gather()
+		case <-l.quit:
+			// Serve what was queued before Close, then stop.
+			for {
+				batch = batch[:0]
+				gather()
+				if len(batch) == 0 {
+					return
+				}
+				l.signBatch(batch, &pend, &gen)
+			}
+		}
+		l.signBatch(batch, &pend, &gen)
 	}
 }
 
-// commit signs, stores and fsyncs one batch, then answers each request.
-//
-// Only the commit loop changes the frontier, the active segment and the
-// manifest (Close waits for the loop to end), so it works on a snapshot
-// without holding l.mu, and readers are not held up by the fsync.
-func (l *Log) commit(batch []*appendReq) {
+// signBatch signs batch on top of *pend and hands it to the commit loop.
+func (l *Log) signBatch(batch []*appendReq, pend **merkle.Frontier, gen *uint64) {
 	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	closed := l.closed
+	if *pend == nil || *gen != l.gen {
+		*pend, *gen = l.frontier.Clone(), l.gen
+	}
+	epoch := l.epoch
+	l.mu.Unlock()
+	if closed {
 		for _, r := range batch {
 			r.done <- appendResult{err: ErrClosed}
 		}
 		return
 	}
-	f := l.frontier.Clone()
-	active, segName, epoch := l.active, l.man.Segments[l.activeNo].File, l.epoch
-	l.mu.Unlock()
+	f := *pend
 	dom := l.id.Domain()
-	type item struct {
-		r      *appendReq
-		s      *event.Signed
-		leaf   []byte
-		hashes []merkle.Hash
-	}
 	items := make([]item, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -556,21 +619,79 @@ func (l *Log) commit(batch []*appendReq) {
 			r.done <- appendResult{err: fmt.Errorf("eventlog: append: %w", err)}
 			continue
 		}
-		leaf, err := s.Leaf()
-		if err != nil {
-			r.done <- appendResult{err: fmt.Errorf("eventlog: append: %w", err)}
-			continue
-		}
+		leaf := s.LeafOfValid() // SignEvent validated it
 		items = append(items, item{r: r, s: s, leaf: leaf, hashes: f.Append(merkle.LeafHash(leaf))})
 	}
-	if len(items) == 0 {
+	if len(items) > 0 {
+		l.batches <- signedBatch{items: items, f: f.Clone(), gen: *gen}
+	}
+}
+
+// commitLoop commits signed batches; whatever has queued up while the
+// previous commit was syncing goes into one transaction (group commit).
+func (l *Log) commitLoop() {
+	defer close(l.done)
+	var next *signedBatch
+	for {
+		var b signedBatch
+		if next != nil {
+			b, next = *next, nil
+		} else {
+			var ok bool
+			if b, ok = <-l.batches; !ok {
+				return
+			}
+		}
+	merge:
+		for len(b.items) < 4*l.opts.MaxBatch {
+			select {
+			case m, ok := <-l.batches:
+				if !ok {
+					break merge
+				}
+				if m.gen != b.gen {
+					next = &m
+					break merge
+				}
+				b.items = append(b.items, m.items...)
+				b.f = m.f
+			default:
+				break merge
+			}
+		}
+		l.commit(b)
+	}
+}
+
+// commit stores and fsyncs one signed batch, publishes the new tree and
+// answers each request.
+//
+// Only the commit loop changes the committed frontier, the active segment
+// and the manifest (Close waits for the loop to end), so it works without
+// holding l.mu, and readers are not held up by the fsync.
+func (l *Log) commit(b signedBatch) {
+	l.mu.Lock()
+	closed, stale, lastErr := l.closed, b.gen != l.gen, l.commitErr
+	active, segName := l.active, l.man.Segments[l.activeNo].File
+	l.mu.Unlock()
+	fail := func(err error) {
+		for _, it := range b.items {
+			it.r.done <- appendResult{err: err}
+		}
+	}
+	switch {
+	case closed:
+		fail(ErrClosed)
+		return
+	case stale:
+		fail(fmt.Errorf("eventlog: append: not written because the commit before it failed: %w", lastErr))
 		return
 	}
 	newTop := map[nodeKey]merkle.Hash{}
 	err := active.Update(func(tx *bolt.Tx) error {
 		leaves, tree, top := tx.Bucket(bLeaves), tx.Bucket(bTree), tx.Bucket(bTop)
 		buf := make([]byte, 0, 32*64)
-		for _, it := range items {
+		for _, it := range b.items {
 			seq := it.s.Seq
 			if err := leaves.Put(u64(seq), it.leaf); err != nil {
 				return err
@@ -590,18 +711,20 @@ func (l *Log) commit(batch []*appendReq) {
 				return err
 			}
 		}
-		return tx.Bucket(bMeta).Put(kSize, u64(f.Size()))
+		return tx.Bucket(bMeta).Put(kSize, u64(b.f.Size()))
 	})
 	if err != nil {
-		err = fmt.Errorf("eventlog: append: commit to %s: %w", segName, err)
-		l.opts.Logger.Error("append failed; nothing in the batch was acknowledged", "events", len(items), "err", err)
-		for _, it := range items {
-			it.r.done <- appendResult{err: err}
-		}
+		err = fmt.Errorf("eventlog: append: commit to %s: %w", segName, keepErrno(err))
+		l.opts.Logger.Error("append failed; nothing in the batch was acknowledged", "events", len(b.items), "err", err)
+		l.mu.Lock()
+		l.gen++
+		l.commitErr = err
+		l.mu.Unlock()
+		fail(err)
 		return
 	}
 	l.mu.Lock()
-	l.frontier = f
+	l.frontier = b.f
 	for k, h := range newTop {
 		l.top[k] = h
 	}
@@ -609,10 +732,39 @@ func (l *Log) commit(batch []*appendReq) {
 		l.opts.Logger.Error("could not start a new segment; continuing in the current one", "err", err)
 	}
 	l.mu.Unlock()
-	for _, it := range items {
+	for _, it := range b.items {
 		it.r.done <- appendResult{s: it.s}
 	}
 }
+
+// keepErrno returns err, made to also wrap the errno its text ends with if
+// it wraps none. bbolt formats the errors of growing a file with %s ("file
+// resize error: truncate …: file too large", "file sync error: …"; DB.grow in
+// bbolt's db.go), which drops the errno: without this, a full disk or a file
+// size limit met while the segment grows would not satisfy errors.Is(err,
+// syscall.ENOSPC / EFBIG), while the same condition met while writing a page
+// would. Only the errnos a caller acts on (disk full, failing storage) are
+// recovered. The text is unchanged.
+func keepErrno(err error) error {
+	var e syscall.Errno
+	if err == nil || errors.As(err, &e) {
+		return err
+	}
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EIO, syscall.EROFS} {
+		if strings.HasSuffix(err.Error(), ": "+e.Error()) {
+			return &errnoError{err: err, errno: e}
+		}
+	}
+	return err
+}
+
+type errnoError struct {
+	err   error
+	errno syscall.Errno
+}
+
+func (e *errnoError) Error() string   { return e.err.Error() }
+func (e *errnoError) Unwrap() []error { return []error{e.err, e.errno} }
 
 // maybeRollLocked seals the active segment when its file has reached
 // SegmentBytes and starts the next one.
@@ -648,6 +800,13 @@ func (l *Log) maybeRollLocked() error {
 	// The old segment stays open until no reader holds it.
 	l.active, l.activeNo = db, k
 	l.sealed[k] = &sealedSeg{db: db, used: time.Now()}
+	// Segments sealed earlier are closed here too, not only when a reader
+	// finishes: a writer that only appends would otherwise keep every
+	// sealed segment mapped, and a 32-bit process would run out of address
+	// space after 2 GiB of segments, the very limit segments exist to
+	// avoid. The segment just sealed is kept: a Checkpoint may be about to
+	// store its note in it.
+	l.evictLocked(k - 1)
 	l.opts.Logger.Info("sealed segment and started the next", "segment", seg.File, "first", seg.First)
 	return nil
 }

@@ -53,6 +53,14 @@ func (r *reader) tx(i int) (*bolt.Tx, error) {
 	if tx, ok := r.txs[i]; ok {
 		return tx, nil
 	}
+	// Keep at most maxSealedOpen segments open per reader. A scan of a long
+	// log (Range, Checkpoint's checks) would otherwise map every segment it
+	// passes at once, which a 32-bit process cannot do beyond 2 GiB: the
+	// limit segments exist to avoid. Leaves and hashes are copied out of
+	// the transactions, so dropping one is safe; it is reopened if needed.
+	for len(r.held) >= maxSealedOpen {
+		r.drop()
+	}
 	db, err := r.l.acquire(i, r.segs[i].File)
 	if err != nil {
 		return nil, err
@@ -87,6 +95,23 @@ func (l *Log) acquire(i int, file string) (*bolt.DB, error) {
 	return db, nil
 }
 
+// drop ends the reader's use of the segment it acquired first.
+func (r *reader) drop() {
+	i := r.held[0]
+	r.held = r.held[1:]
+	if tx, ok := r.txs[i]; ok {
+		tx.Rollback()
+		delete(r.txs, i)
+	}
+	l := r.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s, ok := l.sealed[i]; ok {
+		s.refs--
+	}
+	l.evictLocked(-1)
+}
+
 func (r *reader) release() {
 	for _, tx := range r.txs {
 		tx.Rollback()
@@ -101,11 +126,16 @@ func (r *reader) release() {
 		}
 	}
 	r.held = nil
-	// Evict the least recently used idle sealed segments beyond the limit.
+	l.evictLocked(-1)
+}
+
+// evictLocked closes the least recently used idle sealed segments beyond
+// maxSealedOpen, never the active one nor segment keep. The caller holds l.mu.
+func (l *Log) evictLocked(keep int) {
 	for len(l.sealed) > maxSealedOpen+1 {
 		victim, oldest := -1, time.Time{}
 		for i, s := range l.sealed {
-			if i != l.activeNo && s.refs == 0 && (victim < 0 || s.used.Before(oldest)) {
+			if i != l.activeNo && i != keep && s.refs == 0 && (victim < 0 || s.used.Before(oldest)) {
 				victim, oldest = i, s.used
 			}
 		}

@@ -27,6 +27,7 @@ import (
 	"math/big"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -81,8 +82,20 @@ var (
 	versionHash    = crypto.Keccak256([]byte("1"))
 )
 
+// separators caches domain separators: a device signs in one domain.
+var separators sync.Map // Domain → [32]byte
+
 // Separator returns the EIP-712 domain separator.
 func (d Domain) Separator() [32]byte {
+	if v, ok := separators.Load(d); ok {
+		return v.([32]byte)
+	}
+	sep := d.separator()
+	separators.Store(d, sep)
+	return sep
+}
+
+func (d Domain) separator() [32]byte {
 	var buf [5 * 32]byte
 	copy(buf[0:], domainType)
 	copy(buf[32:], nameHash)

@@ -1,10 +1,79 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
 
+	"github.com/waybill-eu/waybill/agent/eventlog"
+)
+
+// cmdCheck re-verifies a whole log and reports the first problem.
 func cmdCheck(ctx context.Context, e *env, args []string) error {
-	return usageError{"log check: not built yet"}
+	f := newFlags("log check", e)
+	f.logFlags()
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data"); err != nil {
+		return err
+	}
+	rep, err := eventlog.Check(ctx, f.data, eventlog.CheckOptions{
+		Progress: func(done, total uint64) {
+			fmt.Fprintf(e.stderr, "\rchecked %d/%d events", done, total)
+		},
+	})
+	if rep != nil && rep.Events > 0 {
+		fmt.Fprintln(e.stderr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "OK: %s (origin %s): %d events, every signature and stored hash, %d segment(s) and %d checkpoint(s) verified in %v\n",
+		rep.Dir, rep.Origin, rep.Events, rep.Segments, rep.Checkpoints, rep.Elapsed.Round(1e6))
+	return nil
 }
+
+// cmdSalvage recovers what a damaged epoch still proves.
 func cmdSalvage(ctx context.Context, e *env, args []string) error {
-	return usageError{"log salvage: not built yet"}
+	f := newFlags("log salvage", e)
+	f.logFlags()
+	epoch := f.String("epoch", "", "the damaged epoch to recover (see manifest.json or the agent's warning)")
+	out := f.String("out", "", "where to write the recovered log (default DIR/salvaged/epoch-N)")
+	from := f.String("from", "", "a damaged epoch directory or segment file to read instead of the one --epoch names")
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if err := f.need("data"); err != nil {
+		return err
+	}
+	var opts eventlog.SalvageOptions
+	opts.LogDir = f.data
+	opts.Logger = logger(e)
+	src := *from
+	if *epoch != "" {
+		n, err := strconv.ParseUint(*epoch, 10, 32)
+		if err != nil {
+			return usageError{fmt.Sprintf("log salvage: --epoch %q is not an epoch number", *epoch)}
+		}
+		ep := uint32(n)
+		opts.Epoch = &ep
+		if src == "" {
+			if src, err = eventlog.SalvageSource(f.data, ep); err != nil {
+				return err
+			}
+		}
+	}
+	if src == "" {
+		return usageError{"log salvage: give --epoch N (or --from PATH)"}
+	}
+	if _, err := os.Stat(src); err != nil {
+		return err
+	}
+	rep, err := eventlog.Salvage(ctx, src, *out, opts)
+	if rep != nil {
+		fmt.Fprint(e.stdout, rep.Summary())
+	}
+	return err
 }
