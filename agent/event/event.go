@@ -205,8 +205,8 @@ func (s *Signed) LeafOfValid() []byte {
 // by Validate), so no re-encoding is needed. TestLeaf_Canonical holds it to
 // jcs.Canonicalize.
 func (s *Signed) appendLeaf(b []byte) []byte {
-	b = append(b, `{"device":"`...)
-	b = append(b, s.Device.String()...)
+	b = append(b, `{"device":"0x`...)
+	b = hex.AppendEncode(b, s.Device[:])
 	b = append(b, `","epoch":`...)
 	b = strconv.AppendUint(b, uint64(s.Epoch), 10)
 	b = append(b, `,"kind":"`...)
@@ -215,8 +215,8 @@ func (s *Signed) appendLeaf(b []byte) []byte {
 	b = append(b, s.Payload...)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, s.Seq, 10)
-	b = append(b, `,"sig":"`...)
-	b = append(b, s.Sig.String()...)
+	b = append(b, `,"sig":"0x`...)
+	b = hex.AppendEncode(b, s.Sig[:])
 	b = append(b, `","time":`...)
 	b = strconv.AppendInt(b, s.Time, 10)
 	b = append(b, `,"time_source":"`...)

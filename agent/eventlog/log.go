@@ -690,15 +690,21 @@ func (l *Log) commit(b signedBatch) {
 	newTop := map[nodeKey]merkle.Hash{}
 	err := active.Update(func(tx *bolt.Tx) error {
 		leaves, tree, top := tx.Bucket(bLeaves), tx.Bucket(bTree), tx.Bucket(bTop)
-		buf := make([]byte, 0, 32*64)
+		// One buffer holds every stored-hash value of the batch: bbolt
+		// keeps the slices it is given until the commit.
+		n := 0
+		for _, it := range b.items {
+			n += 32 * len(it.hashes)
+		}
+		all := make([]byte, 0, n)
 		for _, it := range b.items {
 			seq := it.s.Seq
 			if err := leaves.Put(u64(seq), it.leaf); err != nil {
 				return err
 			}
-			buf = buf[:0]
+			start := len(all)
 			for lvl, h := range it.hashes {
-				buf = append(buf, h[:]...)
+				all = append(all, h[:]...)
 				if lvl >= TopLevel {
 					k := nodeKey{uint8(lvl), seq >> lvl}
 					newTop[k] = h
@@ -707,7 +713,7 @@ func (l *Log) commit(b signedBatch) {
 					}
 				}
 			}
-			if err := tree.Put(u64(seq), append([]byte(nil), buf...)); err != nil {
+			if err := tree.Put(u64(seq), all[start:len(all):len(all)]); err != nil {
 				return err
 			}
 		}

@@ -43,6 +43,14 @@ func (h Hash) String() string {
 // LeafHash returns the RFC 9162 §2.1.1 hash of a leaf holding data:
 // SHA-256(0x00 || data).
 func LeafHash(data []byte) Hash {
+	// Typical leaves fit a stack buffer, which spares the allocations of a
+	// hash.Hash on the append path.
+	if len(data) < 2048 {
+		var buf [2048]byte
+		buf[0] = 0x00
+		n := copy(buf[1:], data)
+		return sha256.Sum256(buf[:1+n])
+	}
 	d := sha256.New()
 	d.Write([]byte{0x00})
 	d.Write(data)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/waybill-eu/waybill/agent/devkey"
@@ -73,6 +74,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return xe.code
 	}
 	return 1
+}
+
+// tuneGC sets the garbage collector for a small device unless GOGC or
+// GOMEMLIMIT say otherwise: collect at 200% heap growth (the live heap is a
+// few MiB, and signing allocates briskly), but keep the heap under a soft
+// 48 MiB limit so a 512 MiB Pi Zero is never crowded.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
+	}
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "; ") }
