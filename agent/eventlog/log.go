@@ -169,7 +169,7 @@ func Open(ctx context.Context, dir string, o *Options) (*Log, error) {
 		l.reqs = make(chan *appendReq, opts.MaxBatch)
 		l.quit = make(chan struct{})
 		l.done = make(chan struct{})
-		l.batches = make(chan signedBatch, 2)
+		l.batches = make(chan signedBatch, 4)
 		go l.signLoop()
 		go l.commitLoop()
 	}

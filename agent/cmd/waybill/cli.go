@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -76,11 +77,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 1
 }
 
-// tuneGC sets the garbage collector for a small device unless GOGC or
-// GOMEMLIMIT say otherwise: collect at 200% heap growth (the live heap is a
-// few MiB, and signing allocates briskly), but keep the heap under a soft
-// 48 MiB limit so a 512 MiB Pi Zero is never crowded.
-func tuneGC() {
+// tuneRuntime sets the Go runtime for a small device unless the GOGC,
+// GOMEMLIMIT or GOMAXPROCS variables say otherwise:
+//   - collect garbage at 200% heap growth (the live heap is a few MiB, and
+//     signing allocates briskly), under a soft 48 MiB limit, so that a
+//     512 MiB Pi Zero is never crowded;
+//   - keep at least two Ps on a single-core device, so that signing goes on
+//     while the log's commit waits in fsync: with one P the scheduler only
+//     hands the P on once its monitor notices the blocked system call,
+//     which can take milliseconds.
+func tuneRuntime() {
+	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}

@@ -32,6 +32,26 @@ func withReader(ctx context.Context, e *env, dir string, direct func(*eventlog.L
 	return c.Do(ctx, method, path, body, e.stdout)
 }
 
+// withWriter runs direct on the log opened for writing with the key, or,
+// when a running agent holds the log, posts to path on its socket.
+func (f *flags) withWriter(ctx context.Context, e *env, direct func(*eventlog.Log) error, path string, body io.Reader) error {
+	k, err := f.loadKey()
+	if err != nil {
+		return err
+	}
+	l, err := f.openWriter(ctx, e, k)
+	if errors.Is(err, eventlog.ErrLocked) {
+		if c, derr := localapi.Dial(f.data); derr == nil {
+			return c.Do(ctx, "POST", path, body, e.stdout)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return direct(l)
+}
+
 func cmdAppend(ctx context.Context, e *env, args []string) error {
 	f := newFlags("log append", e)
 	f.logFlags()
@@ -59,22 +79,10 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 		}
 		return usageError{"log append: --key is required (no running agent holds " + f.data + ")"}
 	}
-	k, err := f.loadKey()
-	if err != nil {
-		return err
-	}
-	l, err := f.openWriter(ctx, e, k)
-	if errors.Is(err, eventlog.ErrLocked) {
-		if c, derr := localapi.Dial(f.data); derr == nil {
-			return c.Do(ctx, "POST", "/v1/append", e.stdin, e.stdout)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	defer l.Close()
 	clk := clock.New(buildFloor())
-	return report(localapi.AppendStream(ctx, l, clk.Now, e.stdin, e.stdout))
+	return f.withWriter(ctx, e, func(l *eventlog.Log) error {
+		return report(localapi.AppendStream(ctx, l, clk.Now, e.stdin, e.stdout))
+	}, "/v1/append", e.stdin)
 }
 
 func cmdShow(ctx context.Context, e *env, args []string) error {
@@ -117,26 +125,13 @@ func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 			return err
 		}, "GET", "/v1/checkpoint", nil)
 	}
-	k, err := f.loadKey()
-	if err != nil {
-		return err
-	}
-	l, err := f.openWriter(ctx, e, k)
-	if errors.Is(err, eventlog.ErrLocked) {
-		if c, derr := localapi.Dial(f.data); derr == nil {
-			return c.Do(ctx, "POST", "/v1/checkpoint", nil, e.stdout)
+	return f.withWriter(ctx, e, func(l *eventlog.Log) error {
+		note, _, err := l.Checkpoint(ctx)
+		if err == nil {
+			_, err = e.stdout.Write(note)
 		}
-	}
-	if err != nil {
 		return err
-	}
-	defer l.Close()
-	note, _, err := l.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	_, err = e.stdout.Write(note)
-	return err
+	}, "/v1/checkpoint", nil)
 }
 
 func cmdProve(ctx context.Context, e *env, args []string) error {
