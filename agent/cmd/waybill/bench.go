@@ -84,7 +84,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 
 	// 1 and 2, interleaved three times so that both rates see the same
 	// machine: the raw signing rate (EIP-712 digest + secp256k1 signature)
-	// and the signed+durable append rate with 4096 concurrent producers (enough offered load to keep the signer busy while a commit syncs),
+	// and the signed+durable append rate with 1024 concurrent producers (enough offered load to keep the signer busy while a commit syncs),
 	// both on one core. The medians are reported.
 	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Create: &id, Keys: k})
 	if err != nil {
@@ -106,7 +106,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		signRates = append(signRates, float64(signs)/time.Since(t0).Seconds())
-		r, err := appendFor(ctx, l, window, 4096, round)
+		r, err := appendFor(ctx, l, window, 1024, round)
 		if err != nil {
 			return err
 		}
