@@ -27,6 +27,16 @@ func KeyName(fleet string, device event.Address) string { return signer.KeyName(
 // Origin returns the checkpoint origin of epoch e: "<key name>/<e>".
 func (id Identity) Origin(epoch uint32) string { return signer.Origin(id.Fleet, id.Device, epoch) }
 
+// ReadIdentity returns the identity recorded in the log directory dir,
+// without opening (or locking) the log.
+func ReadIdentity(dir string) (Identity, error) {
+	m, err := readManifest(dir)
+	if err != nil {
+		return Identity{}, err
+	}
+	return m.identity()
+}
+
 // Validate checks the identity's fields.
 func (id Identity) Validate() error {
 	if id.Device == (event.Address{}) {

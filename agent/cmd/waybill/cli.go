@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -39,9 +40,9 @@ const usage = `waybill: the Waybill edge agent
 
 Usage:
   waybill keygen --key PATH [--fleet NAME] [--passphrase-file FILE]
-  waybill run --data DIR --key PATH [--fleet NAME] [--chain-id N] [--checkpoint-every D]
+  waybill run --data DIR --key PATH [--fleet NAME --chain-id N] [--checkpoint-every D]
   waybill demo [--data DIR] [--events N]
-  waybill log append --data DIR --key PATH [--fleet NAME] [--chain-id N]   (JSON lines on stdin)
+  waybill log append --data DIR --key PATH [--fleet NAME --chain-id N]   (JSON lines on stdin)
   waybill log show --data DIR [--from N] [--limit K]
   waybill log checkpoint --data DIR [--key PATH]
   waybill log prove --data DIR --seq N [--size M] [--format json|tlog-proof]
@@ -53,6 +54,8 @@ Usage:
 
 Commands that use the key read its passphrase from --passphrase-file FILE or
 the environment variable WAYBILL_PASSPHRASE; never from a flag value.
+--fleet and --chain-id fix a new log's identity: a command that creates the
+log needs both; on an existing log they may be left out.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -166,8 +169,8 @@ func (f *flags) keyFlags() {
 }
 
 func (f *flags) identityFlags() {
-	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier (part of the signing domain and the checkpoint key name)")
-	f.Uint64Var(&f.chainID, "chain-id", 1337, "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain)")
+	f.StringVar(&f.fleet, "fleet", "", "fleet identifier, as given to keygen (part of the signing domain and the checkpoint key name); needed to create a log")
+	f.Uint64Var(&f.chainID, "chain-id", 0, "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain); needed to create a log")
 }
 
 // parse parses args and reports a flag mistake naming the flag.
@@ -208,11 +211,37 @@ func logger(e *env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
+func (f *flags) logExists() bool {
+	_, err := os.Stat(filepath.Join(f.data, "manifest.json"))
+	return err == nil
+}
+
+// checkCreate refuses to go on when the log must be created and the flags
+// that fix its identity are missing; it runs before the key is decrypted.
+func (f *flags) checkCreate() error {
+	if !f.logExists() && (f.fleet == "" || f.chainID == 0) {
+		return usageError{fmt.Sprintf("%s: %s holds no log yet; creating one needs --fleet NAME (as given to keygen) and --chain-id N (the ledger's EIP-155 chain ID, 1337 for a geth --dev chain)", f.Name(), f.data)}
+	}
+	return nil
+}
+
 // openWriter opens (creating if needed) the log for writing with the key.
 func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlog.Log, error) {
-	id := &eventlog.Identity{Device: k.Address(), Fleet: f.fleet, ChainID: f.chainID}
-	if _, err := os.Stat(f.data + "/manifest.json"); err == nil && !f.explicit("fleet") && !f.explicit("chain-id") {
-		id = nil // an existing log keeps its identity
+	var id *eventlog.Identity
+	if err := f.checkCreate(); err != nil {
+		return nil, err
+	}
+	if !f.logExists() {
+		id = &eventlog.Identity{Device: k.Address(), Fleet: f.fleet, ChainID: f.chainID}
+	} else if f.fleet != "" || f.chainID != 0 {
+		// An existing log keeps its identity; flags given must agree with it.
+		m, err := eventlog.ReadIdentity(f.data)
+		if err != nil {
+			return nil, err
+		}
+		if (f.fleet != "" && f.fleet != m.Fleet) || (f.chainID != 0 && f.chainID != m.ChainID) {
+			return nil, fmt.Errorf("%s is the log of fleet %q on chain %d; --fleet/--chain-id say otherwise", f.data, m.Fleet, m.ChainID)
+		}
 	}
 	l, err := eventlog.Open(ctx, f.data, &eventlog.Options{Create: id, Keys: k, Logger: logger(e)})
 	if err != nil {
@@ -222,10 +251,4 @@ func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlo
 		fmt.Fprintf(e.stderr, "waybill: WARNING: %s\n", d)
 	}
 	return l, nil
-}
-
-func (f *flags) explicit(name string) bool {
-	found := false
-	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
-	return found
 }

@@ -35,6 +35,9 @@ func withReader(ctx context.Context, e *env, dir string, direct func(*eventlog.L
 // withWriter runs direct on the log opened for writing with the key, or,
 // when a running agent holds the log, posts to path on its socket.
 func (f *flags) withWriter(ctx context.Context, e *env, direct func(*eventlog.Log) error, path string, body io.Reader) error {
+	if err := f.checkCreate(); err != nil {
+		return err
+	}
 	k, err := f.loadKey()
 	if err != nil {
 		return err

@@ -60,7 +60,7 @@ func TestCLI_KeygenAppendProveVerify(t *testing.T) {
 		t.Fatalf("key file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 	data := filepath.Join(dir, "log")
-	code, out, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test")
+	code, out, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337")
 	if code == 0 {
 		t.Fatalf("append with two bad lines exited 0")
 	}
@@ -128,15 +128,27 @@ func TestCLI_KeyErrors(t *testing.T) {
 	dir, key, _, _ := keyed(t)
 	data := filepath.Join(dir, "log")
 	t.Setenv("WAYBILL_PASSPHRASE", "wrong")
-	code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key)
+	code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337")
 	if code == 0 || !strings.Contains(errs, "wrong passphrase") {
 		t.Fatalf("wrong passphrase: %d %q", code, errs)
 	}
 	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
 	os.Chmod(key, 0o644)
-	code, _, errs = waybill(t, events, "log", "append", "--data", data, "--key", key)
+	code, _, errs = waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337")
 	if code == 0 || !strings.Contains(errs, "chmod 600 "+key) {
 		t.Fatalf("world-readable key: %d %q", code, errs)
+	}
+	os.Chmod(key, 0o600)
+	code, _, errs = waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test")
+	if code != 2 || !strings.Contains(errs, "--chain-id") {
+		t.Fatalf("creating a log without --chain-id: %d %q", code, errs)
+	}
+	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 1 {
+		t.Fatalf("append: %d %s", code, errs)
+	}
+	code, _, errs = waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "other")
+	if code == 0 || !strings.Contains(errs, `fleet "cli-test"`) {
+		t.Fatalf("append with another fleet: %d %q", code, errs)
 	}
 	os.Unsetenv("WAYBILL_PASSPHRASE")
 	code, _, errs = waybill(t, "", "keygen", "--key", filepath.Join(dir, "k2"))
@@ -159,7 +171,7 @@ func TestCLI_KeyErrors(t *testing.T) {
 func TestCLI_DaemonServesReaders(t *testing.T) {
 	dir, key, vkey, _ := keyed(t)
 	data := filepath.Join(dir, "log")
-	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test"); code != 1 {
+	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 1 {
 		t.Fatalf("seed append: %s", errs)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

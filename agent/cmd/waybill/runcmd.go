@@ -29,6 +29,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	if *every < time.Second {
 		return usageError{fmt.Sprintf("run: --checkpoint-every %v is below 1s", *every)}
 	}
+	if err := f.checkCreate(); err != nil {
+		return err
+	}
 	log := logger(e)
 	k, err := f.loadKey()
 	if err != nil {

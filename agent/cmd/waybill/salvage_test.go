@@ -18,7 +18,7 @@ func TestCLI_DamageSalvageCheck(t *testing.T) {
 	for i := 0; i < 40; i++ {
 		in.WriteString(`{"kind":"manual","payload":{"note":"event ` + strings.Repeat("x", i%7) + `"}}` + "\n")
 	}
-	if code, _, errs := waybill(t, in.String(), "log", "append", "--data", data, "--key", key, "--fleet", "cli-test"); code != 0 {
+	if code, _, errs := waybill(t, in.String(), "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 0 {
 		t.Fatalf("append: %s", errs)
 	}
 	if code, _, errs := waybill(t, "", "log", "checkpoint", "--data", data, "--key", key); code != 0 {
