@@ -367,8 +367,15 @@ func uintParam(r *http.Request, name string) (uint64, error) {
 	return n, nil
 }
 
+// ErrNoAgent is wrapped by Client errors when no agent answers on the
+// socket (as opposed to an agent that answered with an error).
+var ErrNoAgent = errors.New("no running agent answers")
+
 // Client talks to a running agent's socket.
-type Client struct{ hc *http.Client }
+type Client struct {
+	hc   *http.Client
+	path string
+}
 
 // Dial returns a client for the log in dir, or an error if no agent
 // answers on its socket.
@@ -383,7 +390,7 @@ func Dial(dir string) (*Client, error) {
 			return d.DialContext(ctx, "unix", path)
 		},
 	}}
-	return &Client{hc: hc}, nil
+	return &Client{hc: hc, path: path}, nil
 }
 
 // Do performs a request and copies a successful body to w. A non-2xx answer
@@ -395,7 +402,7 @@ func (c *Client) Do(ctx context.Context, method, pathAndQuery string, body io.Re
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("talking to the running agent: %w", err)
+		return fmt.Errorf("%w on %s: %v", ErrNoAgent, c.path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -42,12 +42,16 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	f := newFlags("bench", e)
 	n := f.Uint64("events", 1_000_000, "events in the log for the proof and open measurements")
 	asJSON := f.Bool("json", false, "print one JSON object")
+	window := f.Duration("round", time.Second, "length of each of the five paired measuring rounds")
 	f.StringVar(&f.data, "data", "", "directory for the benchmark log (default: a temporary directory, removed after)")
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
 	if *n < 1000 {
 		return usageError{"bench: --events must be at least 1000"}
+	}
+	if *window < 10*time.Millisecond {
+		return usageError{"bench: --round must be at least 10ms"}
 	}
 	dir := f.data
 	if dir == "" {
@@ -92,13 +96,13 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	const window, rounds = time.Second, 5
+	const rounds = 5
 	ev.Device = k.Address()
 	var signRates, appendRates []float64
 	for round := 0; round < rounds; round++ {
 		var signs int
 		t0 := time.Now()
-		for time.Since(t0) < window {
+		for time.Since(t0) < *window {
 			for i := 0; i < 100; i++ {
 				ev.Seq = uint64(signs)
 				if _, err := k.Signer.SignDigest(signer.EventDigest(dom, &ev)); err != nil {
@@ -108,7 +112,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		signRates = append(signRates, float64(signs)/time.Since(t0).Seconds())
-		r, err := appendFor(ctx, l, window, 8, 128, round)
+		r, err := appendFor(ctx, l, *window, 8, 128, round)
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ Usage:
   waybill log check --data DIR
   waybill log salvage --data DIR --epoch N [--out DIR]
   waybill verify [--device ADDRESS] [--fleet NAME] [--chain-id N] [--vkey VKEY] BUNDLE
-  waybill bench [--events N] [--json]
+  waybill bench [--events N] [--json] [--round D]
 
 Commands that use the key read its passphrase from --passphrase-file FILE or
 the environment variable WAYBILL_PASSPHRASE; never from a flag value.

@@ -17,6 +17,14 @@ import (
 // withReader runs direct on the log opened read-only, or, when a running
 // agent holds the log, asks the agent over its socket.
 func withReader(ctx context.Context, e *env, dir string, direct func(*eventlog.Log) error, method, path string, body io.Reader) error {
+	// A running agent answers at once; a socket left by one that died does
+	// not answer, and the log is then opened directly.
+	if c, err := localapi.Dial(dir); err == nil {
+		err := c.Do(ctx, method, path, body, e.stdout)
+		if !errors.Is(err, localapi.ErrNoAgent) {
+			return err
+		}
+	}
 	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Logger: logger(e)})
 	if err == nil {
 		defer l.Close()

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -268,5 +269,43 @@ func TestCLI_Demo(t *testing.T) {
 		if !strings.Contains(out, w) {
 			t.Errorf("demo output lacks %q", w)
 		}
+	}
+}
+
+// TestCLI_Bench runs a short bench and checks the JSON fields operators
+// script against.
+func TestCLI_Bench(t *testing.T) {
+	code, out, errs := waybill(t, "", "bench", "--events", "2000", "--round", "50ms", "--json")
+	if code != 0 {
+		t.Fatalf("bench exit %d: %s", code, errs)
+	}
+	var r map[string]float64
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench --json printed %q: %v", out, err)
+	}
+	for _, k := range []string{"appends_per_sec", "signs_per_sec", "ratio", "proof_ms", "open_ms", "events", "peak_rss_mib"} {
+		if v, ok := r[k]; !ok || v <= 0 {
+			t.Errorf("bench field %s = %v (present %v)", k, v, ok)
+		}
+	}
+	if r["events"] < 2000 {
+		t.Errorf("events = %v, want at least 2000", r["events"])
+	}
+	if code, _, errs := waybill(t, "", "bench", "--events", "10"); code != 2 || !strings.Contains(errs, "--events") {
+		t.Errorf("bench --events 10 = %d %q", code, errs)
+	}
+}
+
+// TestCLI_StaleSocket: a socket file left by an agent that died does not
+// stop the read commands.
+func TestCLI_StaleSocket(t *testing.T) {
+	dir, key, _, _ := keyed(t)
+	data := filepath.Join(dir, "log")
+	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 1 {
+		t.Fatalf("append: %s", errs)
+	}
+	os.WriteFile(filepath.Join(data, "waybill.sock"), nil, 0o600)
+	if code, out, errs := waybill(t, "", "log", "show", "--data", data); code != 0 || strings.Count(out, "\n") != 3 {
+		t.Fatalf("show with a stale socket = %d %q %s", code, out, errs)
 	}
 }
