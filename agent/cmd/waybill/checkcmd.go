@@ -13,10 +13,7 @@ import (
 func cmdCheck(ctx context.Context, e *env, args []string) error {
 	f := newFlags("log check", e)
 	f.logFlags()
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data"); err != nil {
+	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	rep, err := eventlog.Check(ctx, f.data, eventlog.CheckOptions{
@@ -42,10 +39,7 @@ func cmdSalvage(ctx context.Context, e *env, args []string) error {
 	epoch := f.String("epoch", "", "the damaged epoch to recover (see manifest.json or the agent's warning)")
 	out := f.String("out", "", "where to write the recovered log (default DIR/salvaged/epoch-N)")
 	from := f.String("from", "", "a damaged epoch directory or segment file to read instead of the one --epoch names")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data"); err != nil {
+	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	var opts eventlog.SalvageOptions

@@ -173,8 +173,10 @@ func (f *flags) identityFlags() {
 	f.Uint64Var(&f.chainID, "chain-id", 0, "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain); needed to create a log")
 }
 
-// parse parses args and reports a flag mistake naming the flag.
-func (f *flags) parse(args []string, positional int) error {
+// parse parses args and reports a flag mistake naming the flag: an
+// unknown flag, a bad value, a wrong number of arguments, or a missing
+// required flag.
+func (f *flags) parse(args []string, positional int, required ...string) error {
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return usageError{f.Name() + ": help requested"}
@@ -187,7 +189,7 @@ func (f *flags) parse(args []string, positional int) error {
 		}
 		return usageError{fmt.Sprintf("%s: want %d argument(s), got %d", f.Name(), positional, f.NArg())}
 	}
-	return nil
+	return f.need(required...)
 }
 
 func (f *flags) need(names ...string) error {

@@ -13,10 +13,7 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	f := newFlags("keygen", e)
 	f.keyFlags()
 	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier, part of the checkpoint key name")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("key"); err != nil {
+	if err := f.parse(args, 0, "key"); err != nil {
 		return err
 	}
 	if !signer.ValidFleet(f.fleet) {

@@ -68,10 +68,7 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	f.keyFlags()
 	f.identityFlags()
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data"); err != nil {
+	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	report := func(skipped int, err error) error {
@@ -101,10 +98,7 @@ func cmdShow(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	from := f.Uint64("from", 0, "first sequence number")
 	limit := f.Uint64("limit", 0, "how many events (0: all)")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data"); err != nil {
+	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "limit": {strconv.FormatUint(*limit, 10)}}
@@ -118,10 +112,7 @@ func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	f.keyFlags()
 	f.identityFlags()
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data"); err != nil {
+	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	if f.key == "" {
@@ -151,10 +142,7 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 	seq := f.String("seq", "", "sequence number of the event")
 	size := f.Uint64("size", 0, "tree size of a signed checkpoint (default: the latest)")
 	format := f.String("format", "json", "json (the proof bundle) or tlog-proof (C2SP text form)")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data", "seq"); err != nil {
+	if err := f.parse(args, 0, "data", "seq"); err != nil {
 		return err
 	}
 	n, err := strconv.ParseUint(*seq, 10, 64)
@@ -179,10 +167,7 @@ func cmdConsistency(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	from := f.Uint64("from", 0, "old tree size")
 	to := f.Uint64("to", 0, "new tree size")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data"); err != nil {
+	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	if *from == 0 || *to < *from {

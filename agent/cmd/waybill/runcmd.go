@@ -20,10 +20,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	f.keyFlags()
 	f.identityFlags()
 	every := f.Duration("checkpoint-every", time.Minute, "how often to sign a checkpoint when there are new events")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if err := f.need("data", "key"); err != nil {
+	if err := f.parse(args, 0, "data", "key"); err != nil {
 		return err
 	}
 	if *every < time.Second {
