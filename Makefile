@@ -34,8 +34,14 @@ test-deps:
 test: test-deps lint
 	$(GO) test -count=1 ./...
 
-lint:
+STATICCHECK := $(BUILD)/staticcheck
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/$(BUILD) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: $(STATICCHECK)
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,11 +56,9 @@ func TestLog_Arm32(t *testing.T) {
 	if err != nil {
 		t.Skip("qemu-arm not found: install the Debian package qemu-user (it provides /usr/bin/qemu-arm; `make test-deps` does)")
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Skip("no go tool to cross-compile with")
-		}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go tool to cross-compile with: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "arm32")
 	build := exec.Command(goTool, "build", "-o", bin, "github.com/waybill-eu/waybill/testbench/fault/arm32")
@@ -69,7 +66,7 @@ func TestLog_Arm32(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("cross-compiling for GOARCH=arm: %v\n%s", err, out)
 	}
-	run := func(dir string, segment int64) ([]byte, error, time.Duration) {
+	run := func(dir string, segment int64) ([]byte, time.Duration, error) {
 		start := time.Now()
 		cmd := exec.Command(qemu, bin,
 			"-dir", dir, "-key", testKeyHex,
@@ -79,12 +76,12 @@ func TestLog_Arm32(t *testing.T) {
 			"-bytes", strconv.FormatInt(1<<40, 10),
 			"-payload", "8192", "-workers", "16")
 		out, err := cmd.CombinedOutput()
-		return out, err, time.Since(start)
+		return out, time.Since(start), err
 	}
 
 	// Segmented: must go past 3× the address space it has.
 	dir := t.TempDir()
-	out, err, took := run(dir, 1<<20)
+	out, took, err := run(dir, 1<<20)
 	if err != nil {
 		t.Fatalf("32-bit run with 1 MiB segments: %v\n%s", err, out)
 	}
@@ -143,7 +140,7 @@ func TestLog_Arm32(t *testing.T) {
 		return
 	}
 	one := t.TempDir()
-	out, err, took = run(one, 1<<30)
+	out, took, err = run(one, 1<<30)
 	if err == nil || !strings.Contains(string(out), "mmap allocate error") {
 		t.Fatalf("a single 1 GiB segment in %d MiB of address space: err %v; want an mmap failure\n%s", arm32Budget, err, out)
 	}

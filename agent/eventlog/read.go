@@ -1,7 +1,6 @@
 package eventlog
 
 import (
-	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -24,7 +23,6 @@ type reader struct {
 	segs []segInfo
 	txs  map[int]*bolt.Tx
 	held []int // sealed segments whose refs this reader holds
-	err  error
 }
 
 // readerAt returns a reader over the first size events. The caller holds
@@ -302,5 +300,3 @@ func (l *Log) ProveConsistency(oldSize, newSize uint64) (oldRoot, newRoot merkle
 	proof, err = merkle.ProveConsistency(oldSize, newSize, r)
 	return
 }
-
-func le64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
