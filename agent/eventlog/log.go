@@ -153,7 +153,7 @@ func Open(ctx context.Context, dir string, o *Options) (*Log, error) {
 			return nil, fmt.Errorf("eventlog: %w", err)
 		}
 	} else if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("eventlog: %w", err)
+		return nil, fmt.Errorf("eventlog: no log at %s: %w", dir, err)
 	}
 	lk, err := lockDir(dir, l.writable, opts.LockTimeout)
 	if err != nil {

@@ -41,7 +41,7 @@ const usage = `waybill: the Waybill edge agent
 Usage:
   waybill keygen --key PATH [--fleet NAME] [--passphrase-file FILE]
   waybill run --data DIR --key PATH [--fleet NAME --chain-id N] [--checkpoint-every D]
-  waybill demo [--data DIR] [--events N]
+  waybill demo [--data DIR] [--checkpoint-every N]
   waybill log append --data DIR --key PATH [--fleet NAME --chain-id N]   (JSON lines on stdin)
   waybill log show --data DIR [--from N] [--limit K]
   waybill log checkpoint --data DIR [--key PATH]
