@@ -144,6 +144,17 @@ func (a *Assembler) Flush() (Fix, bool) {
 	return f, true
 }
 
+// statusFlags records the validity that an RMC or GLL status (A valid, V
+// not) and mode indicator (N: data not valid) say, where present.
+func (e *epoch) statusFlags(status, mode byte) {
+	if status != 0 {
+		e.flag(status == 'A')
+	}
+	if mode != 0 {
+		e.flag(mode != 'N')
+	}
+}
+
 func (e *epoch) flag(ok bool) {
 	e.flags++
 	if !ok {
@@ -224,23 +235,13 @@ func (a *Assembler) merge(s Sentence) {
 		e.setHDOP(v.HDOP, 3)
 	case *RMC:
 		e.setPos(v.Lat, v.Lon, "RMC", v.TalkerID, 2)
-		if v.Status != 0 {
-			e.flag(v.Status == 'A')
-		}
-		if v.Mode != 0 {
-			e.flag(v.Mode != 'N')
-		}
+		e.statusFlags(v.Status, v.Mode)
 		e.fix.SpeedKnots = firstF(e.fix.SpeedKnots, v.SpeedKnots)
 		e.fix.Course = firstF(e.fix.Course, v.Course)
 		e.setDate(v.Date, DateRMC)
 	case *GLL:
 		e.setPos(v.Lat, v.Lon, "GLL", v.TalkerID, 1)
-		if v.Status != 0 {
-			e.flag(v.Status == 'A')
-		}
-		if v.Mode != 0 {
-			e.flag(v.Mode != 'N')
-		}
+		e.statusFlags(v.Status, v.Mode)
 	case *VTG:
 		e.vtgSpeed = firstF(e.vtgSpeed, v.SpeedKnots)
 		e.vtgCrs = firstF(e.vtgCrs, v.CourseTrue)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -282,21 +281,7 @@ func benchEvent(i int) event.Event {
 }
 
 // peakRSSMiB reads VmHWM from /proc/self/status.
-func peakRSSMiB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
+func peakRSSMiB() float64 { return statusKiB("VmHWM:") / 1024 }
 
 // sampleAnon samples RssAnon every 10 ms until the returned function is
 // called, which returns the peak in MiB.
@@ -339,19 +324,7 @@ func statusKiB(field string) float64 {
 
 // rssNow reports the current anonymous and file-backed resident memory.
 func rssNow() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	var parts []string
-	for _, line := range strings.Split(string(b), "\n") {
-		for _, k := range []string{"RssAnon:", "RssFile:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				parts = append(parts, k+" "+strings.Join(strings.Fields(v), " "))
-			}
-		}
-	}
-	return strings.Join(parts, ", ")
+	return fmt.Sprintf("RssAnon: %.0f kB, RssFile: %.0f kB", statusKiB("RssAnon:"), statusKiB("RssFile:"))
 }
 
 func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }

@@ -172,9 +172,7 @@ func TestCLI_KeyErrors(t *testing.T) {
 func TestCLI_DaemonServesReaders(t *testing.T) {
 	dir, key, vkey, _ := keyed(t)
 	data := filepath.Join(dir, "log")
-	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 1 {
-		t.Fatalf("seed append: %s", errs)
-	}
+	seedLog(t, data, key)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	var derr bytes.Buffer
@@ -301,11 +299,18 @@ func TestCLI_Bench(t *testing.T) {
 func TestCLI_StaleSocket(t *testing.T) {
 	dir, key, _, _ := keyed(t)
 	data := filepath.Join(dir, "log")
-	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 1 {
-		t.Fatalf("append: %s", errs)
-	}
+	seedLog(t, data, key)
 	os.WriteFile(filepath.Join(data, "waybill.sock"), nil, 0o600)
 	if code, out, errs := waybill(t, "", "log", "show", "--data", data); code != 0 || strings.Count(out, "\n") != 3 {
 		t.Fatalf("show with a stale socket = %d %q %s", code, out, errs)
+	}
+}
+
+// seedLog creates the log in data from the events fixture: three appended,
+// two bad lines reported (exit 1).
+func seedLog(t *testing.T, data, key string) {
+	t.Helper()
+	if code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337"); code != 1 {
+		t.Fatalf("seed append = %d: %s", code, errs)
 	}
 }
