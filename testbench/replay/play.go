@@ -3,6 +3,7 @@ package replay
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -75,6 +76,14 @@ type queue struct {
 // and the problem of the first malformed line.
 func Load(r io.Reader) (*Recording, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("replay: gzip: %w", err)
+		}
+		defer zr.Close()
+		br = bufio.NewReaderSize(zr, 64<<10)
+	}
 	first, err := br.Peek(1)
 	for err == nil && (first[0] == '\n' || first[0] == '\r' || first[0] == ' ' || first[0] == '\t') {
 		br.ReadByte()
@@ -178,6 +187,7 @@ func loadRawNMEA(r io.Reader) (*Recording, error) {
 		cur = append(cur, ln...)
 	}
 	flush()
+	t = max(t-1000, 0) // the last epoch's time
 	q.ops = append(q.ops, line{len(q.ops) + 1, Op{T: t, Bus: RawStream, Op: OpEOF}})
 	rec.End = t
 	return rec, nil
