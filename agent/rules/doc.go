@@ -84,8 +84,10 @@
 //
 // # Shocks (kind shock)
 //
-// sensor.Motion readings from Shock.Sensor give at most one shock event each.
-// With p the vector of the three signed per-axis peaks in g (gravity
+// sensor.Motion readings from Shock.Sensor give at most one shock event per
+// episode: readings in a row, each at most [ShockEpisodeGap] after the
+// previous one, that show the same type of shock are one event (the first
+// reading's). With p the vector of the three signed per-axis peaks in g (gravity
 // included; a reading of zero samples is ignored):
 //
 //   - impact, when |p| differs from 1 g by more than Shock.ImpactG above; drop

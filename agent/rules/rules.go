@@ -131,6 +131,8 @@ type Engine struct {
 	doors   map[string]*doorState
 	door    string     // "open" or "closed": the latest door reading of any door, "" before one
 	gravity [3]float64 // unit vector of gravity in the accelerometer's axes
+	shockOn string     // the shock type of the last reading, "" when none
+	shockAt time.Time  // the time of the last reading
 }
 
 // New checks opts and returns an engine with every zone unknown and no

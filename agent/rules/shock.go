@@ -14,6 +14,10 @@ const (
 	restMinG = 0.9 // and one axis carrying at least this much
 )
 
+// ShockEpisodeGap is the longest gap between two readings over the same
+// shock threshold for them to be one episode, and one event.
+const ShockEpisodeGap = 2 * time.Second
+
 var axisNames = [3]string{"x", "y", "z"}
 
 func (e *Engine) onMotion(out []event.Event, name string, t time.Time, v sensor.Motion) []event.Event {
@@ -23,30 +27,44 @@ func (e *Engine) onMotion(out []event.Event, name string, t time.Time, v sensor.
 	p := [3]float64{float64(v.X) / 1000, float64(v.Y) / 1000, float64(v.Z) / 1000}
 	m := math.Sqrt(p[0]*p[0] + p[1]*p[1] + p[2]*p[2])
 	e.learnGravity(p, m)
+	typ, axis, g := e.classify(p, m)
+	// One event per episode: readings in a row (each within ShockEpisodeGap
+	// of the last) that exceed the same threshold are one braking or one
+	// impact, however many sampling windows it spans.
+	same := typ != "" && typ == e.shockOn && t.Sub(e.shockAt) <= ShockEpisodeGap && !t.Before(e.shockAt)
+	e.shockOn, e.shockAt = typ, t
+	if typ == "" || same {
+		return out
+	}
+	return e.emitShock(out, t, typ, axis, g)
+}
 
+// classify returns the shock a reading shows, if any: its type, axis and
+// the g compared with the threshold.
+func (e *Engine) classify(p [3]float64, m float64) (typ, axis string, g float64) {
 	if dev := m - 1; e.shock.ImpactG > 0 && math.Abs(dev) > e.shock.ImpactG {
 		typ := "impact"
 		if dev < 0 {
 			typ = "drop"
 		}
 		// The axis whose peak departs most from gravity's share of it.
-		axis, most := 0, -1.0
+		a, most := 0, -1.0
 		for i := range p {
 			if d := math.Abs(p[i] - e.gravity[i]); d > most {
-				axis, most = i, d
+				a, most = i, d
 			}
 		}
-		return e.emitShock(out, t, typ, axisNames[axis], math.Abs(dev))
+		return typ, axisNames[a], math.Abs(dev)
 	}
 	if h := e.shock.HarshBrakingG; h > 0 && e.fwd >= 0 {
 		switch f := e.fwdSign * p[e.fwd]; {
 		case f < -h:
-			return e.emitShock(out, t, "harsh_braking", axisNames[e.fwd], -f)
+			return "harsh_braking", axisNames[e.fwd], -f
 		case f > h:
-			return e.emitShock(out, t, "harsh_acceleration", axisNames[e.fwd], f)
+			return "harsh_acceleration", axisNames[e.fwd], f
 		}
 	}
-	return out
+	return "", "", 0
 }
 
 // learnGravity takes gravity's direction from a reading at rest: |p| close

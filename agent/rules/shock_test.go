@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
@@ -100,6 +102,23 @@ func TestEngine_Shock(t *testing.T) {
 			diffLines(t, got, tc.want)
 		})
 	}
+}
+
+func TestEngine_ShockEpisode(t *testing.T) {
+	e := newEngine(t, testOptions())
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	var rs []sensor.Reading
+	// 800 ms of braking in 200 ms windows, a quiet window, then braking again.
+	for i, x := range []sensor.MilliG{-620, -640, -610, -600, 0, -700} {
+		rs = append(rs, motionAt(at(200*i), x, 0, 1000))
+	}
+	// An impact during braking is a new episode.
+	rs = append(rs, motionAt(at(1400), -3600, 0, 1000))
+	diffLines(t, short(only(run(t, e, rs), "shock")), []string{
+		`shock {"axis":"x","g":0.62,"type":"harsh_braking"}`,
+		`shock {"axis":"x","g":0.7,"type":"harsh_braking"}`,
+		`shock {"axis":"x","g":2.74,"type":"impact"}`,
+	})
 }
 
 func TestEngine_ShockPlaced(t *testing.T) {

@@ -274,7 +274,13 @@ func (s *Sampler) readWithTimeout(ctx context.Context, sl *slot) Output {
 
 // read senses once and updates the slot's health, schedule and fault state.
 func (s *Sampler) read(ctx context.Context, sl *slot) Output {
-	rctx, cancel := context.WithTimeout(ctx, sl.s.Timeout)
+	// Live, a read has its timeout on the wall clock. A replay has none:
+	// the recording decides what each read returns, and a wall-clock
+	// deadline would make the outcome depend on the machine's speed.
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if !s.opts.Sequential {
+		rctx, cancel = context.WithTimeout(ctx, sl.s.Timeout)
+	}
 	vals, err := sense(rctx, sl.s.Dev)
 	cancel()
 	now := s.clock.Now()
@@ -358,4 +364,16 @@ func (s *Sampler) Names() []string {
 		out[i] = sl.s.Name
 	}
 	return out
+}
+
+// Halt halts every sensor, in reverse configuration order, and returns the
+// errors joined.
+func (s *Sampler) Halt() error {
+	var errs []error
+	for i := len(s.slots) - 1; i >= 0; i-- {
+		if err := s.slots[i].s.Dev.Halt(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.slots[i].s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -22,6 +22,10 @@ type Header struct {
 	Version int       `json:"waybill_recording"`
 	Start   time.Time `json:"start"`          // the recording clock at t = 0 (UTC)
 	Note    string    `json:"note,omitempty"` // free text: device, route, firmware
+	// End, when set, is when the recorded run ended; a replay reads the
+	// sensors until then. Without it a replay ends 1 ms after the last
+	// operation's t.
+	End *time.Time `json:"end,omitempty"`
 }
 
 // The operations.

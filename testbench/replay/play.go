@@ -220,6 +220,15 @@ func timeOfDay(ln []byte) string {
 	return f[idx]
 }
 
+// Until returns when a replay of r should stop reading sensors: the
+// header's end, or 1 ms after the last operation.
+func (r *Recording) Until() time.Time {
+	if r.Header.End != nil {
+		return *r.Header.End
+	}
+	return r.Header.Start.Add(time.Duration(r.End+1) * time.Millisecond)
+}
+
 // Buses returns the names of the recorded buses, sorted.
 func (r *Recording) Buses() []string {
 	names := make([]string, 0, len(r.buses))

@@ -33,15 +33,22 @@ type Recorder struct {
 	err error // first write error
 }
 
-// NewRecorder writes the header to w and returns a recorder whose
-// operations are stamped with clock's time since start.
-func NewRecorder(w io.Writer, start time.Time, note string, clock sensor.Clock) (*Recorder, error) {
-	r := &Recorder{clock: sensor.ClockOr(clock), start: start.UTC(), w: bufio.NewWriter(w)}
-	h, err := json.Marshal(Header{Version: Version, Start: r.start, Note: note})
+// NewRecorder writes the header h (its Version is set here) to w and
+// returns a recorder whose operations are stamped with clock's time since
+// h.Start.
+func NewRecorder(w io.Writer, h Header, clock sensor.Clock) (*Recorder, error) {
+	h.Version = Version
+	h.Start = h.Start.UTC()
+	if h.End != nil {
+		e := h.End.UTC()
+		h.End = &e
+	}
+	r := &Recorder{clock: sensor.ClockOr(clock), start: h.Start, w: bufio.NewWriter(w)}
+	hb, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
-	r.w.Write(h)
+	r.w.Write(hb)
 	if err := r.w.WriteByte('\n'); err != nil {
 		return nil, err
 	}
@@ -256,6 +263,11 @@ func (p *recPin) Out(l gpio.Level) error {
 type SimClock struct {
 	speed float64
 
+	// OnAdvance, if set, is called after each Sleep with the new time,
+	// from the sleeping goroutine: a simulation updates its physical state
+	// there. Set it before the clock is shared.
+	OnAdvance func(now time.Time)
+
 	mu  sync.Mutex
 	now time.Time
 }
@@ -288,7 +300,11 @@ func (c *SimClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	now := c.now
 	c.mu.Unlock()
+	if c.OnAdvance != nil {
+		c.OnAdvance(now)
+	}
 	return nil
 }
 

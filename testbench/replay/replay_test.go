@@ -25,7 +25,7 @@ func record(t *testing.T) []byte {
 	t.Helper()
 	clk := NewSimClock(t0, 0)
 	var buf bytes.Buffer
-	rec, err := NewRecorder(&buf, t0, "test", clk)
+	rec, err := NewRecorder(&buf, Header{Start: t0, Note: "test"}, clk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,30 +1,75 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/clock"
+	"github.com/waybill-eu/waybill/agent/config"
+	"github.com/waybill-eu/waybill/agent/daemon"
+	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/localapi"
+	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
-// cmdRun is the daemon: it holds the log, serves the local API, and signs a
-// checkpoint at an interval when there are new events. Sensor sampling and
-// sync attach here as they arrive.
+// cmdRun is the daemon: it holds the log, serves the local API, and, with
+// --config, reads the configured sensors (or a recording of them, with
+// --replay) and logs their events; it signs a checkpoint at an interval
+// when there are new events.
 func cmdRun(ctx context.Context, e *env, args []string) error {
 	f := newFlags("run", e)
 	f.logFlags()
 	f.keyFlags()
 	f.identityFlags()
-	every := f.Duration("checkpoint-every", time.Minute, "how often to sign a checkpoint when there are new events")
-	if err := f.parse(args, 0, "data", "key"); err != nil {
+	cfgPath := f.String("config", "", "device configuration file (sensors, zones, rules); see firmware-docs/CONFIG.md")
+	replayPath := f.String("replay", "", "read the sensors from this recording (or raw NMEA file) on a simulated clock, then exit")
+	speed := f.Float64("speed", 0, "with --replay: 1 replays in real time, 10 ten times faster; 0 (the default) as fast as possible")
+	recordPath := f.String("record", "", "write every bus transaction to this recording (firmware-docs/RECORDING.md)")
+	every := f.Duration("checkpoint-every", 0, "how often to sign a checkpoint when there are new events (default: the config's checkpoint_every, else 1m)")
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if *cfgPath == "" && (*replayPath != "" || *recordPath != "") {
+		return usageError{"run: --replay and --record need --config FILE"}
+	}
+	if *replayPath != "" && *recordPath != "" {
+		return usageError{"run: --replay and --record cannot be used together"}
+	}
+	if *speed < 0 || (*speed > 0 && *replayPath == "") {
+		return usageError{"run: --speed needs --replay and must not be negative"}
+	}
+	var cfg *config.Config
+	if *cfgPath != "" {
+		c, err := config.Load(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		cfg = c
+		f.fromConfig(cfg, every)
+	}
+	if *every == 0 {
+		*every = time.Minute
+	}
+	if err := f.need("data", "key"); err != nil {
 		return err
 	}
 	if *every < time.Second {
 		return usageError{fmt.Sprintf("run: --checkpoint-every %v is below 1s", *every)}
+	}
+	var rec *replay.Recording
+	if *replayPath != "" {
+		r, err := loadRecording(*replayPath)
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		rec = r
 	}
 	if err := f.checkCreate(); err != nil {
 		return err
@@ -39,13 +84,33 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("run: open log: %w", err)
 	}
 	defer l.Close()
-	clk := clock.New(buildFloor())
 	log.Info("agent running", "data", f.data, "device", k.Address().String(), "origin", l.Origin(),
 		"events", l.Size(), "socket", localapi.SocketPath(f.data))
 
-	srv := &localapi.Server{Log: l, Clock: clk.Now, Logger: log.With("subsystem", "localapi")}
+	srvCtx, stopSrv := context.WithCancel(ctx)
+	defer stopSrv()
+	srv := &localapi.Server{Log: l, Clock: clock.New(buildFloor()).Now, Logger: log.With("subsystem", "localapi")}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ctx) }()
+	go func() { srvErr <- srv.Serve(srvCtx) }()
+
+	if cfg != nil {
+		if cfg.Device.CheckpointEvery != *every {
+			cfg.Device.CheckpointEvery = *every
+		}
+		var runErr error
+		if rec != nil {
+			var s daemon.Stats
+			s, runErr = runReplay(ctx, l, cfg, rec, *speed, log, nil)
+			if runErr == nil {
+				printReplaySummary(e.stdout, l, rec, s)
+			}
+		} else {
+			runErr = runLive(ctx, l, cfg, *recordPath, log)
+		}
+		stopSrv()
+		<-srvErr
+		return runErr
+	}
 
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
@@ -80,3 +145,102 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 	}
 }
+
+// fromConfig fills the flags the command line left empty from the
+// configuration's device section.
+func (f *flags) fromConfig(c *config.Config, every *time.Duration) {
+	if f.data == "" {
+		f.data = c.Device.Data
+	}
+	if f.key == "" {
+		f.key = c.Device.Key
+	}
+	if f.passFile == "" {
+		f.passFile = c.Device.PassphraseFile
+	}
+	if f.fleet == "" {
+		f.fleet = c.Device.Fleet
+	}
+	if f.chainID == 0 {
+		f.chainID = c.Device.ChainID
+	}
+	if *every == 0 {
+		*every = c.Device.CheckpointEvery
+	}
+}
+
+// loadRecording reads a recording or raw NMEA file, whole.
+func loadRecording(path string) (*replay.Recording, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := replay.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rec, nil
+}
+
+// runLive reads the configured sensors on this machine's buses until ctx is
+// done.
+func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPath string, log *slog.Logger) error {
+	var buses daemon.Buses = &daemon.HostBuses{}
+	if recordPath != "" {
+		w, err := os.OpenFile(recordPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return fmt.Errorf("run: --record: %w", err)
+		}
+		defer w.Close()
+		r, err := replay.NewRecorder(w, replay.Header{Start: time.Now(), Note: "recorded by waybill run on " + hostname()}, nil)
+		if err != nil {
+			return err
+		}
+		buses = daemon.RecordBuses{Buses: buses, Rec: r}
+	}
+	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: buses, Floor: buildFloor(),
+		Logger: log.With("subsystem", "agent")})
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	log.Info("sensors open", "sensors", len(cfg.Sensors), "zones", len(cfg.Zones))
+	err = a.Run(ctx)
+	log.Info("shutting down", "events", daemon.KindCounts(a.Stats().EventsBy))
+	return err
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// runReplay plays rec back through the whole agent on a simulated clock.
+// Recordings may be years old, so the time floor is the protocol's, not the
+// build date: GNSS times the protocol accepts are trusted as they were on
+// the day.
+func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *replay.Recording, speed float64,
+	log *slog.Logger, onEvent func(*event.Signed)) (daemon.Stats, error) {
+	clk := replay.NewSimClock(rec.Header.Start, speed)
+	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
+		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Logger: log.With("subsystem", "agent"), OnEvent: onEvent})
+	if err != nil {
+		return daemon.Stats{}, fmt.Errorf("replay: %w", err)
+	}
+	runErr := a.Run(ctx)
+	if err := rec.Err(); err != nil {
+		return a.Stats(), fmt.Errorf("replay: %w", err)
+	}
+	return a.Stats(), runErr
+}
+
+func printReplaySummary(w io.Writer, l *eventlog.Log, rec *replay.Recording, s daemon.Stats) {
+	fmt.Fprintf(w, "replayed %s to %s: %d readings, %d sensor faults\n", rec.Header.Start.Format(time.RFC3339),
+		rec.Until().Format(time.RFC3339), s.Readings, s.Faults)
+	for _, kc := range daemon.KindCounts(s.EventsBy) {
+		fmt.Fprintf(w, "  %s\n", kc)
+	}
+	if note, _, err := l.Latest(); err == nil {
+		fmt.Fprintf(w, "final checkpoint:\n%s", note)
+	}
+}
+
