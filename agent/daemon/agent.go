@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/clock"
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/event"
@@ -32,12 +33,16 @@ type Options struct {
 	// build date): GNSS times before it are not trusted.
 	Floor time.Time
 	// Sequential reads the sensors in schedule order on one goroutine
-	// (replay); Until then ends the run when the next read is due after it.
+	// (replay); Until then ends the run when the next read is due after
+	// it, and Done, if set, ends it when it returns true.
 	Sequential bool
 	Until      time.Time
+	Done       func() bool
 	Logger     *slog.Logger // nil: discard
 	// OnEvent, if set, is called with every event once it is durable.
 	OnEvent func(*event.Signed)
+	// OnCheckpoint, if set, is called with every checkpoint signed.
+	OnCheckpoint func(checkpoint.Checkpoint)
 }
 
 // Agent is the running pipeline. Create it with New.
@@ -87,6 +92,9 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	so := sampler.Options{Clock: a.clk, FaultEvery: opts.Config.Faults.Every}
 	if opts.Sequential {
 		so = SamplerOptions(opts.Config, a.clk, opts.Until)
+		if stop, done := so.Stop, opts.Done; done != nil {
+			so.Stop = func(next time.Time) bool { return stop(next) || done() }
+		}
 	}
 	so.Logger = a.log.With("subsystem", "sampler")
 	if a.sampler, err = sampler.New(sensors, so); err != nil {
@@ -151,6 +159,7 @@ func (a *Agent) Health() []sampler.Health { return a.sampler.Health() }
 
 // Stats is what the agent has done so far.
 type Stats struct {
+	Now         time.Time // the sensors' clock when the snapshot was taken
 	Readings    int64
 	Faults      int64
 	EventsBy    map[string]int
@@ -161,7 +170,7 @@ type Stats struct {
 func (a *Agent) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Stats{Readings: a.readings, Faults: a.faults, EventsBy: map[string]int{}, GNSSIgnored: map[string]int64{}}
+	s := Stats{Now: a.clk.Now(), Readings: a.readings, Faults: a.faults, EventsBy: map[string]int{}, GNSSIgnored: map[string]int64{}}
 	for k, v := range a.byKind {
 		s.EventsBy[k] = v
 	}
@@ -223,8 +232,8 @@ func (a *Agent) emit(out sampler.Output) error {
 		a.mu.Lock()
 		a.readings++
 		a.mu.Unlock()
-		if f, ok := r.Value.(sensor.Fix); ok && f.Valid && !f.Time.IsZero() {
-			a.observeGNSS(f.Time)
+		if f, ok := r.Value.(sensor.Fix); ok && !f.Time.IsZero() {
+			a.observeGNSS(f)
 		}
 		for _, ev := range a.rules.Apply(r) {
 			if err := a.append(ev); err != nil {
@@ -254,8 +263,27 @@ func (a *Agent) emit(out sampler.Output) error {
 	return nil
 }
 
-func (a *Agent) observeGNSS(t time.Time) {
-	a.events.ObserveGNSS(t)
+// observeGNSS offers a fix's time to the agent clock and counts the times
+// it does not trust, by reason (logged once per reason).
+func (a *Agent) observeGNSS(f sensor.Fix) {
+	err := a.events.ObserveFix(f.Time, f.Valid)
+	if err == nil {
+		return
+	}
+	reason := err.Error()
+	for _, e := range []error{clock.ErrInvalidFix, clock.ErrBeforeFloor, clock.ErrFarOff, clock.ErrLeapSeconds, clock.ErrDisagrees, clock.ErrUnconfirmed} {
+		if errors.Is(err, e) {
+			reason = e.Error()
+			break
+		}
+	}
+	a.mu.Lock()
+	a.rejected[reason]++
+	first := a.rejected[reason] == 1
+	a.mu.Unlock()
+	if first && !errors.Is(err, clock.ErrInvalidFix) && !errors.Is(err, clock.ErrUnconfirmed) {
+		a.log.Warn("GNSS time not trusted", "err", err)
+	}
 }
 
 // append stamps ev with the agent clock and appends it. A failing log (a
@@ -314,6 +342,9 @@ func (a *Agent) checkpoint() {
 		a.log.Error("checkpoint not signed", "err", err)
 	} else {
 		a.log.Debug("checkpoint signed", "size", c.Size)
+		if a.opts.OnCheckpoint != nil {
+			a.opts.OnCheckpoint(c)
+		}
 	}
 }
 

@@ -54,11 +54,31 @@
 // RMC status 'A', GLL status 'A', RMC/GLL mode indicator not 'N', GNS mode
 // not all 'N', GGA quality > 0.
 //
+// # Reading a receiver
+//
+// [Receiver] is the driver: a [sensor.Sensor] over a serial
+// [sensor.Stream] (drivers/uart on a device, a replay in tests). Each Sense
+// reads what arrived without blocking, feeds it to the same Scanner, Parse
+// and Assembler, keeping a sentence cut between two reads, and returns one
+// [sensor.Fix] per completed epoch. Garbage without a valid sentence (a
+// wrong baud rate) and silence (wiring) are reported as errors; see
+// [Receiver] for the limits.
+//
+// # Decoding recordings
+//
+// [Decode] turns a recording (a receiver capture, or one of gpsd's .log
+// files) into JSON Lines, one fix per line, for testers and for comparison
+// with gpsd's gpsdecode. [Parse] splits a sentence's fields on the stack and
+// keeps the numbers it decodes in at most two small slabs, one of floats
+// and one of integers, that the sentence's pointer fields share: with its
+// struct, three allocations whatever the number of fields (GSA and GSV add
+// their lists). See BenchmarkParse and BenchmarkDecode_VsGpsdecode.
+//
 // # Dates and week rollover
 //
 // Receivers derive the calendar date from the GPS week number, which some
 // firmware resolves modulo 1024 weeks; after a rollover such receivers
 // report a date 19.6 years in the past. The decoder reports dates exactly as
 // sent. Whether to trust them is for the agent to decide against its own
-// clock.
+// clock (agent/clock).
 package nmea

@@ -74,29 +74,60 @@ func hexVal(c byte) (byte, bool) {
 	return 0, false
 }
 
-// splitChecksum validates the framing of line ("$...*HH", terminator
-// already removed) and returns the body between '$' and '*'.
-func splitChecksum(line string) (string, error) {
+// frame checks the framing of line ("$...*HH", terminator already
+// removed): it returns the index of the '*', the checksum sent and the one
+// computed over the bytes between '$' and '*'. Errors are the bare
+// sentinels; it does not allocate.
+func frame[T string | []byte](line T) (star int, sent, got byte, err error) {
 	if len(line) == 0 || line[0] != '$' {
-		return "", ErrNoStart
+		return 0, 0, 0, ErrNoStart
 	}
-	star := strings.LastIndexByte(line, '*')
+	star = -1
+	for i := len(line) - 1; i > 0; i-- {
+		if line[i] == '*' {
+			star = i
+			break
+		}
+	}
 	if star < 0 {
-		return "", ErrNoChecksum
+		return 0, 0, 0, ErrNoChecksum
 	}
 	if len(line)-star != 3 {
-		return "", fmt.Errorf("%w: %q is not two hex digits", ErrNoChecksum, line[star+1:])
+		return star, 0, 0, ErrNoChecksum
 	}
 	hi, ok1 := hexVal(line[star+1])
 	lo, ok2 := hexVal(line[star+2])
 	if !ok1 || !ok2 {
+		return star, 0, 0, ErrNoChecksum
+	}
+	for i := 1; i < star; i++ {
+		got ^= line[i]
+	}
+	if sent = hi<<4 | lo; got != sent {
+		return star, sent, got, ErrChecksum
+	}
+	return star, sent, got, nil
+}
+
+// checkFrame is frame for the [Scanner]'s buffer.
+func checkFrame(line []byte) error {
+	_, _, _, err := frame(line)
+	return err
+}
+
+// splitChecksum validates the framing of line ("$...*HH", terminator
+// already removed) and returns the body between '$' and '*'.
+func splitChecksum(line string) (string, error) {
+	star, sent, got, err := frame(line)
+	switch {
+	case err == nil:
+		return line[1:star], nil
+	case errors.Is(err, ErrChecksum):
+		return "", fmt.Errorf("%w: sent %02X, computed %02X", ErrChecksum, sent, got)
+	case errors.Is(err, ErrNoChecksum) && star > 0:
 		return "", fmt.Errorf("%w: %q is not two hex digits", ErrNoChecksum, line[star+1:])
 	}
-	body := line[1:star]
-	if got, want := Checksum(body), hi<<4|lo; got != want {
-		return "", fmt.Errorf("%w: sent %02X, computed %02X", ErrChecksum, want, got)
-	}
-	return body, nil
+	return "", err
 }
 
 // Parse decodes one sentence. line must start with '$' and carry a valid
@@ -113,34 +144,38 @@ func Parse(line string) (Sentence, error) {
 			return nil, fmt.Errorf("nmea: invalid byte 0x%02x in sentence", c)
 		}
 	}
-	fields := strings.Split(body, ",")
-	h, err := parseAddress(fields[0])
+	var p fieldParser // on the stack: no allocation per field
+	p.split(body)
+	h, err := parseAddress(p.get(0))
 	if err != nil {
 		return nil, err
 	}
-	p := &fieldParser{typ: h.SentenceType, f: fields}
-	if h.TalkerID == "P" {
-		return &Unknown{Head: h, Fields: fields[1:]}, nil
+	p.typ = h.SentenceType
+	if h.TalkerID != "P" {
+		switch h.SentenceType {
+		case "GGA":
+			return parseGGA(h, &p)
+		case "RMC":
+			return parseRMC(h, &p)
+		case "GNS":
+			return parseGNS(h, &p)
+		case "GLL":
+			return parseGLL(h, &p)
+		case "VTG":
+			return parseVTG(h, &p)
+		case "GSA":
+			return parseGSA(h, &p)
+		case "GSV":
+			return parseGSV(h, &p)
+		case "ZDA":
+			return parseZDA(h, &p)
+		}
 	}
-	switch h.SentenceType {
-	case "GGA":
-		return parseGGA(h, p)
-	case "RMC":
-		return parseRMC(h, p)
-	case "GNS":
-		return parseGNS(h, p)
-	case "GLL":
-		return parseGLL(h, p)
-	case "VTG":
-		return parseVTG(h, p)
-	case "GSA":
-		return parseGSA(h, p)
-	case "GSV":
-		return parseGSV(h, p)
-	case "ZDA":
-		return parseZDA(h, p)
+	f := make([]string, p.n-1)
+	for i := range f {
+		f[i] = p.get(i + 1)
 	}
-	return &Unknown{Head: h, Fields: fields[1:]}, nil
+	return &Unknown{Head: h, Fields: f}, nil
 }
 
 func isUpperAlnum(s string) bool {
@@ -214,16 +249,68 @@ func (d Date) String() string {
 	return fmt.Sprintf("%04d-%02d-%02d", d.Year, d.Month, d.Day)
 }
 
+// maxFields is how many fields a sentence is split into without an
+// allocation: a GSV has at most 21 (NMEA 0183 4.11), a GSA 19. Longer
+// sentences (proprietary ones) still work: append allocates.
+const maxFields = 32
+
+// fieldParser holds one sentence's fields. Parse keeps it on the stack;
+// the values it decodes share two small heap slabs (floats, ints), so a
+// sentence costs a few allocations however many fields it has.
 type fieldParser struct {
-	typ string
-	f   []string
+	typ    string
+	n      int               // number of fields, the address field included
+	short  [maxFields]string // the fields, when there are at most maxFields
+	long   []string          // the fields, when there are more
+	floats []float64
+	ints   []int
+}
+
+// split splits body at its commas.
+func (p *fieldParser) split(body string) {
+	rest := body
+	for p.n < maxFields {
+		i := strings.IndexByte(rest, ',')
+		if i < 0 {
+			p.short[p.n] = rest
+			p.n++
+			return
+		}
+		p.short[p.n] = rest[:i]
+		p.n++
+		rest = rest[i+1:]
+	}
+	p.long = strings.Split(body, ",")
+	p.n = len(p.long)
+}
+
+// slabSize is how many values of one type a slab holds.
+const slabSize = 8
+
+func (p *fieldParser) newFloat(v float64) *float64 {
+	if len(p.floats) == cap(p.floats) {
+		p.floats = make([]float64, 0, slabSize)
+	}
+	p.floats = append(p.floats, v)
+	return &p.floats[len(p.floats)-1]
+}
+
+func (p *fieldParser) newInt(v int) *int {
+	if len(p.ints) == cap(p.ints) {
+		p.ints = make([]int, 0, slabSize)
+	}
+	p.ints = append(p.ints, v)
+	return &p.ints[len(p.ints)-1]
 }
 
 func (p *fieldParser) get(i int) string {
-	if i < len(p.f) {
-		return p.f[i]
+	switch {
+	case i >= p.n:
+		return ""
+	case p.long != nil:
+		return p.long[i]
 	}
-	return ""
+	return p.short[i]
 }
 
 func (p *fieldParser) fail(i int, name, problem string) error {
@@ -232,8 +319,8 @@ func (p *fieldParser) fail(i int, name, problem string) error {
 
 // need checks that the sentence has at least fields 0..last.
 func (p *fieldParser) need(last int) error {
-	if len(p.f) <= last {
-		return fmt.Errorf("nmea: %s has %d fields, want at least %d", p.typ, len(p.f)-1, last)
+	if p.n <= last {
+		return fmt.Errorf("nmea: %s has %d fields, want at least %d", p.typ, p.n-1, last)
 	}
 	return nil
 }
@@ -269,7 +356,7 @@ func (p *fieldParser) float(i int, name string, signed bool) (*float64, error) {
 	if err != nil || math.IsInf(v, 0) {
 		return nil, p.fail(i, name, "is not a number")
 	}
-	return &v, nil
+	return p.newFloat(v), nil
 }
 
 func (p *fieldParser) int(i int, name string, signed bool) (*int, error) {
@@ -284,7 +371,7 @@ func (p *fieldParser) int(i int, name string, signed bool) (*int, error) {
 	if err != nil {
 		return nil, p.fail(i, name, "is not an integer")
 	}
-	return &v, nil
+	return p.newInt(v), nil
 }
 
 func (p *fieldParser) char(i int, name, allowed string) (byte, error) {
@@ -397,7 +484,7 @@ func (p *fieldParser) coord(i int, name string, pos, neg byte, maxDeg float64) (
 	default:
 		return nil, p.fail(i+1, name+" hemisphere", "is not "+string(pos)+" or "+string(neg))
 	}
-	return &d, nil
+	return p.newFloat(d), nil
 }
 
 func (p *fieldParser) latLon(i int) (lat, lon *float64, err error) {

@@ -197,7 +197,7 @@ type VTG struct {
 func parseVTG(h Head, p *fieldParser) (*VTG, error) {
 	var e errs
 	s := &VTG{Head: h}
-	if len(p.f) == 5 { // legacy: course T, course M, knots, km/h
+	if p.n == 5 { // legacy: course T, course M, knots, km/h
 		s.CourseTrue = e.f(p.float(1, "course true", false))
 		s.CourseMag = e.f(p.float(2, "course magnetic", false))
 		s.SpeedKnots = e.f(p.float(3, "speed knots", false))
@@ -249,6 +249,9 @@ func parseGSA(h Head, p *fieldParser) (*GSA, error) {
 	}
 	for i := 3; i <= 14; i++ {
 		if id := e.i(p.int(i, "satellite ID", false)); id != nil {
+			if s.SatIDs == nil {
+				s.SatIDs = make([]int, 0, 15-i)
+			}
 			s.SatIDs = append(s.SatIDs, *id)
 		}
 	}
@@ -305,10 +308,13 @@ func parseGSV(h Head, p *fieldParser) (*GSV, error) {
 	s.Total = req(1, "number of sentences")
 	s.Number = req(2, "sentence number")
 	s.InView = req(3, "satellites in view")
-	n := len(p.f) - 4
+	n := p.n - 4
 	if n%4 == 1 {
-		s.SignalID = e.i(p.int(len(p.f)-1, "signal ID", false))
+		s.SignalID = e.i(p.int(p.n-1, "signal ID", false))
 		n--
+	}
+	if n > 0 {
+		s.Sats = make([]SatInView, 0, (n+3)/4)
 	}
 	for i := 4; i < 4+n; i += 4 {
 		id := e.i(p.int(i, "satellite ID", false))

@@ -252,8 +252,8 @@ func (p *edgePin) WaitForEdge(time.Duration) bool {
 // does not acknowledge (EREMOTEIO on a Raspberry Pi).
 type i2cMux map[uint16]i2c.Bus
 
-func (m i2cMux) String() string                    { return "I2C1" }
-func (m i2cMux) SetSpeed(physic.Frequency) error   { return nil }
+func (m i2cMux) String() string                  { return "I2C1" }
+func (m i2cMux) SetSpeed(physic.Frequency) error { return nil }
 func (m i2cMux) Tx(addr uint16, w, r []byte) error {
 	if b, ok := m[addr]; ok {
 		return b.Tx(addr, w, r)

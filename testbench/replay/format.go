@@ -23,8 +23,8 @@ type Header struct {
 	Start   time.Time `json:"start"`          // the recording clock at t = 0 (UTC)
 	Note    string    `json:"note,omitempty"` // free text: device, route, firmware
 	// End, when set, is when the recorded run ended; a replay reads the
-	// sensors until then. Without it a replay ends 1 ms after the last
-	// operation's t.
+	// sensors until then. Without it a replay ends when every recorded
+	// operation has been played.
 	End *time.Time `json:"end,omitempty"`
 }
 

@@ -46,16 +46,21 @@ func (e *MismatchError) Error() string {
 // Unwrap returns ErrMismatch.
 func (e *MismatchError) Unwrap() error { return ErrMismatch }
 
-// Recording is a loaded recording, ready to play back.
+// Recording is a recording being played back. Operations are read from
+// the file as the playback needs them, so a replay holds only the
+// operations it has read ahead, not the whole file.
 type Recording struct {
 	Header Header
-	Raw    bool  // raw NMEA: one stream named RawStream
-	End    int64 // t of the last operation, ms
+	Raw    bool // raw NMEA: one stream named RawStream
 
-	buses map[string]*queue
-
-	mu  sync.Mutex
-	err error // first mismatch
+	mu     sync.Mutex
+	sc     *bufio.Scanner // nil for raw NMEA, whose operations are all queued
+	closer io.Closer      // the gzip reader, if any
+	n      int            // lines read
+	eof    bool
+	last   int64 // t of the last operation read
+	buses  map[string]*queue
+	err    error // first mismatch or malformed line
 }
 
 // RawStream is the bus name of the serial stream made from a raw NMEA file.
@@ -67,21 +72,32 @@ type line struct {
 }
 
 type queue struct {
-	name string
 	ops  []line
 	next int
 }
 
-// Load reads a recording, or a raw NMEA file, whole. It reports the line
-// and the problem of the first malformed line.
+func (q *queue) empty() bool { return q.next >= len(q.ops) }
+
+func (q *queue) push(l line) {
+	if q.next > 0 && q.next == len(q.ops) {
+		q.ops, q.next = q.ops[:0], 0
+	}
+	q.ops = append(q.ops, l)
+}
+
+// Load starts the playback of a recording read from r, which must stay
+// readable while the playback runs; or, for a raw NMEA file, reads it
+// whole. It reads and checks the header; a malformed operation line is
+// reported, with its line number, when the playback reaches it.
 func Load(r io.Reader) (*Recording, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	var closer io.Closer
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("replay: gzip: %w", err)
 		}
-		defer zr.Close()
+		closer = zr
 		br = bufio.NewReaderSize(zr, 64<<10)
 	}
 	first, err := br.Peek(1)
@@ -98,52 +114,89 @@ func Load(r io.Reader) (*Recording, error) {
 	if first[0] != '{' {
 		return loadRawNMEA(br)
 	}
-	rec := &Recording{buses: map[string]*queue{}}
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 0, 4096), MaxLine)
-	n := 0
-	for sc.Scan() {
-		n++
-		b := bytes.TrimSpace(sc.Bytes())
+	rec := &Recording{buses: map[string]*queue{}, closer: closer}
+	rec.sc = bufio.NewScanner(br)
+	rec.sc.Buffer(make([]byte, 0, 4096), MaxLine)
+	if !rec.sc.Scan() {
+		return nil, fmt.Errorf("replay: line 1 (header): %v", rec.sc.Err())
+	}
+	rec.n = 1
+	dec := json.NewDecoder(bytes.NewReader(rec.sc.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec.Header); err != nil {
+		return nil, fmt.Errorf("replay: line 1 (header): %w", err)
+	}
+	if rec.Header.Version != Version {
+		return nil, fmt.Errorf("replay: line 1: recording format %d, this agent reads %d", rec.Header.Version, Version)
+	}
+	return rec, nil
+}
+
+// readLocked reads the next operation line into its bus's queue. It
+// returns false at the end of the file or on a malformed line (recorded in
+// r.err).
+func (r *Recording) readLocked() bool {
+	for !r.eof && r.err == nil {
+		if !r.sc.Scan() {
+			r.eof = true
+			if err := r.sc.Err(); err != nil {
+				r.err = fmt.Errorf("replay: line %d: %w", r.n+1, err)
+			}
+			if r.closer != nil {
+				r.closer.Close()
+			}
+			return false
+		}
+		r.n++
+		b := bytes.TrimSpace(r.sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if n == 1 {
-			if err := dec.Decode(&rec.Header); err != nil {
-				return nil, fmt.Errorf("replay: line 1 (header): %w", err)
-			}
-			if rec.Header.Version != Version {
-				return nil, fmt.Errorf("replay: line 1: recording format %d, this agent reads %d", rec.Header.Version, Version)
-			}
-			continue
+		op, err := decodeOp(b)
+		if err != nil {
+			r.err = fmt.Errorf("replay: line %d: %w", r.n, err)
+			return false
 		}
-		var op Op
-		if err := dec.Decode(&op); err != nil {
-			return nil, fmt.Errorf("replay: line %d: %w", n, err)
-		}
-		if dec.More() {
-			return nil, fmt.Errorf("replay: line %d: trailing data after the object", n)
-		}
-		if err := op.check(); err != nil {
-			return nil, fmt.Errorf("replay: line %d: %w", n, err)
-		}
-		q := rec.buses[op.Bus]
+		q := r.buses[op.Bus]
 		if q == nil {
-			q = &queue{name: op.Bus}
-			rec.buses[op.Bus] = q
+			q = &queue{}
+			r.buses[op.Bus] = q
 		}
-		q.ops = append(q.ops, line{n, op})
-		rec.End = max(rec.End, op.T)
+		q.push(line{r.n, op})
+		r.last = max(r.last, op.T)
+		return true
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("replay: line %d: %w", n+1, err)
+	return false
+}
+
+func decodeOp(b []byte) (Op, error) {
+	var op Op
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&op); err != nil {
+		return op, err
 	}
-	if n == 0 {
-		return nil, errors.New("replay: the file is empty")
+	if dec.More() {
+		return op, errors.New("trailing data after the object")
 	}
-	return rec, nil
+	return op, op.check()
+}
+
+// Check reads a whole recording and returns the first malformed line, or
+// nil: for a recording's operations, what Load alone does not check.
+func Check(r io.Reader) error {
+	rec, err := Load(r)
+	if err != nil || rec.Raw {
+		return err
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for rec.readLocked() {
+		for _, q := range rec.buses {
+			q.next = len(q.ops)
+		}
+	}
+	return rec.err
 }
 
 // loadRawNMEA splits a raw NMEA stream into epochs: a new epoch starts
@@ -154,8 +207,8 @@ func loadRawNMEA(r io.Reader) (*Recording, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	rec := &Recording{Raw: true, buses: map[string]*queue{}}
-	q := &queue{name: RawStream}
+	rec := &Recording{Raw: true, eof: true, buses: map[string]*queue{}}
+	q := &queue{}
 	rec.buses[RawStream] = q
 	var cur []byte
 	lastTOD := ""
@@ -189,7 +242,9 @@ func loadRawNMEA(r io.Reader) (*Recording, error) {
 	flush()
 	t = max(t-1000, 0) // the last epoch's time
 	q.ops = append(q.ops, line{len(q.ops) + 1, Op{T: t, Bus: RawStream, Op: OpEOF}})
-	rec.End = t
+	rec.last = t
+	end := rec.Header.Start.Add(time.Duration(t) * time.Millisecond)
+	rec.Header.End = &end
 	return rec, nil
 }
 
@@ -220,17 +275,38 @@ func timeOfDay(ln []byte) string {
 	return f[idx]
 }
 
-// Until returns when a replay of r should stop reading sensors: the
-// header's end, or 1 ms after the last operation.
+// Until returns the header's end: when a replay of r stops reading
+// sensors. The zero time means the recording does not say (see Exhausted).
 func (r *Recording) Until() time.Time {
 	if r.Header.End != nil {
 		return *r.Header.End
 	}
-	return r.Header.Start.Add(time.Duration(r.End+1) * time.Millisecond)
+	return time.Time{}
 }
 
-// Buses returns the names of the recorded buses, sorted.
+// Exhausted reports whether every operation of the recording has been
+// played (or the playback failed): a replay of a recording without an end
+// in its header stops then.
+func (r *Recording) Exhausted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		for _, q := range r.buses {
+			if !q.empty() {
+				return false
+			}
+		}
+		if r.eof || r.err != nil {
+			return true
+		}
+		r.readLocked()
+	}
+}
+
+// Buses returns the names of the buses met so far, sorted.
 func (r *Recording) Buses() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	names := make([]string, 0, len(r.buses))
 	for n := range r.buses {
 		names = append(names, n)
@@ -239,21 +315,22 @@ func (r *Recording) Buses() []string {
 	return names
 }
 
-// Has reports whether the recording holds operations of bus name.
-func (r *Recording) Has(name string) bool { _, ok := r.buses[name]; return ok }
-
-// Err returns the first mismatch met by any playback, or nil.
+// Err returns the first mismatch or malformed line met by any playback,
+// or nil.
 func (r *Recording) Err() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
 }
 
-// Remaining returns, per bus, how many recorded operations were not played.
+// Remaining reads the rest of the recording and returns, per bus, how many
+// operations were not played.
 func (r *Recording) Remaining() map[string]int {
-	out := map[string]int{}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for r.readLocked() {
+	}
+	out := map[string]int{}
 	for n, q := range r.buses {
 		if left := len(q.ops) - q.next; left > 0 {
 			out[n] = left
@@ -262,22 +339,40 @@ func (r *Recording) Remaining() map[string]int {
 	return out
 }
 
+// nextLocked returns the next operation of bus, reading ahead as needed,
+// or nil at the end of the recording.
+func (r *Recording) nextLocked(bus string) *line {
+	for {
+		if q := r.buses[bus]; q != nil && !q.empty() {
+			return &q.ops[q.next]
+		}
+		if !r.readLocked() {
+			return nil
+		}
+	}
+}
+
 // take returns the next operation of bus if it has kind op and satisfies
 // match; else it records and returns a mismatch.
-func (r *Recording) take(bus, op string, got func() string, match func(o *Op) bool) (*Op, error) {
+func (r *Recording) take(bus, op string, got func() string, match func(o *Op) bool) (Op, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	q := r.buses[bus]
-	if q == nil || q.next >= len(q.ops) {
-		return nil, r.failLocked(&MismatchError{Bus: bus, Got: got()})
+	if r.err != nil {
+		return Op{}, r.err
 	}
-	l := &q.ops[q.next]
+	l := r.nextLocked(bus)
+	if l == nil {
+		if r.err != nil {
+			return Op{}, r.err
+		}
+		return Op{}, r.failLocked(&MismatchError{Bus: bus, Got: got()})
+	}
 	if l.op.Op != op || !match(&l.op) {
 		b, _ := json.Marshal(l.op)
-		return nil, r.failLocked(&MismatchError{Bus: bus, Line: l.n, Want: string(b), Got: got()})
+		return Op{}, r.failLocked(&MismatchError{Bus: bus, Line: l.n, Want: string(b), Got: got()})
 	}
-	q.next++
-	return &l.op, nil
+	r.buses[bus].next++
+	return l.op, nil
 }
 
 func (r *Recording) failLocked(err error) error {
@@ -331,7 +426,7 @@ func (b *playI2C) Tx(addr uint16, w, rd []byte) error {
 		return err
 	}
 	copy(rd, o.R)
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 func (b *playI2C) SetSpeed(f physic.Frequency) error {
 	hz := fmt.Sprint(int64(f / physic.Hertz))
@@ -339,7 +434,7 @@ func (b *playI2C) SetSpeed(f physic.Frequency) error {
 	if err != nil {
 		return err
 	}
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 
 // SPI returns the playback of the SPI connection name.
@@ -360,7 +455,7 @@ func (c *playSPI) Tx(w, rd []byte) error {
 		return err
 	}
 	copy(rd, o.R)
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 func (c *playSPI) TxPackets(p []spi.Packet) error {
 	var first error
@@ -389,7 +484,7 @@ func (b *playOW) Tx(w, rd []byte, pull onewire.Pullup) error {
 		return err
 	}
 	copy(rd, o.R)
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 func (b *playOW) Search(alarmOnly bool) ([]onewire.Address, error) {
 	arg := ""
@@ -412,7 +507,7 @@ func (b *playOW) Search(alarmOnly bool) ([]onewire.Address, error) {
 		}
 		out = append(out, a)
 	}
-	return out, recordedErr(o)
+	return out, recordedErr(&o)
 }
 
 // Stream returns the playback of the serial stream name.
@@ -432,13 +527,21 @@ func (s *playStream) Read(p []byte) (int, error) {
 	}
 	r := s.r
 	r.mu.Lock()
-	q := r.buses[s.name]
-	if q == nil || q.next >= len(q.ops) {
+	if r.err != nil {
+		err := r.err
 		r.mu.Unlock()
+		return 0, err
+	}
+	l := r.nextLocked(s.name)
+	if l == nil {
+		err := r.err
+		r.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
 		return 0, io.EOF
 	}
-	l := &q.ops[q.next]
-	q.next++
+	r.buses[s.name].next++
 	r.mu.Unlock()
 	switch l.op.Op {
 	case OpRead:
@@ -490,7 +593,7 @@ func (p *playPin) Halt() error {
 	if err != nil {
 		return err
 	}
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 func (p *playPin) In(pull gpio.Pull, edge gpio.Edge) error {
 	arg := pull.String() + "/" + edge.String()
@@ -498,7 +601,7 @@ func (p *playPin) In(pull gpio.Pull, edge gpio.Edge) error {
 	if err != nil {
 		return err
 	}
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 func (p *playPin) Read() gpio.Level {
 	o, err := p.r.take(p.name, OpRead, func() string { return "read" }, func(o *Op) bool { return o.Level != "" })
@@ -525,7 +628,7 @@ func (p *playPin) Out(l gpio.Level) error {
 	if err != nil {
 		return err
 	}
-	return recordedErr(o)
+	return recordedErr(&o)
 }
 
 var (

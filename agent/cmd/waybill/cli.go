@@ -40,8 +40,12 @@ const usage = `waybill: the Waybill edge agent
 
 Usage:
   waybill keygen --key PATH [--fleet NAME] [--passphrase-file FILE]
+  waybill run --config FILE [--data DIR --key PATH] [--replay RECORDING [--speed N] | --record FILE]
   waybill run --data DIR --key PATH [--fleet NAME --chain-id N] [--checkpoint-every D]
-  waybill demo [--data DIR] [--checkpoint-every N]
+  waybill demo [--data DIR] [--config FILE] [--replay RECORDING] [--speed N]
+  waybill config check FILE
+  waybill sensors decode (--driver NAME | --sensor NAME) [--config FILE] RECORDING
+  waybill sensors probe --config FILE
   waybill log append --data DIR --key PATH [--fleet NAME --chain-id N]   (JSON lines on stdin)
   waybill log show --data DIR [--from N] [--limit K]
   waybill log checkpoint --data DIR [--key PATH]
@@ -121,6 +125,22 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdVerify(ctx, e, args[1:])
 	case "bench":
 		return cmdBench(ctx, e, args[1:])
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			return usageError{"config needs a subcommand: check"}
+		}
+		return cmdConfigCheck(ctx, e, args[2:])
+	case "sensors":
+		if len(args) < 2 {
+			return usageError{"sensors needs a subcommand: decode or probe"}
+		}
+		switch args[1] {
+		case "decode":
+			return cmdSensorsDecode(ctx, e, args[2:])
+		case "probe":
+			return cmdSensorsProbe(ctx, e, args[2:])
+		}
+		return usageError{fmt.Sprintf("unknown sensors subcommand %q", args[1])}
 	case "log":
 		if len(args) < 2 {
 			return usageError{"log needs a subcommand: append, show, checkpoint, prove, consistency, check or salvage"}

@@ -222,7 +222,7 @@ func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *re
 	log *slog.Logger, onEvent func(*event.Signed)) (daemon.Stats, error) {
 	clk := replay.NewSimClock(rec.Header.Start, speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
-		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Logger: log.With("subsystem", "agent"), OnEvent: onEvent})
+		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent"), OnEvent: onEvent})
 	if err != nil {
 		return daemon.Stats{}, fmt.Errorf("replay: %w", err)
 	}
@@ -235,7 +235,7 @@ func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *re
 
 func printReplaySummary(w io.Writer, l *eventlog.Log, rec *replay.Recording, s daemon.Stats) {
 	fmt.Fprintf(w, "replayed %s to %s: %d readings, %d sensor faults\n", rec.Header.Start.Format(time.RFC3339),
-		rec.Until().Format(time.RFC3339), s.Readings, s.Faults)
+		s.Now.Format(time.RFC3339), s.Readings, s.Faults)
 	for _, kc := range daemon.KindCounts(s.EventsBy) {
 		fmt.Fprintf(w, "  %s\n", kc)
 	}
@@ -243,4 +243,3 @@ func printReplaySummary(w io.Writer, l *eventlog.Log, rec *replay.Recording, s d
 		fmt.Fprintf(w, "final checkpoint:\n%s", note)
 	}
 }
-
