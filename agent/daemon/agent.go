@@ -53,6 +53,7 @@ type Agent struct {
 	events  *clock.Clock
 	sampler *sampler.Sampler
 	rules   *rules.Engine
+	retries *retryBuses
 	every   time.Duration
 
 	mu       sync.Mutex // guards the fields below
@@ -84,7 +85,8 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		opts.Buses.Close()
 		return nil, fmt.Errorf("rules: %w", err)
 	}
-	sensors, err := OpenSensors(ctx, opts.Config, opts.Buses, a.clk)
+	sensors, retries, err := openSensors(ctx, opts.Config, opts.Buses, a.clk)
+	a.retries = retries
 	if err != nil {
 		opts.Buses.Close()
 		return nil, err
@@ -164,6 +166,7 @@ type Stats struct {
 	Faults      int64
 	EventsBy    map[string]int
 	GNSSIgnored map[string]int64 // GNSS times the clock did not trust, by reason
+	I2C         map[string]BusRetries
 }
 
 // Stats returns a snapshot of the agent's counters.
@@ -177,6 +180,7 @@ func (a *Agent) Stats() Stats {
 	for k, v := range a.rejected {
 		s.GNSSIgnored[k] = v
 	}
+	s.I2C = a.retries.counts()
 	return s
 }
 

@@ -140,3 +140,46 @@ func (c *closers) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// retryBuses opens each I2C bus once and wraps it in a sensor.RetryI2C,
+// above any recorder, so that a replay retries exactly the transactions
+// that failed when the recording was made, and counts them again.
+type retryBuses struct {
+	Buses
+	mu  sync.Mutex
+	i2c map[string]*sensor.RetryI2C
+}
+
+func (b *retryBuses) I2C(name string) (i2c.Bus, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.i2c[name]; ok {
+		return r, nil
+	}
+	bus, err := b.Buses.I2C(name)
+	if err != nil {
+		return nil, err
+	}
+	if b.i2c == nil {
+		b.i2c = map[string]*sensor.RetryI2C{}
+	}
+	r := &sensor.RetryI2C{Bus: bus, Attempts: 3}
+	b.i2c[name] = r
+	return r, nil
+}
+
+// BusRetries are an I2C bus's remote I/O error counts.
+type BusRetries struct {
+	Retries  int64 // transactions repeated after a remote I/O error
+	Failures int64 // transactions that failed every attempt
+}
+
+func (b *retryBuses) counts() map[string]BusRetries {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string]BusRetries{}
+	for n, r := range b.i2c {
+		out[n] = BusRetries{r.Retries(), r.Failures()}
+	}
+	return out
+}

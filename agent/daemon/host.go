@@ -46,41 +46,17 @@ func (h *HostBuses) init() error {
 	return h.initErr
 }
 
-// I2C implements Buses. Transactions that fail with the Raspberry Pi's
-// "remote I/O error" (a clock-stretching device) are retried, up to three
-// attempts, and counted (see I2CRetries).
+// I2C implements Buses.
 func (h *HostBuses) I2C(name string) (i2c.Bus, error) {
 	if err := h.init(); err != nil {
 		return nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if b, ok := h.i2c[name]; ok {
-		return b, nil
 	}
 	bc, err := i2creg.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("open I2C bus %q: %w (is I2C enabled? see firmware-docs/PI-SETUP.md; buses here: %s)", name, err, i2cNames())
 	}
 	h.add(bc)
-	rb := &sensor.RetryI2C{Bus: bc, Attempts: 3}
-	if h.i2c == nil {
-		h.i2c = map[string]*sensor.RetryI2C{}
-	}
-	h.i2c[name] = rb
-	return rb, nil
-}
-
-// I2CRetries returns, per I2C bus, the transactions retried after a remote
-// I/O error and those that failed every attempt.
-func (h *HostBuses) I2CRetries() map[string][2]int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := map[string][2]int64{}
-	for n, b := range h.i2c {
-		out[n] = [2]int64{b.Retries(), b.Failures()}
-	}
-	return out
+	return bc, nil
 }
 
 func i2cNames() string {

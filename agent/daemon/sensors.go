@@ -27,7 +27,17 @@ import (
 // here: it is opened again at each read, with the sampler's backoff, so one
 // unplugged sensor neither stops the agent nor delays the others. Only a
 // configuration the driver refuses is returned as an error.
+//
+// Every I2C bus is wrapped once in a sensor.RetryI2C: the Raspberry Pi's
+// controller fails transactions of clock-stretching devices with "remote
+// I/O error", and a bounded retry of the same transaction is the remedy.
 func OpenSensors(ctx context.Context, cfg *config.Config, buses Buses, clk sensor.Clock) ([]sampler.Sensor, error) {
+	s, _, err := openSensors(ctx, cfg, buses, clk)
+	return s, err
+}
+
+func openSensors(ctx context.Context, cfg *config.Config, b Buses, clk sensor.Clock) ([]sampler.Sensor, *retryBuses, error) {
+	buses := &retryBuses{Buses: b}
 	var out []sampler.Sensor
 	var errs []error
 	for _, s := range cfg.Sensors {
@@ -43,7 +53,7 @@ func OpenSensors(ctx context.Context, cfg *config.Config, buses Buses, clk senso
 		}
 		out = append(out, sampler.Sensor{Name: s.Name, Dev: l, Interval: s.Interval, Timeout: s.Timeout})
 	}
-	return out, errors.Join(errs...)
+	return out, buses, errors.Join(errs...)
 }
 
 // opener returns the function that opens sensor s's bus and driver.

@@ -49,6 +49,11 @@ type Van struct {
 	Dropouts [][2]time.Time
 	// HarshBrake is when the driver brakes hard for 800 ms (zero: never).
 	HarshBrake time.Time
+	// GNSSHook, if set, may change the receiver's state before each epoch
+	// is sent (a talker, a wrong date, a bogus position).
+	GNSSHook func(t time.Time, r *nmeatest.Receiver)
+	// Script, if set, is called at the end of each Update (faults).
+	Script func(now time.Time)
 
 	mu      sync.Mutex
 	last    time.Time // of the last Update
@@ -106,6 +111,9 @@ func (v *Van) gnssEpoch(t time.Time) {
 	r.Lat, r.Lon, r.AltM = p.Lat, p.Lon, 56+3*math.Sin(sec/95)
 	r.SpeedMPS, r.CourseDeg = p.SpeedMPS, p.CourseDeg
 	r.Sats, r.HDOP = 9+int(t.Unix()/97%4), 0.8+0.1*float64(t.Unix()/131%3)
+	if v.GNSSHook != nil {
+		v.GNSSHook(t, r)
+	}
 	r.Epoch()
 }
 
@@ -203,6 +211,9 @@ func (v *Van) Update(now time.Time) {
 		mg = -620
 	}
 	v.Accel.SetConstant(&lis3dhtest.Accel{X: mg, Y: 0, Z: 1000})
+	if v.Script != nil {
+		v.Script(now)
+	}
 }
 
 func celsius(c float64) physic.Temperature {

@@ -14,3 +14,9 @@ import _ "embed"
 //
 //go:embed brussels-van.jsonl.gz
 var BrusselsVan []byte
+
+// BadReadings is the gzip-compressed recording of a parked van whose sensors
+// misbehave (testbench/fleet.RecordBadReadings).
+//
+//go:embed bad-readings.jsonl.gz
+var BadReadings []byte
