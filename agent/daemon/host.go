@@ -33,8 +33,6 @@ type HostBuses struct {
 	initOnce sync.Once
 	initErr  error
 	closers
-	mu  sync.Mutex
-	i2c map[string]*sensor.RetryI2C
 }
 
 func (h *HostBuses) init() error {

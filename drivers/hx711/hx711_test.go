@@ -120,19 +120,6 @@ func (r *rig) open(t *testing.T, opts Options) *Dev {
 	return d
 }
 
-// transfers splits the log at clock calls and returns the PD_SCK pulses of
-// each stretch that has any. Between two clock calls the driver performs at
-// most one transfer, because the chip is never ready right after one.
-func (r *rig) transfers() []int {
-	var n []int
-	for _, run := range strings.Split(string(r.events), "C") {
-		if u := strings.Count(run, "U"); u > 0 {
-			n = append(n, u)
-		}
-	}
-	return n
-}
-
 // checkTransfers checks that every transfer had want pulses and that no
 // clock call interrupted one. A stretch may also end with PD_SCK raised
 // before a clock call: a power-down (Halt, or the reset of New and Sense).

@@ -55,13 +55,12 @@ type Van struct {
 	// Script, if set, is called at the end of each Update (faults).
 	Script func(now time.Time)
 
-	mu      sync.Mutex
-	last    time.Time // of the last Update
-	epoch   time.Time // of the next GNSS epoch
-	box     [2]float64
-	door    bool
-	tagsOn  map[string]bool
-	braking bool
+	mu     sync.Mutex
+	last   time.Time // of the last Update
+	epoch  time.Time // of the next GNSS epoch
+	box    [2]float64
+	door   bool
+	tagsOn map[string]bool
 }
 
 // Cold box model: the air warms towards the outside temperature when the

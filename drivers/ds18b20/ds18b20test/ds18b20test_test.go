@@ -368,7 +368,9 @@ func TestBus_WiredAND(t *testing.T) {
 	if err := b.Tx([]byte{cmdSkipROM, cmdReadScratchpad}, r, onewire.WeakPullup); err != nil {
 		t.Fatal(err)
 	}
-	if r[0] != 0x91&0xA2 || r[1] != 0x01&0x00 {
+	lsb := [2]byte{0x91, 0xA2} // the two probes' temperature LSBs
+	msb := [2]byte{0x01, 0x00} // and MSBs
+	if r[0] != lsb[0]&lsb[1] || r[1] != msb[0]&msb[1] {
 		t.Fatalf("wired AND % x", r)
 	}
 }
