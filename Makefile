@@ -10,7 +10,7 @@ LDFLAGS  := -s -w -X main.buildDate=$(DATE)
 PKG      := ./agent/cmd/waybill
 DEMO_DIR := .data/demo
 
-.PHONY: all build run test test-deps lint cross bench fuzz clean
+.PHONY: all build run test test-deps lint cross bench bench-deps fuzz recordings clean
 
 all: build
 
@@ -19,8 +19,9 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill $(PKG)
 
-# The agent's main job on its embedded default: a delivery round is signed,
-# logged, checkpointed, proven and verified.
+# The agent's main job on its embedded default: the recorded sensors of a
+# van's round through Brussels replayed through the drivers, rules and the
+# signed log; every event is then proven and verified offline.
 run: build
 	rm -rf $(DEMO_DIR)
 	$(BIN)/waybill demo --data $(DEMO_DIR)
@@ -52,16 +53,39 @@ cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7   $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-linux-armv7 $(PKG)
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64         $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-linux-amd64 $(PKG)
 
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./agent/...
+# gpsd's own decoder, the reference the NMEA decoder is measured against.
+bench-deps:
+	@command -v gpsdecode >/dev/null 2>&1 || { \
+	  echo "installing gpsd-clients (gpsdecode, for the NMEA benchmark)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gpsd-clients >/dev/null; }
+
+GPSD_LOGS ?= ../shared/testdata/gpsd
+bench: build bench-deps
+	$(GO) test -run '^$$' -bench . -benchmem ./agent/... ./drivers/...
 	$(BIN)/waybill bench --events 1000000
+	@if [ -d $(GPSD_LOGS) ]; then \
+	  for i in $$(seq 40); do cat $(GPSD_LOGS)/*.log; done > $(BUILD)/nmea-bench.log; \
+	  echo "== waybill sensors decode vs gpsdecode, $$(wc -c < $(BUILD)/nmea-bench.log) bytes of receiver logs"; \
+	  for i in 1 2 3; do \
+	    /usr/bin/time -f "waybill sensors decode: %e s" $(BIN)/waybill sensors decode --driver nmea $(BUILD)/nmea-bench.log >/dev/null 2>$(BUILD)/nmea-bench.err; tail -1 $(BUILD)/nmea-bench.err; \
+	    /usr/bin/time -f "gpsdecode:             %e s" gpsdecode < $(BUILD)/nmea-bench.log >/dev/null; \
+	  done; fi
+
+# Regenerate the shipped sensor recordings from the simulated fleet
+# (testbench/fleet); `make test` checks they are up to date.
+recordings:
+	$(GO) test -count=1 -run Recording ./testbench/fleet -args -update
 
 # Every decoder of outside data, 30 s each (FUZZTIME=5m for longer runs).
 FUZZTIME ?= 30s
 FUZZ := agent/jcs:FuzzCanonicalize agent/event:FuzzParse agent/localapi:FuzzParseInput \
 	agent/checkpoint:FuzzParseCheckpoint agent/checkpoint:FuzzOpen \
 	agent/merkle:FuzzCheckInclusion agent/merkle:FuzzCheckConsistency \
-	agent/verify:FuzzParseBundle agent/verify:FuzzParseConsistency agent/verify:FuzzParseTlogProof
+	agent/verify:FuzzParseBundle agent/verify:FuzzParseConsistency agent/verify:FuzzParseTlogProof \
+	agent/config:FuzzParse agent/rules:FuzzEngine agent/geo:FuzzPolygon testbench/replay:FuzzLoad \
+	drivers/nmea:FuzzParse drivers/nmea:FuzzScanner drivers/nmea:FuzzReceiver \
+	drivers/bme280:FuzzCompensate drivers/ds18b20:FuzzScratchpad drivers/ds18b20:FuzzParseROM \
+	drivers/hx711:FuzzCombine drivers/lis3dh:FuzzDecode drivers/mfrc522:FuzzAnticollision drivers/mfrc522:FuzzSense
 fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg)"; \

@@ -202,8 +202,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		stopTicker()
 	}
 	a.checkpoint()
-	if herr := a.sampler.Halt(); herr != nil {
-		a.log.Warn("halting sensors", "err", herr)
+	// Sensors are halted at the end of a run. An interrupted replay has no
+	// hardware to halt, and its recording holds no halt at that point.
+	if !(a.opts.Sequential && ctx.Err() != nil) {
+		if herr := a.sampler.Halt(); herr != nil {
+			a.log.Warn("halting sensors", "err", herr)
+		}
 	}
 	return err
 }

@@ -163,10 +163,8 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	for _, kc := range daemon.KindCounts(stats.EventsBy) {
 		fmt.Fprintf(e.stdout, "  %s\n", kc)
 	}
-	fmt.Fprintf(e.stdout, "\nSensors:\n")
-	for _, h := range a.Health() {
-		fmt.Fprintf(e.stdout, "  %-10s %-8s %6d reads %4d values %3d failures\n", h.Sensor, h.State, h.Reads, h.Values, h.Failures)
-	}
+	fmt.Fprintln(e.stdout)
+	printHealth(e.stdout, a)
 	note, _, err := l.Latest()
 	if err != nil {
 		return err

@@ -99,10 +99,10 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		}
 		var runErr error
 		if rec != nil {
-			var s daemon.Stats
-			s, runErr = runReplay(ctx, l, cfg, rec, *speed, log, nil)
-			if runErr == nil {
-				printReplaySummary(e.stdout, l, rec, s)
+			var a *daemon.Agent
+			a, runErr = runReplay(ctx, l, cfg, rec, *speed, log, nil)
+			if a != nil {
+				printReplaySummary(e.stdout, l, rec, a)
 			}
 		} else {
 			runErr = runLive(ctx, l, cfg, *recordPath, log)
@@ -147,16 +147,18 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 }
 
 // fromConfig fills the flags the command line left empty from the
-// configuration's device section.
+// configuration's device section. The configuration's passphrase file
+// goes with its key: a --key given on the command line takes its
+// passphrase from --passphrase-file or the environment.
 func (f *flags) fromConfig(c *config.Config, every *time.Duration) {
 	if f.data == "" {
 		f.data = c.Device.Data
 	}
 	if f.key == "" {
 		f.key = c.Device.Key
-	}
-	if f.passFile == "" {
-		f.passFile = c.Device.PassphraseFile
+		if f.passFile == "" {
+			f.passFile = c.Device.PassphraseFile
+		}
 	}
 	if f.fleet == "" {
 		f.fleet = c.Device.Fleet
@@ -219,27 +221,58 @@ func hostname() string {
 // build date: GNSS times the protocol accepts are trusted as they were on
 // the day.
 func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *replay.Recording, speed float64,
-	log *slog.Logger, onEvent func(*event.Signed)) (daemon.Stats, error) {
+	log *slog.Logger, onEvent func(*event.Signed)) (*daemon.Agent, error) {
 	clk := replay.NewSimClock(rec.Header.Start, speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
 		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent"), OnEvent: onEvent})
 	if err != nil {
-		return daemon.Stats{}, fmt.Errorf("replay: %w", err)
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	runErr := a.Run(ctx)
 	if err := rec.Err(); err != nil {
-		return a.Stats(), fmt.Errorf("replay: %w", err)
+		return a, fmt.Errorf("replay: %w", err)
 	}
-	return a.Stats(), runErr
+	return a, runErr
 }
 
-func printReplaySummary(w io.Writer, l *eventlog.Log, rec *replay.Recording, s daemon.Stats) {
+func printReplaySummary(w io.Writer, l *eventlog.Log, rec *replay.Recording, a *daemon.Agent) {
+	s := a.Stats()
 	fmt.Fprintf(w, "replayed %s to %s: %d readings, %d sensor faults\n", rec.Header.Start.Format(time.RFC3339),
 		s.Now.Format(time.RFC3339), s.Readings, s.Faults)
+	fmt.Fprintf(w, "events:\n")
 	for _, kc := range daemon.KindCounts(s.EventsBy) {
 		fmt.Fprintf(w, "  %s\n", kc)
 	}
+	printHealth(w, a)
 	if note, _, err := l.Latest(); err == nil {
 		fmt.Fprintf(w, "final checkpoint:\n%s", note)
+	}
+}
+
+// printHealth prints each sensor's health, the I2C retries and the GNSS
+// times the clock did not trust.
+func printHealth(w io.Writer, a *daemon.Agent) {
+	fmt.Fprintf(w, "sensors:\n")
+	for _, h := range a.Health() {
+		fmt.Fprintf(w, "  %-10s %-8s %6d reads %6d values %4d failures", h.Sensor, h.State, h.Reads, h.Values, h.Failures)
+		if h.Failures > 0 {
+			fmt.Fprintf(w, " (last: %s)", oneLine(h.LastError))
+		}
+		fmt.Fprintln(w)
+	}
+	s := a.Stats()
+	for bus, r := range s.I2C {
+		if r.Retries > 0 || r.Failures > 0 {
+			fmt.Fprintf(w, "  %s: %d transactions retried after a remote I/O error, %d failed every attempt\n", bus, r.Retries, r.Failures)
+		}
+	}
+	for _, kc := range daemon.KindCounts(func() map[string]int {
+		m := map[string]int{}
+		for k, v := range s.GNSSIgnored {
+			m[k] = int(v)
+		}
+		return m
+	}()) {
+		fmt.Fprintf(w, "  GNSS time not used: %s\n", kc)
 	}
 }

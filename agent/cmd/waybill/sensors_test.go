@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	vanConfig   = "../../../configs/van.yaml"
+	brusselsRec = "../../../testbench/recordings/brussels-van.jsonl.gz"
+	gpsdLogs    = "../../../../shared/testdata/gpsd"
+)
+
+// finalRoot returns the root line of the checkpoint a replay printed.
+func finalRoot(t *testing.T, out string) string {
+	t.Helper()
+	_, note, ok := strings.Cut(out, "final checkpoint:\n")
+	lines := strings.Split(note, "\n")
+	if !ok || len(lines) < 3 {
+		t.Fatalf("no final checkpoint in:\n%s", out)
+	}
+	return lines[1] + " " + lines[2]
+}
+
+func TestCLI_RunReplayTwiceSameRoot(t *testing.T) {
+	dir, key, _, _ := keyed(t)
+	var roots []string
+	for i := range 2 {
+		data := filepath.Join(dir, "log", string(rune('a'+i)))
+		code, out, errs := waybill(t, "", "run", "--config", vanConfig, "--replay", brusselsRec, "--data", data, "--key", key)
+		if code != 0 {
+			t.Fatalf("replay exit %d: %s", code, errs)
+		}
+		for _, want := range []string{"delivery 14", "temperature_excursion 2", "shock 1", "zone_entered 7", "0 sensor faults"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("summary lacks %q:\n%s", want, out)
+			}
+		}
+		roots = append(roots, finalRoot(t, out))
+		if code, _, errs := waybill(t, "", "log", "check", "--data", data); code != 0 {
+			t.Fatalf("log check after the replay: %s", errs)
+		}
+	}
+	if roots[0] != roots[1] {
+		t.Errorf("two replays, two roots: %q and %q", roots[0], roots[1])
+	}
+}
+
+func TestCLI_RunFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--replay", brusselsRec, "--data", "x", "--key", "k"}, "--replay and --record need --config"},
+		{[]string{"run", "--config", vanConfig, "--replay", brusselsRec, "--record", "r"}, "cannot be used together"},
+		{[]string{"run", "--config", vanConfig, "--speed", "2"}, "--speed needs --replay"},
+		{[]string{"run", "--config", "nonexistent.yaml"}, "no configuration"},
+		{[]string{"run", "--config", vanConfig, "--replay", "nonexistent.jsonl", "--data", "x", "--key", "k"}, "nonexistent.jsonl"},
+		{[]string{"sensors", "decode", "--driver", "bme280", brusselsRec}, "needs --config"},
+		{[]string{"sensors", "decode", brusselsRec}, "give --driver or --sensor"},
+		{[]string{"sensors", "decode", "--config", vanConfig, "--sensor", "nope", brusselsRec}, `no sensor "nope"`},
+		{[]string{"sensors", "probe"}, "--config is required"},
+		{[]string{"sensors", "frobnicate"}, `unknown sensors subcommand "frobnicate"`},
+		{[]string{"config"}, "config needs a subcommand"},
+	} {
+		code, _, errs := waybill(t, "", tc.args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error containing %q", tc.args, code, errs, tc.want)
+		}
+	}
+}
+
+func TestCLI_SensorsDecode(t *testing.T) {
+	code, out, errs := waybill(t, "", "sensors", "decode", "--config", vanConfig, "--sensor", "tags", brusselsRec)
+	if code != 0 || strings.Count(out, "\n") != 14 || !strings.Contains(out, `"uid":"04A13C2F5B6E80"`) {
+		t.Fatalf("decode tags = %d:\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = waybill(t, "", "sensors", "decode", "--config", vanConfig, "--driver", "bme280", brusselsRec)
+	if code != 0 || !strings.Contains(out, `"kind":"env"`) || !strings.Contains(out, `"humidity_pct"`) {
+		t.Fatalf("decode bme280 = %d:\n%.400s\n%s", code, out, errs)
+	}
+	log := filepath.Join(gpsdLogs, "mt3339.log")
+	if _, err := os.Stat(log); err != nil {
+		t.Skipf("shared gpsd logs absent: %v", err)
+	}
+	code, out, errs = waybill(t, "", "sensors", "decode", "--driver", "nmea", log)
+	if code != 0 || strings.Count(out, "\n") != 30 || !strings.Contains(out, `"time":"2015-04-13T20:26:40Z","lat":44.068843333`) {
+		t.Fatalf("decode nmea = %d:\n%.400s\n%s", code, out, errs)
+	}
+}
+
+// SIGTERM stops the daemon cleanly in the middle of a replay: it exits 0,
+// every event it logged is covered by the checkpoint it signs on the way
+// out, and the log checks.
+func TestCLI_RunSIGTERM(t *testing.T) {
+	dir, key, _, _ := keyed(t)
+	data := filepath.Join(dir, "log")
+	bin := buildWaybill(t)
+	cmd := exec.Command(bin, "run", "--config", vanConfig, "--replay", brusselsRec, "--speed", "60", "--data", data, "--key", key)
+	cmd.Env = append(os.Environ(), "WAYBILL_PASSPHRASE=test passphrase")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // about four simulated minutes: some events, far from the end
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s\n%s", err, stderr.String(), stdout.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("no exit 20 s after SIGTERM:\n%s", stderr.String())
+	}
+	code, out, errs := waybill(t, "", "log", "show", "--data", data, "--limit", "100000")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	n := strings.Count(out, "\n")
+	if n == 0 || strings.Contains(stdout.String(), "delivery 14") {
+		t.Fatalf("%d events: the replay was not stopped in the middle:\n%s", n, stdout.String())
+	}
+	_, note, ok := strings.Cut(stdout.String(), "final checkpoint:\n")
+	if lines := strings.Split(note, "\n"); !ok || len(lines) < 2 || lines[1] != strconv.Itoa(n) {
+		t.Errorf("the checkpoint signed at shutdown does not cover the %d events logged:\n%s", n, stdout.String())
+	}
+	if code, _, errs := waybill(t, "", "log", "check", "--data", data); code != 0 {
+		t.Fatalf("log check: %s", errs)
+	}
+}
