@@ -161,13 +161,22 @@ func (a *Agent) Health() []sampler.Health { return a.sampler.Health() }
 
 // Stats is what the agent has done so far.
 type Stats struct {
-	Now         time.Time // the sensors' clock when the snapshot was taken
-	Readings    int64
-	Faults      int64
-	EventsBy    map[string]int
-	GNSSIgnored map[string]int64 // GNSS times the clock did not trust, by reason
-	I2C         map[string]BusRetries
+	Now         time.Time             `json:"now"`      // the sensors' clock when the snapshot was taken
+	Readings    int64                 `json:"readings"` // values delivered by the sensors
+	Faults      int64                 `json:"faults"`   // sensor_fault events
+	EventsBy    map[string]int        `json:"events_by_kind"`
+	GNSSIgnored map[string]int64      `json:"gnss_time_not_used"` // GNSS times the clock did not trust, by reason
+	I2C         map[string]BusRetries `json:"i2c_retries"`
 }
+
+// Status is the agent's state as `waybill status` prints it.
+type Status struct {
+	Stats
+	Sensors []sampler.Health `json:"sensors"`
+}
+
+// Status returns the agent's counters and every sensor's health.
+func (a *Agent) Status() Status { return Status{Stats: a.Stats(), Sensors: a.Health()} }
 
 // Stats returns a snapshot of the agent's counters.
 func (a *Agent) Stats() Stats {

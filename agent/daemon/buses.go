@@ -170,8 +170,8 @@ func (b *retryBuses) I2C(name string) (i2c.Bus, error) {
 
 // BusRetries are an I2C bus's remote I/O error counts.
 type BusRetries struct {
-	Retries  int64 // transactions repeated after a remote I/O error
-	Failures int64 // transactions that failed every attempt
+	Retries  int64 `json:"retries"`  // transactions repeated after a remote I/O error
+	Failures int64 `json:"failures"` // transactions that failed every attempt
 }
 
 func (b *retryBuses) counts() map[string]BusRetries {

@@ -254,6 +254,9 @@ type Server struct {
 	Log    *eventlog.Log
 	Clock  Clock
 	Logger *slog.Logger
+	// Status, if set, returns the agent's status for GET /v1/status (JSON);
+	// nil until the agent has started, or when it has no sensors.
+	Status func() any
 }
 
 // Serve listens on the log's socket until ctx ends. It replaces a stale
@@ -337,6 +340,18 @@ func (s *Server) handler() http.Handler {
 			return
 		}
 		w.Write(out)
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st := map[string]any{"log": map[string]any{"dir": s.Log.Dir(), "origin": s.Log.Origin(), "size": s.Log.Size()}}
+		if s.Status != nil {
+			if v := s.Status(); v != nil {
+				st["agent"] = v
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
 	})
 	mux.HandleFunc("POST /v1/append", func(w http.ResponseWriter, r *http.Request) {
 		fw := flushWriter{w}

@@ -66,16 +66,16 @@ type Output struct {
 
 // Health is a sensor's state as the status and health endpoints report it.
 type Health struct {
-	Sensor      string
-	State       string // "starting", "ok", "failing" or "stuck" (a read outlived its timeout)
-	Reads       int64  // successful reads
-	Values      int64  // values delivered
-	Failures    int64  // failed reads
-	Consecutive int64  // failures since the last success
-	Faults      int64  // Fault reports emitted
-	LastError   string
-	LastOK      time.Time
-	NextRead    time.Time
+	Sensor      string    `json:"sensor"`
+	State       string    `json:"state"`       // "starting", "ok", "failing" or "stuck" (a read outlived its timeout)
+	Reads       int64     `json:"reads"`       // successful reads
+	Values      int64     `json:"values"`      // values delivered
+	Failures    int64     `json:"failures"`    // failed reads
+	Consecutive int64     `json:"consecutive"` // failures since the last success
+	Faults      int64     `json:"faults"`      // Fault reports emitted
+	LastError   string    `json:"last_error,omitempty"`
+	LastOK      time.Time `json:"last_ok,omitzero"`
+	NextRead    time.Time `json:"next_read,omitzero"`
 }
 
 // Sampler reads sensors on schedule. Create it with New.

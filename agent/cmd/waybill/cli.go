@@ -46,6 +46,7 @@ Usage:
   waybill config check FILE
   waybill sensors decode (--driver NAME | --sensor NAME) [--config FILE] RECORDING
   waybill sensors probe --config FILE
+  waybill status --data DIR                         (the running agent's sensor health and counters)
   waybill log append --data DIR --key PATH [--fleet NAME --chain-id N]   (JSON lines on stdin)
   waybill log show --data DIR [--from N] [--limit K]
   waybill log checkpoint --data DIR [--key PATH]
@@ -130,6 +131,8 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 			return usageError{"config needs a subcommand: check"}
 		}
 		return cmdConfigCheck(ctx, e, args[2:])
+	case "status":
+		return cmdStatus(ctx, e, args[1:])
 	case "sensors":
 		if len(args) < 2 {
 			return usageError{"sensors needs a subcommand: decode or probe"}

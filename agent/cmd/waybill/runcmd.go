@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/clock"
@@ -89,7 +90,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 
 	srvCtx, stopSrv := context.WithCancel(ctx)
 	defer stopSrv()
-	srv := &localapi.Server{Log: l, Clock: clock.New(buildFloor()).Now, Logger: log.With("subsystem", "localapi")}
+	var running atomic.Pointer[daemon.Agent]
+	srv := &localapi.Server{Log: l, Clock: clock.New(buildFloor()).Now, Logger: log.With("subsystem", "localapi"),
+		Status: func() any {
+			if a := running.Load(); a != nil {
+				return a.Status()
+			}
+			return nil
+		}}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(srvCtx) }()
 
@@ -100,12 +108,12 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		var runErr error
 		if rec != nil {
 			var a *daemon.Agent
-			a, runErr = runReplay(ctx, l, cfg, rec, *speed, log, nil)
+			a, runErr = runReplay(ctx, l, cfg, rec, *speed, log, running.Store)
 			if a != nil {
 				printReplaySummary(e.stdout, l, rec, a)
 			}
 		} else {
-			runErr = runLive(ctx, l, cfg, *recordPath, log)
+			runErr = runLive(ctx, l, cfg, *recordPath, log, running.Store)
 		}
 		stopSrv()
 		<-srvErr
@@ -186,7 +194,7 @@ func loadRecording(path string) (*replay.Recording, error) {
 
 // runLive reads the configured sensors on this machine's buses until ctx is
 // done.
-func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPath string, log *slog.Logger) error {
+func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPath string, log *slog.Logger, started func(*daemon.Agent)) error {
 	var buses daemon.Buses = &daemon.HostBuses{}
 	if recordPath != "" {
 		w, err := os.OpenFile(recordPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -205,6 +213,7 @@ func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPat
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
+	started(a)
 	log.Info("sensors open", "sensors", len(cfg.Sensors), "zones", len(cfg.Zones))
 	err = a.Run(ctx)
 	log.Info("shutting down", "events", daemon.KindCounts(a.Stats().EventsBy))
@@ -221,13 +230,14 @@ func hostname() string {
 // build date: GNSS times the protocol accepts are trusted as they were on
 // the day.
 func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *replay.Recording, speed float64,
-	log *slog.Logger, onEvent func(*event.Signed)) (*daemon.Agent, error) {
+	log *slog.Logger, started func(*daemon.Agent)) (*daemon.Agent, error) {
 	clk := replay.NewSimClock(rec.Header.Start, speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
-		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent"), OnEvent: onEvent})
+		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent")})
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
+	started(a)
 	runErr := a.Run(ctx)
 	if err := rec.Err(); err != nil {
 		return a, fmt.Errorf("replay: %w", err)

@@ -111,6 +111,10 @@ func TestCLI_RunSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(4 * time.Second) // about four simulated minutes: some events, far from the end
+	code, st, errs := waybill(t, "", "status", "--data", data)
+	if code != 0 || !strings.Contains(st, `"sensor": "gnss"`) || !strings.Contains(st, `"state": "ok"`) || !strings.Contains(st, `"events_by_kind"`) {
+		t.Errorf("status of the running agent = %d:\n%s\n%s", code, st, errs)
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +129,7 @@ func TestCLI_RunSIGTERM(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("no exit 20 s after SIGTERM:\n%s", stderr.String())
 	}
-	code, out, errs := waybill(t, "", "log", "show", "--data", data, "--limit", "100000")
+	code, out, errs = waybill(t, "", "log", "show", "--data", data, "--limit", "100000")
 	if code != 0 {
 		t.Fatal(errs)
 	}

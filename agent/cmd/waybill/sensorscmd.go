@@ -16,6 +16,7 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/daemon"
+	"github.com/waybill-eu/waybill/agent/localapi"
 	"github.com/waybill-eu/waybill/agent/sampler"
 	"github.com/waybill-eu/waybill/drivers/nmea"
 	"github.com/waybill-eu/waybill/drivers/sensor"
@@ -211,4 +212,19 @@ func cmdSensorsProbe(ctx context.Context, e *env, args []string) error {
 		return exitError{code: 1, err: errors.New("sensors probe: some sensors do not answer (see firmware-docs/PI-SETUP.md and the wiring pages)")}
 	}
 	return nil
+}
+
+// cmdStatus prints the running agent's status: the log's size, events by
+// kind, each sensor's health, I2C retries and GNSS times not used.
+func cmdStatus(ctx context.Context, e *env, args []string) error {
+	f := newFlags("status", e)
+	f.logFlags()
+	if err := f.parse(args, 0, "data"); err != nil {
+		return err
+	}
+	c, err := localapi.Dial(f.data)
+	if err != nil {
+		return fmt.Errorf("status: no agent is running on %s: %w", f.data, err)
+	}
+	return c.Do(ctx, "GET", "/v1/status", nil, e.stdout)
 }
