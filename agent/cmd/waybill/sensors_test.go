@@ -129,7 +129,7 @@ func TestCLI_RunSIGTERM(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("no exit 20 s after SIGTERM:\n%s", stderr.String())
 	}
-	code, out, errs = waybill(t, "", "log", "show", "--data", data, "--limit", "100000")
+	code, out, errs := waybill(t, "", "log", "show", "--data", data, "--limit", "100000")
 	if code != 0 {
 		t.Fatal(errs)
 	}
