@@ -22,6 +22,7 @@ import (
 	"periph.io/x/conn/v3/pin"
 	"periph.io/x/conn/v3/spi"
 
+	"github.com/waybill-eu/waybill/drivers/nmea"
 	"github.com/waybill-eu/waybill/drivers/sensor"
 )
 
@@ -207,6 +208,7 @@ func loadRawNMEA(r io.Reader) (*Recording, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
+	data0 := data
 	rec := &Recording{Raw: true, eof: true, buses: map[string]*queue{}}
 	q := &queue{}
 	rec.buses[RawStream] = q
@@ -243,9 +245,31 @@ func loadRawNMEA(r io.Reader) (*Recording, error) {
 	t = max(t-1000, 0) // the last epoch's time
 	q.ops = append(q.ops, line{len(q.ops) + 1, Op{T: t, Bus: RawStream, Op: OpEOF}})
 	rec.last = t
+	rec.Header.Start = firstFixTime(data0)
 	end := rec.Header.Start.Add(time.Duration(t) * time.Millisecond)
 	rec.Header.End = &end
 	return rec, nil
+}
+
+// firstFixTime returns the UTC date and time of the first epoch of a raw
+// NMEA stream that has both, whole seconds: the simulated clock of its
+// replay starts there. A stream with no date starts at the Unix epoch.
+func firstFixTime(data []byte) time.Time {
+	sc := nmea.NewScanner(bytes.NewReader(data))
+	var a nmea.Assembler
+	for sc.Scan() {
+		s, err := nmea.Parse(sc.Text())
+		if err != nil {
+			continue
+		}
+		if f, ok := a.Add(s); ok && !f.Time.IsZero() {
+			return f.Time.Truncate(time.Second)
+		}
+	}
+	if f, ok := a.Flush(); ok && !f.Time.IsZero() {
+		return f.Time.Truncate(time.Second)
+	}
+	return time.Unix(0, 0).UTC()
 }
 
 // timeOfDay returns the hhmmss field of a GGA, RMC, GNS, GLL or ZDA

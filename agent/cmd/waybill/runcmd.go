@@ -229,8 +229,25 @@ func hostname() string {
 // Recordings may be years old, so the time floor is the protocol's, not the
 // build date: GNSS times the protocol accepts are trusted as they were on
 // the day.
+//
+// A raw NMEA file holds only a receiver's output: it is replayed through the
+// configuration's nmea sensor alone.
 func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *replay.Recording, speed float64,
 	log *slog.Logger, started func(*daemon.Agent)) (*daemon.Agent, error) {
+	if rec.Raw {
+		c := *cfg
+		c.Sensors = nil
+		for _, s := range cfg.Sensors {
+			if s.NMEA != nil {
+				c.Sensors = append(c.Sensors, s)
+			}
+		}
+		if len(c.Sensors) == 0 {
+			return nil, fmt.Errorf("replay: a raw NMEA file needs an nmea sensor in the configuration")
+		}
+		log.Info("raw NMEA recording: replaying the GNSS receiver only", "sensor", c.Sensors[0].Name)
+		cfg = &c
+	}
 	clk := replay.NewSimClock(rec.Header.Start, speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
 		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent")})

@@ -145,3 +145,18 @@ func TestCLI_RunSIGTERM(t *testing.T) {
 		t.Fatalf("log check: %s", errs)
 	}
 }
+
+// A gpsd receiver log replays as it is, through the configuration's GNSS
+// sensor alone, on a clock that starts at the log's first fix.
+func TestCLI_RunReplayGpsdLog(t *testing.T) {
+	log := filepath.Join(gpsdLogs, "ublox-lea-5h.log")
+	if _, err := os.Stat(log); err != nil {
+		t.Skipf("shared gpsd logs absent: %v", err)
+	}
+	dir, key, _, _ := keyed(t)
+	code, out, errs := waybill(t, "", "run", "--config", vanConfig, "--replay", log, "--data", filepath.Join(dir, "log"), "--key", key)
+	if code != 0 || !strings.Contains(out, "replayed 2010-08-21T08:37:23Z") || !strings.Contains(out, "position 1") ||
+		strings.Contains(out, "cabin") || !strings.Contains(out, "gnss       ok") {
+		t.Fatalf("replay of a gpsd log = %d:\n%s\n%s", code, out, errs)
+	}
+}
