@@ -85,12 +85,18 @@ func (h *HostBuses) SPI(name string, f physic.Frequency, mode spi.Mode, bits int
 	return c, nil
 }
 
-// OneWire implements Buses.
+// OneWire implements Buses. The name "w1" is the first bus master the
+// kernel's w1 subsystem registered (periph names it "OneWire1" or
+// "netlink-w1-master 1"); other names go to periph's registry as they are.
 func (h *HostBuses) OneWire(name string) (onewire.Bus, error) {
 	if err := h.init(); err != nil {
 		return nil, err
 	}
-	b, err := onewirereg.Open(name)
+	reg := name
+	if name == "w1" {
+		reg = ""
+	}
+	b, err := onewirereg.Open(reg)
 	if err != nil {
 		return nil, fmt.Errorf("open 1-Wire bus %q: %w (is the w1-gpio overlay loaded? see firmware-docs/PI-SETUP.md)", name, err)
 	}
