@@ -240,7 +240,7 @@ func docName(file string) string {
 func docSnippets(t *testing.T) (snippets []docSnippet, perFile map[string]int) {
 	t.Helper()
 	perFile = make(map[string]int)
-	var md, goDocs []string
+	var md []string
 	for _, pattern := range []string{"../../firmware-docs/wiring/*.md", "../../firmware-docs/*.md"} {
 		files, err := filepath.Glob(pattern)
 		if err != nil {

@@ -41,8 +41,8 @@ const (
 	statusMeasuring = 1 << 3 // a conversion is running (section 5.4.4)
 	statusIMUpdate  = 1 << 0 // the NVM is being copied to the image registers
 
-	modeSleep  = 0b00 // section 3.3.1, 5.4.5
-	modeForced = 0b01 // section 3.3.2: one measurement, then back to sleep
+	modeSleep  = 0b00 // section 3.3.2, 5.4.5
+	modeForced = 0b01 // section 3.3.3: one measurement, then back to sleep
 )
 
 // Timing, all waited on the Options' Clock.
@@ -305,7 +305,7 @@ func (d *Dev) String() string {
 }
 
 // Sense implements sensor.Sensor. It runs one forced-mode measurement
-// (datasheet section 3.3.2): it writes ctrl_hum, config and ctrl_meas,
+// (datasheet section 3.3.3): it writes ctrl_hum, config and ctrl_meas,
 // sleeps for the maximum measurement time of appendix 9.1, reads the status
 // until measuring clears (at most 10 more reads, 1 ms apart, then
 // sensor.ErrTimeout), burst-reads the data registers (section 4) and
@@ -346,7 +346,7 @@ func (d *Dev) Sense(ctx context.Context) ([]sensor.Value, error) {
 }
 
 // Halt implements sensor.Sensor: it puts the chip in sleep mode (section
-// 3.3.1), where it draws 0.1 µA typical. After a forced measurement the chip
+// 3.3.2), where it draws 0.1 µA typical. After a forced measurement the chip
 // already sleeps; Halt makes sure of it. The bus stays open.
 func (d *Dev) Halt() error {
 	d.mu.Lock()

@@ -12,7 +12,7 @@
 // dig_H5 are 12-bit values sharing register 0xE5 (section 4.2.2, Table 16).
 //
 // A [Dev] implements sensor.Sensor. Each Sense runs one forced-mode
-// measurement (section 3.3.2) and returns one sensor.Env in periph's units;
+// measurement (section 3.3.3) and returns one sensor.Env in periph's units;
 // the chip sleeps in between (0.1 µA typical), and [Dev.Halt] puts it back to
 // sleep. Raw values are compensated with the datasheet's integer formulas
 // (section 4.2.3): temperature in int32 with 0.01 °C resolution, also

@@ -100,7 +100,8 @@ func FuzzCombine(f *testing.F) {
 }
 
 func TestDecode(t *testing.T) {
-	// Table 2: 24-bit two's complement, 800000h (min) to 7FFFFFh (max).
+	// "Output Data Rate and Format", Table 2: 24-bit two's complement,
+	// 800000h (min) to 7FFFFFh (max).
 	for _, tt := range []struct {
 		code uint32
 		want int32

@@ -16,13 +16,16 @@
 // is ready. Each positive PD_SCK pulse then shifts out one bit, most
 // significant first, valid at most 0.1 µs after the rising edge (T2) and
 // held until the next one; 24 pulses give the conversion as a 24-bit two's
-// complement number (Table 2). The 25th pulse pulls DOUT back high. The
-// number of pulses in all, 25 to 27, selects the input and gain of the next
-// conversion (Table 3):
+// complement number ("Output Data Rate and Format", Table 2). The 25th
+// pulse pulls DOUT back high. The number of pulses in all, 25 to 27,
+// selects the input and gain of the next conversion (Table 3):
 //
 //	25 pulses: channel A, gain 128
 //	26 pulses: channel B, gain 32
 //	27 pulses: channel A, gain 64
+//
+// (Fig. 2 labels its 27-pulse row "CH.B, Gain:64"; Table 3 and "Analog
+// Inputs", where channel B has a fixed gain of 32, say channel A.)
 //
 // A conversion read with a new pulse count was made with the previous
 // setting, so the driver discards the first conversion after every reset.

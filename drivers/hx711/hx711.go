@@ -108,8 +108,9 @@ func New(ctx context.Context, dout gpio.PinIn, sck gpio.PinOut, opts *Options) (
 	if err := d.configure(opts); err != nil {
 		return nil, d.errorf("check options", "%w: %w", sensor.ErrConfig, err)
 	}
-	// DOUT is a push-pull output (datasheet pin description); the pull-up
-	// makes an unplugged line read "not ready" rather than random bits.
+	// DOUT is a digital output the chip drives (datasheet pin
+	// description); the pull-up makes an unplugged line read "not ready"
+	// rather than random bits.
 	if err := dout.In(gpio.PullUp, gpio.NoEdge); err != nil {
 		return nil, d.errorf("configure DOUT", "%w: %w", sensor.ErrBus, err)
 	}
@@ -340,7 +341,8 @@ func (d *Dev) pulse() error {
 	return nil
 }
 
-// decode sign-extends a 24-bit two's complement code (Table 2).
+// decode sign-extends a 24-bit two's complement code ("Output Data Rate
+// and Format", Table 2).
 func decode(v uint32) int32 {
 	return int32(v<<8) >> 8
 }

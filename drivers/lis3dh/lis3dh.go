@@ -23,8 +23,8 @@
 // [Dev.Sense] reads FIFO_SRC_REG (2Fh, §8.20) for the number of unread
 // samples (FSS[4:0]; a full FIFO of 32 samples sets OVRN_FIFO), then reads
 // each sample as six bytes OUT_X_L..OUT_Z_H (28h..2Dh, §8.16..§8.18) in one
-// auto-incremented transfer; each read frees one FIFO slot (§5.1). Samples
-// are 16-bit two's complement, little-endian (BLE = 0), left-justified:
+// auto-incremented transfer; each read frees one FIFO slot (§5.1.5, §8.20).
+// Samples are 16-bit two's complement, little-endian (BLE = 0), left-justified:
 // 12 significant bits in high-resolution mode, 10 in normal mode, 8 in
 // low-power mode (§3.2.1, Table 10), scaled by the sensitivity of Table 4.
 //
@@ -51,7 +51,7 @@ import (
 	"periph.io/x/conn/v3/i2c"
 )
 
-// Registers and bits (datasheet §7, Table 17, and §8).
+// Registers and bits (datasheet §7, Table 21, and §8).
 const (
 	regWhoAmI   = 0x0F // §8.5
 	regCtrl1    = 0x20 // §8.8

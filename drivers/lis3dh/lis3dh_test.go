@@ -183,9 +183,9 @@ func TestDev_BusError(t *testing.T) {
 
 // TestDev_SenseConversion decodes one sample per full scale and mode. The
 // expected values follow from Table 4 (So, mg/digit) and the left-justified
-// format of §3.2.1; the first row is the register example of ST's
-// application note AN3308 (28h = E0h, 29h = 15h is 350 mg at ±2 g,
-// high-resolution).
+// format of §8.16 to §8.18 (bits per mode: §3.2.1, Table 10); the first row
+// is the register example of ST's application note AN3308 (28h = E0h,
+// 29h = 15h is 350 mg at ±2 g, high-resolution).
 func TestDev_SenseConversion(t *testing.T) {
 	for _, tc := range []struct {
 		rangeG  int

@@ -190,7 +190,8 @@ type Options struct {
 	Dedupe time.Duration
 	// Reset is the pin wired to NRSTPD, or nil. When set, New holds it low
 	// for 1 ms and leaves it high (datasheet §8.6.1: NRSTPD low is hard
-	// power-down; §8.8: its rising edge starts a reset).
+	// power-down; §7.1, Table 3: a positive edge on it resets the chip;
+	// §8.8: reset timing and oscillator start-up).
 	Reset gpio.PinOut
 	// Name names the device in String and errors; "" means "mfrc522".
 	Name string

@@ -200,7 +200,7 @@ func (c *Chip) settle() {
 	if c.busy && !c.Stuck && (c.Clock == nil || !c.now().Before(c.busyUntil)) {
 		c.busy = false
 		copy(c.regs[regData:], c.pending[:])
-		c.regs[regCtrlMeas] &^= 3 // back to sleep mode (section 3.3.2)
+		c.regs[regCtrlMeas] &^= 3 // back to sleep mode (section 3.3.3)
 	}
 }
 
@@ -225,7 +225,7 @@ func (c *Chip) write(reg, v byte) {
 		if !c.BMP280 {
 			c.osrsH = c.regs[regCtrlHum] // takes effect now (section 5.4.3)
 		}
-		if m := v & 3; m == 1 || m == 2 { // forced mode (section 3.3.2)
+		if m := v & 3; m == 1 || m == 2 { // forced mode (section 3.3.3, Table 25)
 			c.pending = c.measure().registers()
 			c.busy = true
 			c.busyUntil = c.now().Add(typicalTime(v>>5&7, v>>2&7, c.osrsH, !c.BMP280))

@@ -131,7 +131,8 @@ func TestChip_Skipped(t *testing.T) {
 	}
 }
 
-// With the filter off the result has 16 + (osrs - 1) bits (section 3.4.3).
+// With the filter off the result has 16 + (osrs - 1) bits (sections 3.4.2
+// and 3.4.3).
 func TestChip_Resolution(t *testing.T) {
 	c := New(0x76)
 	c.Pressure = 100123456789 // nPa: not on a 16-bit step

@@ -528,7 +528,7 @@ func (p *Probe) Resolution() int {
 
 // Alarm reports whether the last conversion set the alarm flag: the
 // temperature's integer part at or below TL or at or above TH (datasheet,
-// "Alarm Signaling"; only bits 11–4 of the register are compared).
+// "Operation—Alarm Signaling"; only bits 11–4 of the register are compared).
 func (p *Probe) Alarm() bool {
 	p.bus.mu.Lock()
 	defer p.bus.mu.Unlock()

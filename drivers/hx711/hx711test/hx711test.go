@@ -1,6 +1,7 @@
 // Package hx711test simulates an Avia Semiconductor HX711 load-cell ADC on a
 // pair of GPIO pins, following its datasheet: the serial interface of Fig. 2
-// and Table 3, the output coding of Table 2, and the power-down of Fig. 3.
+// and Table 3, the output coding of "Output Data Rate and Format" (Table 2),
+// and the power-down of Fig. 3.
 //
 // [Chip.DOUT] is the chip's data output as a gpio.PinIn and [Chip.SCK] its
 // PD_SCK input as a gpio.PinOut; hand them to hx711.New as the real pins.
@@ -35,7 +36,8 @@ import (
 // down (Fig. 3: "longer than 60µs").
 const PowerDownTime = 60 * time.Microsecond
 
-// Output codes at the limits of the 24-bit range (Table 2); the chip
+// Output codes at the limits of the 24-bit range ("Output Data Rate and
+// Format", Table 2); the chip
 // saturates there beyond full scale.
 const (
 	CodeMax = 0x7FFFFF

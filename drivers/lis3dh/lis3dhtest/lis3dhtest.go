@@ -1,6 +1,8 @@
 // Package lis3dhtest simulates an ST LIS3DH accelerometer on an I2C bus, per
 // its datasheet (DocID17530 Rev 2): the register map of §7 and §8, the
-// 32-level FIFO of §5.1 and the output format of §3.2.1 and Table 4.
+// 32-level FIFO of §5.1 and the output format of §8.16 to §8.18 (two's
+// complement, left-justified, with the bits per mode of §3.2.1, Table 10)
+// and the sensitivity of Table 4.
 //
 // A [Chip] is an i2c.Bus with one LIS3DH on it. The caller sets the physical
 // state: [Chip.Push] adds samples as if measured now, [Chip.SetConstant]
@@ -20,7 +22,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 )
 
-// Registers (datasheet §7, Table 17).
+// Registers (datasheet §7, Table 21).
 const (
 	regWhoAmI   = 0x0F
 	regCtrl0    = 0x1E
@@ -72,7 +74,7 @@ type Chip struct {
 
 // New returns a chip at addr in its power-on state: WHO_AM_I 33h,
 // CTRL_REG0 10h, CTRL_REG1 07h (power-down, axes enabled), every other
-// register 00h (§7, Table 17).
+// register 00h (§7, Table 21).
 func New(addr uint16) *Chip {
 	c := &Chip{Addr: addr}
 	c.powerOnLocked()
@@ -100,8 +102,8 @@ func (c *Chip) PowerCycle() {
 // String implements i2c.Bus.
 func (c *Chip) String() string { return fmt.Sprintf("lis3dhtest(0x%02x)", c.Addr) }
 
-// SetSpeed implements i2c.Bus; the LIS3DH runs at up to 400 kHz (§2.4),
-// which the simulation does not need to enforce.
+// SetSpeed implements i2c.Bus; the LIS3DH runs at up to 400 kHz (§2.4.2,
+// Table 8), which the simulation does not need to enforce.
 func (c *Chip) SetSpeed(physic.Frequency) error { return nil }
 
 // FailNext makes the next n transactions fail with a remote I/O error, the
