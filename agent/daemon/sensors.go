@@ -151,7 +151,13 @@ func opener(s config.Sensor, buses Buses, clk sensor.Clock) (func(context.Contex
 	return nil, fmt.Errorf("driver %q is not supported by this agent", s.Driver)
 }
 
+// busError is the error of a bus that could not be opened; an error that
+// already names its device and step is kept as it is.
 func busError(device, bus string, err error) error {
+	var se *sensor.Error
+	if errors.As(err, &se) {
+		return err
+	}
 	return &sensor.Error{Device: device, Bus: bus, Step: "open bus", Err: fmt.Errorf("%w: %w", sensor.ErrNoDevice, err)}
 }
 

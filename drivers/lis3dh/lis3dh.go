@@ -318,16 +318,16 @@ func (d *Dev) Sense(ctx context.Context) ([]sensor.Value, error) {
 		return nil, nil
 	}
 	d.lastData = d.clock.Now()
+	// One burst read of every stored sample: in FIFO mode the register
+	// address rolls back to OUT_X_L (28h) after OUT_Z_H (2Dh) (§5.1.5), so
+	// n samples are 6n bytes read from 28h with auto-increment.
 	var m sensor.Motion
-	buf := make([]byte, 6)
+	buf := make([]byte, 6*n)
+	if err := d.tx("read FIFO samples", []byte{regOutXL | autoIncrement}, buf); err != nil {
+		return nil, err
+	}
 	for i := 0; i < n; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, d.fail("read FIFO sample", err)
-		}
-		if err := d.tx("read FIFO sample", []byte{regOutXL | autoIncrement}, buf); err != nil {
-			return nil, err
-		}
-		x, y, z := d.conv.decode(buf)
+		x, y, z := d.conv.decode(buf[6*i : 6*i+6])
 		m.X, m.Y, m.Z = peak(m.X, x), peak(m.Y, y), peak(m.Z, z)
 	}
 	m.Samples = n

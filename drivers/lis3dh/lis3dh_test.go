@@ -27,12 +27,17 @@ func newOps(addr uint16, ctrl1, ctrl4 byte) []i2ctest.IO {
 	}
 }
 
-// fifoOps reads FIFO_SRC_REG (2Fh) and then each sample from OUT_X_L with
-// the auto-increment bit (A8h).
+// fifoOps reads FIFO_SRC_REG (2Fh) and then every sample in one burst from
+// OUT_X_L with the auto-increment bit (A8h): in FIFO mode the address rolls
+// back from 2Dh to 28h (§5.1.5).
 func fifoOps(addr uint16, src byte, samples ...[]byte) []i2ctest.IO {
 	ops := []i2ctest.IO{{Addr: addr, W: []byte{0x2F}, R: []byte{src}}}
+	var burst []byte
 	for _, s := range samples {
-		ops = append(ops, i2ctest.IO{Addr: addr, W: []byte{0xA8}, R: s})
+		burst = append(burst, s...)
+	}
+	if len(samples) > 0 {
+		ops = append(ops, i2ctest.IO{Addr: addr, W: []byte{0xA8}, R: burst})
 	}
 	return ops
 }
@@ -163,7 +168,7 @@ func TestDev_BusError(t *testing.T) {
 		{1, sensor.ErrBus, "configure CTRL_REG1..5"},
 		{3, sensor.ErrBus, "start FIFO stream"},
 		{4, sensor.ErrBus, "read FIFO_SRC_REG"},
-		{5, sensor.ErrBus, "read FIFO sample"},
+		{5, sensor.ErrBus, "read FIFO samples"},
 	} {
 		bus := &failing{Playback: i2ctest.Playback{Ops: ops, DontPanic: true}, At: tc.at}
 		d, err := New(context.Background(), bus, 0x18, &Options{BusName: "I2C1"})

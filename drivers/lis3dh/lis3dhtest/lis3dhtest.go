@@ -206,6 +206,11 @@ func (c *Chip) Tx(addr uint16, w, r []byte) error {
 		r[i] = c.readLocked(sub)
 		if inc {
 			sub = (sub + 1) & 0x7F
+			// In FIFO mode the address rolls back from OUT_Z_H (2Dh) to
+			// OUT_X_L (28h), so one burst reads successive samples (§5.1.5).
+			if sub == 0x2E && c.fifoOnLocked() {
+				sub = 0x28
+			}
 		}
 	}
 	return nil
