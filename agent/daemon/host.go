@@ -49,9 +49,12 @@ func (h *HostBuses) I2C(name string) (i2c.Bus, error) {
 	if err := h.init(); err != nil {
 		return nil, err
 	}
+	if len(i2creg.All()) == 0 {
+		return nil, fmt.Errorf("open I2C bus %q: this machine has no I2C bus (is I2C enabled? see firmware-docs/PI-SETUP.md)", name)
+	}
 	bc, err := i2creg.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("open I2C bus %q: %w (is I2C enabled? see firmware-docs/PI-SETUP.md; buses here: %s)", name, err, i2cNames())
+		return nil, fmt.Errorf("open I2C bus %q: %w (buses here: %s)", name, err, i2cNames())
 	}
 	h.add(bc)
 	return bc, nil
@@ -72,6 +75,9 @@ func i2cNames() string {
 func (h *HostBuses) SPI(name string, f physic.Frequency, mode spi.Mode, bits int) (spi.Conn, error) {
 	if err := h.init(); err != nil {
 		return nil, err
+	}
+	if len(spireg.All()) == 0 {
+		return nil, fmt.Errorf("open SPI port %q: this machine has no SPI port (is SPI enabled? see firmware-docs/PI-SETUP.md)", name)
 	}
 	p, err := spireg.Open(name)
 	if err != nil {
@@ -95,6 +101,9 @@ func (h *HostBuses) OneWire(name string) (onewire.Bus, error) {
 	reg := name
 	if name == "w1" {
 		reg = ""
+	}
+	if len(onewirereg.All()) == 0 {
+		return nil, fmt.Errorf("open 1-Wire bus %q: this machine has no 1-Wire bus (is the w1-gpio overlay loaded? see firmware-docs/PI-SETUP.md)", name)
 	}
 	b, err := onewirereg.Open(reg)
 	if err != nil {
