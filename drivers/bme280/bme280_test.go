@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,44 +13,13 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
-// fakeClock is a sensor.Clock whose Sleep returns at once, advancing Now
-// and recording the duration.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	slept []time.Duration
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.slept = append(c.slept, d)
-	return nil
-}
-
-// Sleeps returns the durations slept since the last call.
-func (c *fakeClock) Sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.slept
-	c.slept = nil
-	return s
+// newFakeClock returns a simulated clock whose Sleep returns at once,
+// advancing Now and recording the duration.
+func newFakeClock() *sensortest.Clock {
+	return sensortest.NewClock(time.Date(2026, 3, 2, 7, 30, 0, 0, time.UTC))
 }
 
 const addr = 0x76
@@ -122,7 +90,8 @@ func TestDev_SenseBME280(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := clk.Sleeps(), []time.Duration{2 * time.Millisecond}; !slices.Equal(got, want) {
+	slept := clk.Sleeps()
+	if got, want := slept, []time.Duration{2 * time.Millisecond}; !slices.Equal(got, want) {
 		t.Errorf("New slept %v; want %v (start-up time)", got, want)
 	}
 	if got, want := d.String(), "bme280 on I2C1 0x76"; got != want {
@@ -132,7 +101,7 @@ func TestDev_SenseBME280(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := clk.Sleeps(), []time.Duration{9300 * time.Microsecond}; !slices.Equal(got, want) {
+	if got, want := clk.Sleeps()[len(slept):], []time.Duration{9300 * time.Microsecond}; !slices.Equal(got, want) {
 		t.Errorf("Sense slept %v; want %v (appendix 9.1, all ×1)", got, want)
 	}
 	want := sensor.Env{
@@ -491,8 +460,8 @@ func TestDev_SenseCanceled(t *testing.T) {
 	wantErr(t, err, "bme280", "start measurement", context.Canceled)
 
 	// Canceled while waiting: the measurement was started.
-	clk := &cancelClock{fakeClock: newFakeClock()}
-	ctx, clk.cancel = context.WithCancel(context.Background())
+	clk := newFakeClock()
+	ctx, clk.OnSleep = context.WithCancel(context.Background()) // cancel on the first Sleep
 	d.clock = clk
 	bus.Ops = append(bus.Ops, senseOps(nil)[:1]...)
 	_, err = d.Sense(ctx)
@@ -500,15 +469,4 @@ func TestDev_SenseCanceled(t *testing.T) {
 	if err := bus.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// cancelClock cancels a context on its first Sleep.
-type cancelClock struct {
-	*fakeClock
-	cancel context.CancelFunc
-}
-
-func (c *cancelClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.cancel()
-	return c.fakeClock.Sleep(ctx, d)
 }

@@ -4,43 +4,17 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
 // t0 is when every test's clock starts.
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
-
-// fakeClock is a sensor.Clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.set(c.Now().Add(d))
-	return nil
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // reedPin is a gpiotest.Pin whose level is driven by the switch: In selects
 // the pull but, unlike gpiotest.Pin on its own, does not move a level the
@@ -151,7 +125,7 @@ func TestDev_Sense(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &fakeClock{now: t0}
+			clk := sensortest.NewClock(t0)
 			opts := tt.opts
 			opts.Clock = clk
 			pin := newPin(tt.start)
@@ -160,7 +134,7 @@ func TestDev_Sense(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, s := range tt.steps {
-				clk.set(at(s.ms))
+				clk.Set(at(s.ms))
 				for _, e := range s.edges {
 					pin.EdgesChan <- e
 				}
@@ -252,7 +226,7 @@ func TestNew_Errors(t *testing.T) {
 // TestDev_SpuriousEdgeStorm simulates broken edge detection (sysfs on
 // kernel 6.6+): every wait reports an edge and the level never changes.
 func TestDev_SpuriousEdgeStorm(t *testing.T) {
-	clk := &fakeClock{now: t0}
+	clk := sensortest.NewClock(t0)
 	opts := DefaultOptions
 	opts.Clock = clk
 	pin := newPin(L)
@@ -266,7 +240,7 @@ func TestDev_SpuriousEdgeStorm(t *testing.T) {
 	for range maxSpurious + 10 {
 		pin.EdgesChan <- L
 	}
-	clk.set(at(100))
+	clk.Set(at(100))
 	got, err := d.Sense(context.Background())
 	var e *sensor.Error
 	if !errors.As(err, &e) || !errors.Is(err, sensor.ErrBus) || e.Step != "wait for edge" || e.Bus != "GPIO17" {
@@ -281,11 +255,11 @@ func TestDev_SpuriousEdgeStorm(t *testing.T) {
 		<-pin.EdgesChan
 	}
 	pin.EdgesChan <- H
-	clk.set(at(200))
+	clk.Set(at(200))
 	if got, err := d.Sense(context.Background()); err != nil || got != nil {
 		t.Fatalf("Sense after the storm = %v, %v; want nothing yet", got, err)
 	}
-	clk.set(at(300))
+	clk.Set(at(300))
 	got, err = d.Sense(context.Background())
 	if want := []sensor.Value{opened(200)}; err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("Sense = %v, %v; want %v", got, err, want)
@@ -295,7 +269,7 @@ func TestDev_SpuriousEdgeStorm(t *testing.T) {
 // TestDev_BouncesAreNotAStorm feeds a burst of real bounces (alternating
 // levels) longer than the spurious-edge bound.
 func TestDev_BouncesAreNotAStorm(t *testing.T) {
-	clk := &fakeClock{now: t0}
+	clk := sensortest.NewClock(t0)
 	opts := DefaultOptions
 	opts.Clock = clk
 	pin := newPin(L)
@@ -312,7 +286,7 @@ func TestDev_BouncesAreNotAStorm(t *testing.T) {
 }
 
 func TestDev_DrainIsBounded(t *testing.T) {
-	clk := &fakeClock{now: t0}
+	clk := sensortest.NewClock(t0)
 	opts := DefaultOptions
 	opts.Clock = clk
 	pin := newPin(L)

@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/onewire/onewiretest"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
 func TestNew_Options(t *testing.T) {
@@ -99,7 +100,7 @@ func TestNew_WritesResolution(t *testing.T) {
 // newA returns a Dev on a playback with probe A found and configured at
 // the given resolution, then the transactions in then; the clock records
 // the waits.
-func newA(t *testing.T, bits int, then ...any) (*Dev, *onewiretest.Playback, *fakeClock) {
+func newA(t *testing.T, bits int, then ...any) (*Dev, *onewiretest.Playback, *sensortest.Clock) {
 	t.Helper()
 	config := configFor(bits)
 	first := ops(searchOps(1), readOp(romA, powerUp))
@@ -127,7 +128,7 @@ func TestDev_Sense_Table1(t *testing.T) {
 		if !slices.Equal(values, want) {
 			t.Errorf("Sense = %v, want %v", values, want)
 		}
-		if got := clk.sleeps(); !slices.Equal(got, []time.Duration{750 * time.Millisecond}) {
+		if got := clk.Sleeps(); !slices.Equal(got, []time.Duration{750 * time.Millisecond}) {
 			t.Errorf("waited %v, want 750ms (Table 2)", got)
 		}
 		closePlayback(t, p)
@@ -163,7 +164,7 @@ func TestDev_Sense_Resolution(t *testing.T) {
 				t.Errorf("%d bits: got %v, want %v", tc.bits, got, c(want))
 			}
 		}
-		if got := clk.sleeps(); !slices.Equal(got, []time.Duration{tc.conv, tc.conv}) {
+		if got := clk.Sleeps(); !slices.Equal(got, []time.Duration{tc.conv, tc.conv}) {
 			t.Errorf("%d bits: waited %v, want %v twice", tc.bits, got, tc.conv)
 		}
 		closePlayback(t, p)
@@ -436,7 +437,7 @@ func TestDev_Sense_Cancelled(t *testing.T) {
 	d, p, clk := newA(t, 12, convertOp())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	clk.onSleep = cancel // shut down during the conversion
+	clk.OnSleep = cancel // shut down during the conversion
 	values, err := d.Sense(ctx)
 	var se *sensor.Error
 	if values != nil || !errors.Is(err, context.Canceled) || !errors.As(err, &se) || se.Step != "wait for conversion" {

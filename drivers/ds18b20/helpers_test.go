@@ -1,10 +1,8 @@
 package ds18b20
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
 // Test ROM codes, bus order, CRC-8 computed with periph's onewire.CalcCRC.
@@ -124,42 +123,9 @@ func ops(lists ...any) []onewiretest.IO {
 	return s
 }
 
-// fakeClock is a simulated clock: Sleep advances it at once.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	slept   []time.Duration
-	onSleep func() // called before Sleep checks ctx
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2025, 3, 1, 6, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if c.onSleep != nil {
-		c.onSleep()
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.slept = append(c.slept, d)
-	return nil
-}
-
-func (c *fakeClock) sleeps() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.slept...)
+// newClock returns a simulated clock: Sleep advances it at once.
+func newClock() *sensortest.Clock {
+	return sensortest.NewClock(time.Date(2025, 3, 1, 6, 0, 0, 0, time.UTC))
 }
 
 // faultyBus is a playback whose Tx or Search can fail before reaching it.

@@ -5,45 +5,18 @@ import (
 	"errors"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/hx711/hx711test"
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/conn/v3/physic"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
-
-// fakeClock is a sensor.Clock whose Sleep returns at once, having moved the
-// time on.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.advance(d)
-	return nil
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // rig is a simulated HX711 whose pins and clock, as the driver sees them,
 // log every operation in order:
@@ -54,14 +27,14 @@ func (c *fakeClock) advance(d time.Duration) {
 //
 // The chip itself runs on the same clock unlogged.
 type rig struct {
-	clk    *fakeClock
+	clk    *sensortest.Clock
 	chip   *hx711test.Chip
 	events []byte
 	sck    gpio.Level
 }
 
 func newRig() *rig {
-	clk := &fakeClock{now: t0}
+	clk := sensortest.NewClock(t0)
 	return &rig{clk: clk, chip: &hx711test.Chip{Clock: clk}}
 }
 
@@ -462,7 +435,7 @@ func TestDev_Halt(t *testing.T) {
 	if err := d.Halt(); err != nil {
 		t.Fatal(err)
 	}
-	r.clk.advance(time.Second)
+	r.clk.Advance(time.Second)
 	if !r.chip.PoweredDown() {
 		t.Fatal("the chip is not powered down after Halt")
 	}

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/waybill-eu/waybill/drivers/lis3dh/lis3dhtest"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 )
 
@@ -32,7 +34,7 @@ func formatOps(ops []i2ctest.IO) string {
 func TestDev_Golden(t *testing.T) {
 	chip := lis3dhtest.New(0x18)
 	rec := &i2ctest.Record{Bus: chip}
-	d, err := New(context.Background(), rec, 0x18, &Options{RangeG: 8, RateHz: 50, Clock: &clock{}})
+	d, err := New(context.Background(), rec, 0x18, &Options{RangeG: 8, RateHz: 50, Clock: sensortest.NewClock(time.Time{})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
 )
@@ -60,17 +61,10 @@ func (f *failing) Tx(addr uint16, w, r []byte) error {
 
 func (f *failing) SetSpeed(physic.Frequency) error { return nil }
 
-// clock is a simulated sensor.Clock: Sleep advances it.
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
-	return ctx.Err()
+// newClock returns a simulated clock: Sleep advances it at once.
+func newClock() *sensortest.Clock {
+	return sensortest.NewClock(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
 }
-
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)} }
 
 func checkClosed(t *testing.T, p *i2ctest.Playback) {
 	t.Helper()
@@ -361,11 +355,11 @@ func TestDev_SenseChipReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(time.Second)
+	clk.Advance(time.Second)
 	if vals, err := d.Sense(context.Background()); vals != nil || err != nil {
 		t.Errorf("configured chip, empty FIFO: Sense() = %v, %v", vals, err)
 	}
-	clk.t = clk.t.Add(time.Second)
+	clk.Advance(time.Second)
 	_, err = d.Sense(context.Background())
 	var se *sensor.Error
 	if !errors.Is(err, sensor.ErrBus) || !errors.As(err, &se) || se.Step != "check configuration" || !strings.Contains(err.Error(), "reset") {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3"
 	"periph.io/x/conn/v3/spi"
 )
@@ -98,7 +99,7 @@ func FuzzSense(f *testing.F) {
 	f.Add([]byte{0x62, 0x08, 0x05, 0x00, 0x05})
 	f.Add([]byte{0x60, 0x00, 0x7F, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		clk := &fakeClock{t: time.Unix(0, 0)}
+		clk := sensortest.NewClock(time.Unix(0, 0))
 		d := &Dev{conn: &byteConn{data: data}, clock: clk, dedupe: time.Second, name: "mfrc522", where: "fuzz", seen: map[string]time.Time{}}
 		for range 3 {
 			vals, err := d.Sense(context.Background())
@@ -119,13 +120,4 @@ func FuzzSense(f *testing.F) {
 			}
 		}
 	})
-}
-
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
-	return ctx.Err()
 }

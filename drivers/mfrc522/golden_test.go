@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/mfrc522/mfrc522test"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/conntest"
 	"periph.io/x/conn/v3/spi"
 )
@@ -32,7 +33,7 @@ func (r *recorder) TxPackets([]spi.Packet) error { return errors.New("not suppor
 func TestDev_Golden(t *testing.T) {
 	chip := mfrc522test.New()
 	rec := &recorder{conntest.Record{Conn: chip}}
-	clk := &fakeClock{t: time.Unix(0, 0)}
+	clk := sensortest.NewClock(time.Unix(0, 0))
 	d, err := New(context.Background(), rec, &Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/conntest"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
@@ -126,17 +127,10 @@ func readOps7(uid [7]byte) []conntest.IO {
 	return append(ops, silentOps(hltaOp, 0)...)
 }
 
-// clock is a simulated sensor.Clock: Sleep advances it.
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
-	return ctx.Err()
+// newClock returns a simulated clock: Sleep advances it at once.
+func newClock() *sensortest.Clock {
+	return sensortest.NewClock(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
 }
-
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)} }
 
 type playback struct {
 	p *spitest.Playback
@@ -183,7 +177,7 @@ func TestDev_New(t *testing.T) {
 	}{{0x91, false}, {0x92, false}, {0x88, true}, {0x12, true}} {
 		pb := newPlayback(t, newOps(tc.version))
 		clk := newClock()
-		start := clk.t
+		start := clk.Now()
 		d, err := New(context.Background(), pb.c, &Options{Clock: clk, BusName: "SPI0.0"})
 		if err != nil {
 			t.Fatalf("VersionReg %#02x: %v", tc.version, err)
@@ -195,7 +189,7 @@ func TestDev_New(t *testing.T) {
 		if got := d.String(); got != "mfrc522 on SPI0.0" {
 			t.Errorf("String() = %q", got)
 		}
-		if got := clk.t.Sub(start); got != fieldGuard {
+		if got := clk.Now().Sub(start); got != fieldGuard {
 			t.Errorf("New waited %v, want the %v field guard time", got, fieldGuard)
 		}
 	}
@@ -205,7 +199,7 @@ func TestDev_NewReset(t *testing.T) {
 	pin := &gpiotest.Pin{N: "GPIO25", L: gpio.High}
 	pb := newPlayback(t, newOps(0x92))
 	clk := newClock()
-	start := clk.t
+	start := clk.Now()
 	if _, err := New(context.Background(), pb.c, &Options{Clock: clk, Reset: pin}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +207,7 @@ func TestDev_NewReset(t *testing.T) {
 	if pin.L != gpio.High {
 		t.Errorf("NRSTPD left %v, want High", pin.L)
 	}
-	if got, want := clk.t.Sub(start), resetPulse+startUp+fieldGuard; got != want {
+	if got, want := clk.Now().Sub(start), resetPulse+startUp+fieldGuard; got != want {
 		t.Errorf("New waited %v, want %v", got, want)
 	}
 }
@@ -469,13 +463,13 @@ func TestDev_Dedupe(t *testing.T) {
 	for range 4 {
 		ops = append(ops, readOps4(uid)...)
 	}
-	start := clk.t
+	start := clk.Now()
 	d, pb := newDev(t, ops, &Options{Clock: clk})
 	for _, tc := range []struct {
 		at  time.Duration
 		new bool
 	}{{0, true}, {20 * time.Second, false}, {45 * time.Second, false}, {80 * time.Second, true}} {
-		clk.t = start.Add(tc.at)
+		clk.Set(start.Add(tc.at))
 		vals, err := d.Sense(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -496,7 +490,7 @@ func TestDev_DedupeOption(t *testing.T) {
 		if err != nil || len(vals) != 1 {
 			t.Errorf("read %d: Sense() = %v, %v; want a tag", i, vals, err)
 		}
-		clk.t = clk.t.Add(time.Second)
+		clk.Advance(time.Second)
 	}
 	pb.close(t)
 }

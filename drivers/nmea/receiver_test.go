@@ -16,6 +16,7 @@ import (
 
 	"github.com/waybill-eu/waybill/drivers/nmea/nmeatest"
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
 // script is a sensor.Stream that returns its reads in order, a nil entry
@@ -50,16 +51,6 @@ func (s *script) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// fakeClock is a sensor.Clock that moves only when told.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time { return c.t }
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
-	return ctx.Err()
-}
-
 // senseAll calls Sense until the script is used up and once more (to see
 // io.EOF), and returns every fix and error.
 func senseAll(t testing.TB, r *Receiver, s *script) ([]sensor.Fix, []error) {
@@ -84,9 +75,9 @@ func senseAll(t testing.TB, r *Receiver, s *script) ([]sensor.Fix, []error) {
 	}
 }
 
-func newTestReceiver(clk *fakeClock) *Receiver {
+func newTestReceiver(clk *sensortest.Clock) *Receiver {
 	if clk == nil {
-		clk = &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		clk = sensortest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	}
 	return NewReceiver(nil, &ReceiverOptions{Port: "/dev/ttyTEST", Clock: clk})
 }
@@ -286,7 +277,7 @@ func fptr(v float64) *float64 { return &v }
 // degree).
 func TestReceiver_RoundTrip(t *testing.T) {
 	sim := &nmeatest.Receiver{Time: time.Date(2026, 11, 27, 23, 59, 58, 0, time.UTC), Fix: 3, Sats: 11, HDOP: 0.7}
-	r := NewReceiver(sim, &ReceiverOptions{Port: "sim", Clock: &fakeClock{}})
+	r := NewReceiver(sim, &ReceiverOptions{Port: "sim", Clock: sensortest.NewClock(time.Time{})})
 	type state struct{ lat, lon, alt, speed, course float64 }
 	states := []state{{50.8503, 4.3517, 71.2, 0, 0}, {-33.868820, 151.209296, 58, 13.9, 359.99}, {89.9999999, -179.9999999, -400.5, 0.3, 12.5}, {0, 0.0001, 1, 1, 1}}
 	var got []sensor.Fix
@@ -330,7 +321,7 @@ func TestReceiver_WrongBaud(t *testing.T) {
 	for _, baud := range []int{4800, 38400, 115200} {
 		t.Run(fmt.Sprint(baud), func(t *testing.T) {
 			sim := &nmeatest.Receiver{Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Fix: 3, Lat: 50.85, Lon: 4.35, Sats: 8, HDOP: 1}
-			clk := &fakeClock{t: sim.Time}
+			clk := sensortest.NewClock(sim.Time)
 			line := &script{}
 			r := NewReceiver(line, &ReceiverOptions{Port: "/dev/serial0", Clock: clk, GarbageTime: time.Hour})
 			var err error
@@ -356,7 +347,7 @@ func TestReceiver_WrongBaud(t *testing.T) {
 // TestReceiver_GarbageTime: a trickle of bytes without a sentence is
 // reported once it has lasted longer than GarbageTime, not before.
 func TestReceiver_GarbageTime(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := sensortest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	line := &script{}
 	r := NewReceiver(line, &ReceiverOptions{Port: "/dev/ttyAMA0", Clock: clk})
 	var err error
@@ -365,7 +356,7 @@ func TestReceiver_GarbageTime(t *testing.T) {
 		if _, err = r.Sense(context.Background()); err != nil {
 			t.Fatalf("after %d s: %v; want no error yet", i, err)
 		}
-		clk.t = clk.t.Add(time.Second)
+		clk.Advance(time.Second)
 	}
 	line.reads = append(line.reads, []byte{0xf0})
 	_, err = r.Sense(context.Background()) // 6 s of bytes, no sentence
@@ -380,23 +371,23 @@ func TestReceiver_GarbageTime(t *testing.T) {
 // TestReceiver_Silence: nothing at all for longer than Silence is
 // ErrNoDevice, whether the receiver never sent or stopped.
 func TestReceiver_Silence(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := sensortest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	line := &script{}
 	r := NewReceiver(line, &ReceiverOptions{Port: "/dev/serial0", Clock: clk})
 	for i := 0; i < 5; i++ {
 		if _, err := r.Sense(context.Background()); err != nil {
 			t.Fatalf("after %d s: %v", i, err)
 		}
-		clk.t = clk.t.Add(time.Second)
+		clk.Advance(time.Second)
 	}
-	clk.t = clk.t.Add(time.Millisecond)
+	clk.Advance(time.Millisecond)
 	_, err := r.Sense(context.Background())
 	checkError(t, err, sensor.ErrNoDevice, "/dev/serial0", "read sentences", "TX→RX")
 	line.reads = append(line.reads, []byte("$GPG"))
 	if _, err := r.Sense(context.Background()); err != nil {
 		t.Fatalf("bytes again: %v", err)
 	}
-	clk.t = clk.t.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	_, err = r.Sense(context.Background())
 	checkError(t, err, sensor.ErrNoDevice, "/dev/serial0", "read sentences", "no data from the receiver")
 }

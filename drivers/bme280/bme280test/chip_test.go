@@ -2,24 +2,15 @@ package bme280test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"syscall"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/physic"
+
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
-
-// stepClock is a sensor.Clock moved by hand.
-type stepClock struct{ now time.Time }
-
-func (c *stepClock) Now() time.Time { return c.now }
-
-func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	c.now = c.now.Add(d)
-	return ctx.Err()
-}
 
 func read(t *testing.T, c *Chip, reg byte, n int) []byte {
 	t.Helper()
@@ -154,14 +145,14 @@ func TestChip_Resolution(t *testing.T) {
 }
 
 func TestChip_Timing(t *testing.T) {
-	clk := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := sensortest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	c := New(0x76)
 	c.Clock = clk
 	write(t, c, 0xE0, 0xB6)
 	if s := read(t, c, 0xF3, 1)[0]; s != 0x01 {
 		t.Errorf("status after reset = 0x%02x; want 0x01 (im_update)", s)
 	}
-	clk.now = clk.now.Add(2 * time.Millisecond)
+	clk.Advance(2 * time.Millisecond)
 	if s := read(t, c, 0xF3, 1)[0]; s != 0x00 {
 		t.Errorf("status 2 ms after reset = 0x%02x; want 0x00", s)
 	}
@@ -173,11 +164,11 @@ func TestChip_Timing(t *testing.T) {
 		t.Errorf("data during the first measurement = % x; want the reset values", got)
 	}
 	// Typical time, appendix 9.1: 1 + 2 + 2.5 + 2.5 = 8 ms.
-	clk.now = clk.now.Add(8*time.Millisecond - time.Microsecond)
+	clk.Advance(8*time.Millisecond - time.Microsecond)
 	if s := read(t, c, 0xF3, 1)[0]; s != 0x08 {
 		t.Errorf("status before 8 ms = 0x%02x; want 0x08", s)
 	}
-	clk.now = clk.now.Add(time.Microsecond)
+	clk.Advance(time.Microsecond)
 	if s := read(t, c, 0xF3, 1)[0]; s != 0x00 {
 		t.Errorf("status after 8 ms = 0x%02x; want 0x00", s)
 	}

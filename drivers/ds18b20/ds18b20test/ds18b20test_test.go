@@ -1,16 +1,16 @@
 package ds18b20test
 
 import (
-	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/conntest"
 	"periph.io/x/conn/v3/onewire"
 	"periph.io/x/conn/v3/physic"
+
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
 func c(deg float64) physic.Temperature {
@@ -429,33 +429,10 @@ func TestBus_ShortedAndFailNext(t *testing.T) {
 	}
 }
 
-// stepClock is a simulated clock moved by Advance.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (s *stepClock) Now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.now
-}
-
-func (s *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	s.Advance(d)
-	return ctx.Err()
-}
-
-func (s *stepClock) Advance(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.now = s.now.Add(d)
-}
-
 func TestBus_ConversionTime(t *testing.T) {
 	// With a Clock, the register changes only when tCONV has passed
 	// (Table 2), and an externally powered probe reads 0 until then.
-	clk := &stepClock{now: time.Unix(1e9, 0)}
+	clk := sensortest.NewClock(time.Unix(1e9, 0))
 	b := &Bus{Clock: clk}
 	p := b.AddProbe(1)
 	if err := b.Tx(match(p, cmdWriteScratchpad, 0x4B, 0x46, 0x1F), nil, onewire.WeakPullup); err != nil {

@@ -3,55 +3,30 @@ package hx711test_test
 import (
 	"context"
 	"math"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/hx711"
 	"github.com/waybill-eu/waybill/drivers/hx711/hx711test"
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.advance(d)
-	return nil
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // host drives the chip's pins by hand, as the datasheet describes.
 type host struct {
 	t    *testing.T
-	clk  *fakeClock
+	clk  *sensortest.Clock
 	chip *hx711test.Chip
 	dout gpio.PinIn
 	sck  gpio.PinOut
 }
 
 func newHost(t *testing.T) *host {
-	clk := &fakeClock{now: t0}
+	clk := sensortest.NewClock(t0)
 	c := &hx711test.Chip{Clock: clk}
 	return &host{t: t, clk: clk, chip: c, dout: c.DOUT(), sck: c.SCK()}
 }
@@ -74,7 +49,7 @@ func (h *host) waitReady() time.Duration {
 		if h.clk.Now().Sub(start) > time.Second {
 			h.t.Fatal("DOUT stayed high for 1 s")
 		}
-		h.clk.advance(time.Millisecond)
+		h.clk.Advance(time.Millisecond)
 	}
 	return h.clk.Now().Sub(start)
 }
@@ -184,11 +159,11 @@ func TestChip_PowerDown(t *testing.T) {
 	if err := h.sck.Out(gpio.High); err != nil {
 		t.Fatal(err)
 	}
-	h.clk.advance(hx711test.PowerDownTime)
+	h.clk.Advance(hx711test.PowerDownTime)
 	if h.chip.PoweredDown() {
 		t.Error("powered down after exactly 60 µs; the datasheet says longer than")
 	}
-	h.clk.advance(time.Microsecond)
+	h.clk.Advance(time.Microsecond)
 	if !h.chip.PoweredDown() || h.dout.Read() != gpio.High {
 		t.Error("not powered down, or DOUT not high, after 61 µs")
 	}
@@ -227,7 +202,7 @@ func TestChip_Faults(t *testing.T) {
 			if err := h.dout.In(tt.pull, gpio.NoEdge); err != nil {
 				t.Fatal(err)
 			}
-			h.clk.advance(time.Second)
+			h.clk.Advance(time.Second)
 			if got := h.dout.Read(); got != tt.want {
 				t.Errorf("pull %s: DOUT = %s, want %s", tt.pull, got, tt.want)
 			}
@@ -236,7 +211,7 @@ func TestChip_Faults(t *testing.T) {
 	t.Run("stalled", func(t *testing.T) {
 		h := newHost(t)
 		h.chip.Stalled = true
-		h.clk.advance(time.Second)
+		h.clk.Advance(time.Second)
 		if h.dout.Read() != gpio.High {
 			t.Error("DOUT low on a stalled chip")
 		}
@@ -301,7 +276,7 @@ func TestChip_RoundTrip(t *testing.T) {
 		{"A/64", 'A', 64, 4210, 10.685},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &fakeClock{now: t0}
+			clk := sensortest.NewClock(t0)
 			chip := &hx711test.Chip{Clock: clk, Rate: 80, Tare: 8420, Scale: 21.37, Noise: 30, Seed: 11, SpikeEvery: 9, SpikeSize: 250000}
 			d, err := hx711.New(context.Background(), chip.DOUT(), chip.SCK(),
 				&hx711.Options{Clock: clk, Channel: tt.channel, Gain: tt.gain, Tare: tt.tare, Scale: tt.scale, Name: "floor-scale"})
@@ -329,7 +304,7 @@ func TestChip_RoundTrip(t *testing.T) {
 			if err := d.Halt(); err != nil {
 				t.Fatal(err)
 			}
-			clk.advance(time.Millisecond)
+			clk.Advance(time.Millisecond)
 			if !chip.PoweredDown() {
 				t.Error("Halt did not power the chip down")
 			}

@@ -9,19 +9,13 @@ import (
 	"github.com/waybill-eu/waybill/drivers/lis3dh"
 	"github.com/waybill-eu/waybill/drivers/lis3dh/lis3dhtest"
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
-// clock is a simulated sensor.Clock: Sleep advances it.
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
-	return ctx.Err()
+// newClock returns a simulated clock: Sleep advances it at once.
+func newClock() *sensortest.Clock {
+	return sensortest.NewClock(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
 }
-
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)} }
 
 func abs(v sensor.MilliG) sensor.MilliG {
 	if v < 0 {
@@ -96,7 +90,7 @@ func TestChip_ConstantAndOverrun(t *testing.T) {
 		t.Fatal(err)
 	}
 	chip.SetConstant(&lis3dhtest.Accel{Z: 1000})
-	clk.t = clk.t.Add(199 * time.Millisecond) // samples at 0, 10, ..., 190 ms
+	clk.Advance(199 * time.Millisecond) // samples at 0, 10, ..., 190 ms
 	vals, err := d.Sense(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +101,7 @@ func TestChip_ConstantAndOverrun(t *testing.T) {
 	if d.Overruns() != 0 {
 		t.Errorf("Overruns() = %d", d.Overruns())
 	}
-	clk.t = clk.t.Add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	vals, err = d.Sense(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -129,16 +123,16 @@ func TestChip_PowerCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	chip.SetConstant(&lis3dhtest.Accel{X: -1000})
-	clk.t = clk.t.Add(200 * time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
 	if vals, err := d.Sense(context.Background()); err != nil || len(vals) != 1 {
 		t.Fatalf("Sense() = %v, %v", vals, err)
 	}
 	chip.PowerCycle()
-	clk.t = clk.t.Add(200 * time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
 	if _, err := d.Sense(context.Background()); !errors.Is(err, sensor.ErrBus) {
 		t.Fatalf("Sense() after a power cycle = %v, want ErrBus (chip reset)", err)
 	}
-	clk.t = clk.t.Add(200 * time.Millisecond)
+	clk.Advance(200 * time.Millisecond)
 	vals, err := d.Sense(context.Background())
 	if err != nil || len(vals) != 1 || vals[0].(sensor.Motion).X != -1000 {
 		t.Errorf("Sense() after reconfiguration = %v, %v", vals, err)

@@ -10,22 +10,13 @@ import (
 	"github.com/waybill-eu/waybill/drivers/mfrc522"
 	"github.com/waybill-eu/waybill/drivers/mfrc522/mfrc522test"
 	"github.com/waybill-eu/waybill/drivers/sensor"
+	"github.com/waybill-eu/waybill/drivers/sensor/sensortest"
 )
 
-// clock is a simulated sensor.Clock: Sleep advances it.
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
-	return ctx.Err()
-}
-
-func newReader(t *testing.T) (*mfrc522test.Chip, *mfrc522.Dev, *clock) {
+func newReader(t *testing.T) (*mfrc522test.Chip, *mfrc522.Dev, *sensortest.Clock) {
 	t.Helper()
 	chip := mfrc522test.New()
-	clk := &clock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
+	clk := sensortest.NewClock(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
 	d, err := mfrc522.New(context.Background(), chip, &mfrc522.Options{Clock: clk, BusName: "SPI0.0"})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +62,7 @@ func TestChip_RoundTrip(t *testing.T) {
 		}
 		// Halted by HLTA, the tag stays quiet while it stays on the reader.
 		for range 3 {
-			clk.t = clk.t.Add(time.Minute)
+			clk.Advance(time.Minute)
 			if got := sense(t, d); got != nil {
 				t.Errorf("tag left on the reader: Sense() = %X", got)
 			}
@@ -93,15 +84,15 @@ func TestChip_Dedupe(t *testing.T) {
 	if got := present(); !bytes.Equal(got, uid) {
 		t.Fatalf("first scan: %X", got)
 	}
-	clk.t = clk.t.Add(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	if got := present(); got != nil {
 		t.Errorf("again after 10 s: %X, want no new scan", got)
 	}
-	clk.t = clk.t.Add(25 * time.Second) // 35 s after the first, 25 s after the last
+	clk.Advance(25 * time.Second) // 35 s after the first, 25 s after the last
 	if got := present(); got != nil {
 		t.Errorf("again 25 s after the last sighting: %X, want no new scan", got)
 	}
-	clk.t = clk.t.Add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	if got := present(); !bytes.Equal(got, uid) {
 		t.Errorf("again after 31 s: %X, want a new scan", got)
 	}
@@ -172,7 +163,7 @@ func TestChip_Versions(t *testing.T) {
 	} {
 		chip := mfrc522test.New()
 		chip.SetVersion(tc.v)
-		d, err := mfrc522.New(context.Background(), chip, &mfrc522.Options{Clock: &clock{}})
+		d, err := mfrc522.New(context.Background(), chip, &mfrc522.Options{Clock: sensortest.NewClock(time.Time{})})
 		if !errors.Is(err, tc.want) || (err == nil && d.Clone() != tc.clone) {
 			t.Errorf("VersionReg %#02x: New() = %v", tc.v, err)
 		}
