@@ -17,8 +17,6 @@ func RecordBrussels(ctx context.Context, cfg *config.Config, w io.Writer) error 
 	r := Brussels
 	clk := replay.NewSimClock(r.Start, 0)
 	v := NewVan(&r, clk)
-	leg1 := r.Legs[1]
-	_ = leg1
 	// Times along the round, from the start of each leg.
 	legStart := func(i int) time.Time {
 		t := r.Start
