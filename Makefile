@@ -26,11 +26,16 @@ run: build
 	rm -rf $(DEMO_DIR)
 	$(BIN)/waybill demo --data $(DEMO_DIR)
 
-# Everything the tests need that a fresh machine lacks is installed here.
+# Everything the tests need that a fresh machine lacks is installed here:
+# qemu-user (the 32-bit ARM test) and Mosquitto (the MQTT feed's broker).
 test-deps:
-	@command -v qemu-arm >/dev/null 2>&1 || { \
-	  echo "installing qemu-user (runs the 32-bit ARM build in tests)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user >/dev/null; }
+	@missing=""; \
+	  command -v qemu-arm >/dev/null 2>&1 || missing="$$missing qemu-user"; \
+	  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi
 
 test: test-deps lint
 	$(GO) test -count=1 ./...
