@@ -160,3 +160,46 @@ func TestCLI_RunReplayGpsdLog(t *testing.T) {
 		t.Fatalf("replay of a gpsd log = %d:\n%s\n%s", code, out, errs)
 	}
 }
+
+// demoRoot returns the root line the demo prints.
+func demoRoot(t *testing.T, out string) string {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "Final checkpoint") {
+			return l
+		}
+	}
+	t.Fatalf("no final checkpoint in:\n%s", out)
+	return ""
+}
+
+// The replay gives the same events on a Raspberry Pi's 64-bit ARM as here:
+// the rules' floating-point geometry is not allowed to drift between
+// architectures (Go may fuse multiply-adds on arm64). The arm64 build runs
+// under qemu-user.
+func TestCLI_DemoSameRootOnARM64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-builds and emulates the demo")
+	}
+	qemu, err := exec.LookPath("qemu-aarch64")
+	if err != nil {
+		t.Skip("qemu-aarch64 missing (make test installs qemu-user)")
+	}
+	bin := filepath.Join(t.TempDir(), "waybill-arm64")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(qemu, bin, "demo", "--data", filepath.Join(t.TempDir(), "arm")).Output()
+	if err != nil {
+		t.Fatalf("demo under qemu-aarch64: %v", err)
+	}
+	code, here, errs := waybill(t, "", "demo", "--data", filepath.Join(t.TempDir(), "here"))
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if a, b := demoRoot(t, string(out)), demoRoot(t, here); a != b {
+		t.Errorf("arm64: %s\nhere:  %s", a, b)
+	}
+}
