@@ -10,7 +10,7 @@ LDFLAGS  := -s -w -X main.buildDate=$(DATE)
 PKG      := ./agent/cmd/waybill
 DEMO_DIR := .data/demo
 
-.PHONY: all build run test test-deps lint cross bench bench-deps fuzz recordings clean
+.PHONY: all build run test test-deps lint cross bench bench-deps fuzz recordings geth clean
 
 all: build
 
@@ -37,8 +37,18 @@ test-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
 
-test: test-deps lint
+test: test-deps lint geth
 	$(GO) test -count=1 ./...
+
+# A real go-ethereum node for the integration tests (testbench/gethdev), at
+# the version go.mod requires, built into build/ when missing or of another
+# version (about 4 minutes cold on two cores; static, no cgo).
+geth:
+	@v=$$($(GO) list -m -f '{{.Version}}' github.com/ethereum/go-ethereum); \
+	  if ! $(BUILD)/geth version 2>/dev/null | grep -q "^Version: $${v#v}"; then \
+	    echo "building geth $$v into $(BUILD)/ (about 4 minutes on two cores)"; \
+	    CGO_ENABLED=0 GOBIN=$(CURDIR)/$(BUILD) $(GO) install github.com/ethereum/go-ethereum/cmd/geth@$$v; \
+	  fi
 
 STATICCHECK := $(BUILD)/staticcheck
 
