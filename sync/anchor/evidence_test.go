@@ -1,0 +1,118 @@
+package anchor
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+// docVector returns the evidence vector of firmware-docs/ANCHORING.md.
+func docVector(t testing.TB) []byte {
+	t.Helper()
+	doc, err := os.ReadFile("../../firmware-docs/ANCHORING.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "<!-- evidence vector -->\n```json\n")
+	if !ok {
+		t.Fatal("ANCHORING.md has no evidence vector block")
+	}
+	v, _, ok := strings.Cut(rest, "\n```")
+	if !ok {
+		t.Fatal("ANCHORING.md: evidence vector block not closed")
+	}
+	return []byte(v)
+}
+
+func TestParseEvidence_Vector(t *testing.T) {
+	vec := docVector(t)
+	e, err := ParseEvidence(vec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Check(); err != nil {
+		t.Fatalf("Check(vector) = %v", err)
+	}
+	if e.Size != 5 || e.PrevSize != 2 || e.BlockNumber != 1 || e.Ledger != "eip155:1337" {
+		t.Fatalf("vector parsed as size %d prev %d block %d ledger %q", e.Size, e.PrevSize, e.BlockNumber, e.Ledger)
+	}
+	// White space and member order are free; the form written is canonical.
+	loose := bytes.Replace(vec, []byte(`{"block_hash"`), []byte("{\n  \"v\": 1, \"block_hash\""), 1)
+	loose = bytes.Replace(loose, []byte(`,"v":1}`), []byte("}\n"), 1)
+	e2, err := ParseEvidence(loose)
+	if err != nil {
+		t.Fatalf("ParseEvidence(reordered) = %v", err)
+	}
+	if out, _ := e2.Format(); !bytes.Equal(out, vec) {
+		t.Fatal("reordered vector does not format back to the vector")
+	}
+}
+
+func TestParseEvidence_Bad(t *testing.T) {
+	vec := string(docVector(t))
+	repl := func(old, new string) string {
+		if !strings.Contains(vec, old) {
+			t.Fatalf("vector lacks %q", old)
+		}
+		return strings.Replace(vec, old, new, 1)
+	}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", "evidence"},
+		{"not an object", "[]", "evidence"},
+		{"trailing data", vec + "{}", "evidence"},
+		{"duplicate member", repl(`"v":1}`, `"v":1,"v":1}`), "duplicate"},
+		{"unknown member", repl(`"v":1}`, `"v":1,"w":2}`), `unknown member "w"`},
+		{"missing member", repl(`"size":5,`, ``), `"size"`},
+		{"null member", repl(`"size":5,`, `"size":null,`), `"size"`},
+		{"wrong version", repl(`"v":1}`, `"v":2}`), "version 2"},
+		{"string size", repl(`"size":5,`, `"size":"5",`), "size"},
+		{"negative size", repl(`"size":5,`, `"size":-5,`), "size"},
+		{"size past 2^53", repl(`"size":5,`, `"size":9007199254740992,`), "2^53"},
+		{"uppercase hex", repl(`"tx_hash":"0xd2e8`, `"tx_hash":"0xD2E8`), "lowercase"},
+		{"hex without 0x", repl(`"tx_hash":"0xd2e8`, `"tx_hash":"d2e8`), "0x"},
+		{"short hash", repl(`"tx_hash":"0xd2e8`, `"tx_hash":"0xd2`), "tx_hash"},
+		{"non-canonical base64", repl(`xLm4="`, `xLm5="`), "base64"},
+		{"receipt not an object", strings.Replace(repl(`"receipt":{`, `"receipt":[{`), `"type":"0x2"}`, `"type":"0x2"}]`, 1), "receipt"},
+		{"prev_root without prev_size", repl(`"prev_size":2`, `"prev_size":0`), "prev_size"},
+		{"no prev_root with prev_size", repl(`"prev_root":"MbkAWFxpqnWEzd361LJIfE+TdpJeLnZ9ErlJhCC2DvI=",`, ``), "prev_size"},
+		{"over 1 MiB", vec[:len(vec)-1] + `,"x":"` + strings.Repeat("a", MaxEvidenceSize) + `"}`, "more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := ParseEvidence([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("ParseEvidence = %+v, want an error", e)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseEvidence = %v, want an error mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseEvidence(f *testing.F) {
+	f.Add(docVector(f))
+	f.Add([]byte(`{"v":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseEvidence(b)
+		if err != nil {
+			return
+		}
+		out, err := e.Format()
+		if err != nil {
+			t.Fatalf("Format of parsed evidence: %v", err)
+		}
+		e2, err := ParseEvidence(out)
+		if err != nil {
+			t.Fatalf("ParseEvidence(Format(e)) = %v", err)
+		}
+		out2, _ := e2.Format()
+		if !bytes.Equal(out, out2) {
+			t.Fatal("Format is not stable")
+		}
+		_ = e.Check() // must not panic
+	})
+}
