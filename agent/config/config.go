@@ -63,6 +63,8 @@ type Config struct {
 	Zones   []Zone   // in file order
 	Rules   Rules
 	Faults  Faults
+	Feed    *Feed   // nil: no MQTT feed
+	Anchor  *Anchor // nil: no anchoring
 }
 
 // Device is the device's identity and storage.
@@ -156,7 +158,7 @@ func parse(name, dir string, data []byte, readFile func(string) ([]byte, error))
 	return c, nil
 }
 
-var topKeys = []string{"version", "device", "sensors", "zones", "rules", "faults"}
+var topKeys = []string{"version", "device", "sensors", "zones", "rules", "faults", "feed", "anchor"}
 
 func (p *parser) config(data []byte) *Config {
 	if len(data) > MaxSize {
@@ -197,6 +199,10 @@ func (p *parser) config(data []byte) *Config {
 	fn, _ := top.get("faults", false)
 	ff := p.mapping(fn, "faults", []string{"every"}, nil)
 	c.Faults.Every, _ = ff.dur("every", false, 5*time.Minute, time.Second, 24*time.Hour)
+	feedN, _ := top.get("feed", false)
+	c.Feed = p.feed(feedN)
+	anchorN, _ := top.get("anchor", false)
+	c.Anchor = p.anchor(anchorN)
 	return c
 }
 
