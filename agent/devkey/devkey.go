@@ -66,6 +66,10 @@ type Key struct {
 // Address returns the device address.
 func (k *Key) Address() event.Address { return k.Signer.Address() }
 
+// ECDSA returns the secp256k1 private key, for signing ledger transactions
+// when the device pays for its own anchors.
+func (k *Key) ECDSA() *ecdsa.PrivateKey { return k.secp }
+
 // Ed25519Public returns the note key's public half.
 func (k *Key) Ed25519Public() ed25519.PublicKey { return k.Ed25519.Public().(ed25519.PublicKey) }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/clock"
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/daemon"
@@ -91,12 +92,14 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	srvCtx, stopSrv := context.WithCancel(ctx)
 	defer stopSrv()
 	var running atomic.Pointer[daemon.Agent]
+	var synced atomic.Pointer[daemon.Sync]
 	srv := &localapi.Server{Log: l, Clock: clock.New(buildFloor()).Now, Logger: log.With("subsystem", "localapi"),
 		Status: func() any {
-			if a := running.Load(); a != nil {
-				return a.Status()
+			a := running.Load()
+			if a == nil {
+				return nil
 			}
-			return nil
+			return agentStatus{a.Status(), synced.Load().Status()}
 		}}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(srvCtx) }()
@@ -105,15 +108,38 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if cfg.Device.CheckpointEvery != *every {
 			cfg.Device.CheckpointEvery = *every
 		}
+		// Feed and anchoring run downstream of the log until the sensors
+		// have stopped and, after a replay, the feed has caught up.
+		syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopSync()
+		sy, err := daemon.StartSync(syncCtx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), Logger: log})
+		if err != nil {
+			stopSrv()
+			<-srvErr
+			return fmt.Errorf("run: %w", err)
+		}
+		synced.Store(sy)
 		var runErr error
 		if rec != nil {
 			var a *daemon.Agent
-			a, runErr = runReplay(ctx, l, cfg, rec, *speed, log, running.Store)
+			a, runErr = runReplay(ctx, l, cfg, rec, *speed, log, running.Store, sy)
+			if sy.Feed != nil && ctx.Err() == nil {
+				wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				if err := sy.Feed.Wait(wctx, l.Size()); err != nil {
+					log.Warn("the feed has not published every event", "published", sy.Feed.Status().Cursor, "events", l.Size())
+				}
+				cancel()
+			}
 			if a != nil {
 				printReplaySummary(e.stdout, l, rec, a)
+				printSync(e.stdout, sy)
 			}
 		} else {
-			runErr = runLive(ctx, l, cfg, *recordPath, log, running.Store)
+			runErr = runLive(ctx, l, cfg, *recordPath, log, running.Store, sy)
+		}
+		stopSync()
+		if err := sy.Wait(); err != nil {
+			log.Error("sync stopped with an error", "err", err)
 		}
 		stopSrv()
 		<-srvErr
@@ -194,7 +220,7 @@ func loadRecording(path string) (*replay.Recording, error) {
 
 // runLive reads the configured sensors on this machine's buses until ctx is
 // done.
-func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPath string, log *slog.Logger, started func(*daemon.Agent)) error {
+func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPath string, log *slog.Logger, started func(*daemon.Agent), sy *daemon.Sync) error {
 	var buses daemon.Buses = &daemon.HostBuses{}
 	if recordPath != "" {
 		w, err := os.OpenFile(recordPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -209,6 +235,7 @@ func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPat
 		buses = daemon.RecordBuses{Buses: buses, Rec: r}
 	}
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: buses, Floor: buildFloor(),
+		OnEvent: func(*event.Signed) { sy.Notify() }, OnCheckpoint: func(checkpoint.Checkpoint) { sy.Notify() },
 		Logger: log.With("subsystem", "agent")})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
@@ -233,7 +260,7 @@ func hostname() string {
 // A raw NMEA file holds only a receiver's output: it is replayed through the
 // configuration's nmea sensor alone.
 func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *replay.Recording, speed float64,
-	log *slog.Logger, started func(*daemon.Agent)) (*daemon.Agent, error) {
+	log *slog.Logger, started func(*daemon.Agent), sy *daemon.Sync) (*daemon.Agent, error) {
 	if rec.Raw {
 		c := *cfg
 		c.Sensors = nil
@@ -250,7 +277,8 @@ func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *re
 	}
 	clk := replay.NewSimClock(rec.Header.Start, speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
-		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent")})
+		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent"),
+		OnEvent: func(*event.Signed) { sy.Notify() }, OnCheckpoint: func(checkpoint.Checkpoint) { sy.Notify() }})
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
@@ -301,5 +329,27 @@ func printHealth(w io.Writer, a *daemon.Agent) {
 		return m
 	}()) {
 		fmt.Fprintf(w, "  GNSS time not used: %s\n", kc)
+	}
+}
+
+// agentStatus is what `waybill status` prints of a running agent.
+type agentStatus struct {
+	daemon.Status
+	Sync map[string]any `json:"sync,omitempty"`
+}
+
+// printSync prints what the feed published and what was anchored.
+func printSync(w io.Writer, sy *daemon.Sync) {
+	if sy.Feed != nil {
+		st := sy.Feed.Status()
+		fmt.Fprintf(w, "feed: %d events acknowledged by the broker (%s), backlog %d\n", st.Cursor, st.Broker, st.Backlog)
+	}
+	if sy.Anchor != nil {
+		st := sy.Anchor.Status()
+		fmt.Fprintf(w, "anchors: %d confirmed, %d failed", st.Confirmed, st.Failed)
+		if st.Last != nil {
+			fmt.Fprintf(w, "; last: size %d in block %d", st.Last.Size, st.Last.BlockNumber)
+		}
+		fmt.Fprintln(w)
 	}
 }

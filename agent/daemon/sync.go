@@ -1,0 +1,226 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/waybill-eu/waybill/agent/config"
+	"github.com/waybill-eu/waybill/agent/devkey"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/sync/anchor"
+	"github.com/waybill-eu/waybill/sync/anchor/evmtx"
+	"github.com/waybill-eu/waybill/sync/feed"
+)
+
+// Files of the sync subsystems in the log directory.
+const (
+	FeedCursorFile = "feed.cursor"
+	AnchorStore    = "anchor.db"
+)
+
+// SyncOptions configures StartSync.
+type SyncOptions struct {
+	Config *config.Config // its Feed and Anchor sections; nil sections start nothing
+	Log    *eventlog.Log
+	// Key signs anchor transactions when the configuration names no
+	// relayer key: the device pays for its own anchors.
+	Key    *ecdsa.PrivateKey
+	Logger *slog.Logger
+	// Brokers, if set, replace the configured brokers (the demo's
+	// in-process broker).
+	Brokers []string
+	// Client, if set, is the ledger node instead of dialing the configured
+	// RPC URL (the demo's in-process chain).
+	Client evmtx.Client
+	// Payload, if set, makes the anchor calldata instead of the configured
+	// backend's.
+	Payload evmtx.Payload
+}
+
+// Sync is the running feed and anchoring, downstream of the log.
+type Sync struct {
+	Feed   *feed.Publisher  // nil without a feed section
+	Anchor *anchor.Anchorer // nil without an anchor section
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+	closer func()
+}
+
+// StartSync starts the feed and the anchoring loop the configuration asks
+// for; they run until ctx is done. Wait returns when they have stopped.
+func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
+	s := &Sync{closer: func() {}}
+	lg := o.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	dir := o.Log.Dir()
+	if c := o.Config.Feed; c != nil {
+		fo := feed.Options{Brokers: c.Brokers, ClientID: c.ClientID, Window: c.Window, Username: c.Username,
+			CursorFile: filepath.Join(dir, FeedCursorFile), Logger: lg.With("subsystem", "feed")}
+		if len(o.Brokers) > 0 {
+			fo.Brokers = o.Brokers
+		}
+		if c.PasswordFile != "" {
+			b, err := os.ReadFile(c.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("feed: password_file: %w", err)
+			}
+			fo.Password = strings.TrimRight(string(b), "\r\n")
+		}
+		if c.CAFile != "" || c.CertFile != "" || c.Insecure {
+			fo.TLS = &feed.TLSOptions{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, InsecureSkipVerify: c.Insecure}
+		}
+		p, err := feed.New(o.Log, fo)
+		if err != nil {
+			return nil, fmt.Errorf("feed: %w", err)
+		}
+		s.Feed = p
+		s.run(func() error { return p.Run(ctx) })
+	}
+	if c := o.Config.Anchor; c != nil {
+		a, closeClient, err := openAnchor(ctx, o, c, filepath.Join(dir, AnchorStore), lg.With("subsystem", "anchor"))
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("anchor: %w", err), s.Wait())
+		}
+		s.Anchor, s.closer = a, closeClient
+		s.run(func() error { return a.Run(ctx) })
+	}
+	return s, nil
+}
+
+func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path string, lg *slog.Logger) (*anchor.Anchorer, func(), error) {
+	closeClient := func() {}
+	client := o.Client
+	if client == nil {
+		ec, err := ethclient.DialContext(ctx, c.RPC)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dial %s: %w", c.RPC, err)
+		}
+		client, closeClient = ec, ec.Close
+	}
+	key := o.Key
+	if c.KeyFile != "" {
+		k, err := loadRelayer(c.KeyFile, c.PassFile)
+		if err != nil {
+			closeClient()
+			return nil, nil, err
+		}
+		key = k
+	}
+	if key == nil {
+		closeClient()
+		return nil, nil, errors.New("no key to sign anchor transactions")
+	}
+	payload := o.Payload
+	if payload == nil {
+		switch c.Backend {
+		case config.AnchorNote:
+			payload = evmtx.NotePayload{To: common.HexToAddress(c.Contract)}
+		default:
+			closeClient()
+			return nil, nil, fmt.Errorf("backend %q is not available in this build", c.Backend)
+		}
+	}
+	be, err := evmtx.New(evmtx.Options{Client: client, Signer: evmtx.KeySigner(key), Payload: payload,
+		GasMarginPercent: uint64(c.GasLimitPlus)})
+	if err != nil {
+		closeClient()
+		return nil, nil, err
+	}
+	fin, err := anchor.ParseFinality(c.Finality)
+	if err != nil {
+		closeClient()
+		return nil, nil, err
+	}
+	gwei := new(big.Float).Mul(big.NewFloat(c.MaxFeeGwei), big.NewFloat(1e9))
+	maxFee, _ := gwei.Int(nil)
+	a, err := anchor.Open(path, o.Log, be, &anchor.Options{Every: uint64(c.EveryEvents), Interval: c.Every, Finality: fin,
+		MaxFeePerGas: maxFee, Checkpoint: o.Log.Checkpoint, Logger: lg})
+	if err != nil {
+		closeClient()
+		return nil, nil, err
+	}
+	return a, closeClient, nil
+}
+
+func (s *Sync) run(f func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := f(); err != nil {
+			s.mu.Lock()
+			s.errs = append(s.errs, err)
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// Notify tells the feed and the anchoring loop that the log has grown.
+func (s *Sync) Notify() {
+	if s == nil {
+		return
+	}
+	if s.Feed != nil {
+		s.Feed.Notify()
+	}
+	if s.Anchor != nil {
+		s.Anchor.Notify()
+	}
+}
+
+// Wait waits for the feed and anchoring loops to stop (their context done),
+// closes the anchor store and the ledger client, and returns their errors.
+func (s *Sync) Wait() error {
+	if s == nil {
+		return nil
+	}
+	s.wg.Wait()
+	if s.Anchor != nil {
+		if err := s.Anchor.Close(); err != nil {
+			s.errs = append(s.errs, err)
+		}
+	}
+	s.closer()
+	return errors.Join(s.errs...)
+}
+
+// Status returns the feed's and the anchoring's status for `waybill status`.
+func (s *Sync) Status() map[string]any {
+	out := map[string]any{}
+	if s == nil {
+		return out
+	}
+	if s.Feed != nil {
+		out["feed"] = s.Feed.Status()
+	}
+	if s.Anchor != nil {
+		out["anchor"] = s.Anchor.Status()
+	}
+	return out
+}
+
+// loadRelayer loads the key that pays for anchors in place of the device.
+func loadRelayer(path, passFile string) (*ecdsa.PrivateKey, error) {
+	pass, err := devkey.ReadPassphrase(passFile)
+	if err != nil {
+		return nil, fmt.Errorf("relayer key: %w", err)
+	}
+	k, err := devkey.Load(path, pass)
+	if err != nil {
+		return nil, fmt.Errorf("relayer key: %w", err)
+	}
+	return k.ECDSA(), nil
+}
