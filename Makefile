@@ -10,7 +10,7 @@ LDFLAGS  := -s -w -X main.buildDate=$(DATE)
 PKG      := ./agent/cmd/waybill
 DEMO_DIR := .data/demo
 
-.PHONY: all build run test test-deps lint cross bench bench-deps fuzz recordings geth clean
+.PHONY: all build run test test-deps lint cross bench bench-deps fuzz recordings geth contracts contracts-check clean
 
 all: build
 
@@ -37,8 +37,18 @@ test-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
 
-test: test-deps lint geth
+test: test-deps lint geth contracts-check
 	$(GO) test -count=1 ./...
+
+# The registry contract: solc-js pinned in sync/anchor/contract/package.json
+# (npm packages in build/contract), evmVersion paris, abigen at go.mod's
+# go-ethereum version in build/. `make contracts` rewrites the committed ABI,
+# bytecode and bindings; `make test` fails when they are not what the source
+# compiles to.
+contracts:
+	sync/anchor/contract/build.sh
+contracts-check:
+	sync/anchor/contract/build.sh --check
 
 # A real go-ethereum node for the integration tests (testbench/gethdev), at
 # the version go.mod requires, built into build/ when missing or of another
