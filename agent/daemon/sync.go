@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -20,6 +21,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/sync/anchor"
 	"github.com/waybill-eu/waybill/sync/anchor/evmtx"
+	"github.com/waybill-eu/waybill/sync/anchor/registry"
 	"github.com/waybill-eu/waybill/sync/feed"
 )
 
@@ -46,6 +48,9 @@ type SyncOptions struct {
 	// Payload, if set, makes the anchor calldata instead of the configured
 	// backend's.
 	Payload evmtx.Payload
+	// AnchorPoll, if set, is how often the anchoring loop steps (default
+	// anchor.DefaultPoll); the demo's chain seals a block every 100 ms.
+	AnchorPoll time.Duration
 }
 
 // Sync is the running feed and anchoring, downstream of the log.
@@ -127,6 +132,9 @@ func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path strin
 	payload := o.Payload
 	if payload == nil {
 		switch c.Backend {
+		case config.AnchorEVM:
+			id := o.Log.Identity()
+			payload = registry.Payload{Contract: common.HexToAddress(c.Contract), Domain: id.Domain(), Device: id.Device}
 		case config.AnchorNote:
 			payload = evmtx.NotePayload{To: common.HexToAddress(c.Contract)}
 		default:
@@ -148,7 +156,7 @@ func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path strin
 	gwei := new(big.Float).Mul(big.NewFloat(c.MaxFeeGwei), big.NewFloat(1e9))
 	maxFee, _ := gwei.Int(nil)
 	a, err := anchor.Open(path, o.Log, be, &anchor.Options{Every: uint64(c.EveryEvents), Interval: c.Every, Finality: fin,
-		MaxFeePerGas: maxFee, Checkpoint: o.Log.Checkpoint, Logger: lg})
+		MaxFeePerGas: maxFee, Checkpoint: o.Log.Checkpoint, Logger: lg, Poll: o.AnchorPoll})
 	if err != nil {
 		closeClient()
 		return nil, nil, err

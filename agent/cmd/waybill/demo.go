@@ -20,6 +20,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 	"github.com/waybill-eu/waybill/configs"
+	"github.com/waybill-eu/waybill/sync/feed"
 	"github.com/waybill-eu/waybill/testbench/recordings"
 	"github.com/waybill-eu/waybill/testbench/replay"
 )
@@ -86,11 +87,21 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "  log directory  %s\n  device         %s (the public demo key)\n  origin         %s\n  verifier key   %s\n\n",
 		dir, k.Address(), l.Origin(), vkey)
 
+	// Downstream of the log: an in-process MQTT broker and chain.
+	ds, err := startDemoSync(ctx, cfg, l, k, quiet)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer ds.close()
+	fmt.Fprintf(e.stdout, "  MQTT broker    %s (in process), topic %s\n  ledger         in-process EVM chain %d, registry contract %s\n\n",
+		ds.broker.URL(), feedTopic(id), cfg.Device.ChainID, ds.chain.Registry.Hex())
+
 	// Replay, with a progress line every ten simulated minutes.
 	var notes []checkpoint.Checkpoint
 	events := 0
 	next := rec.Header.Start.Add(10 * time.Minute)
 	onEvent := func(s *event.Signed) {
+		ds.sync.Notify()
 		events++
 		if t := time.UnixMilli(s.Time).UTC(); !t.Before(next) {
 			fmt.Fprintf(e.stdout, "  %s  %4d events signed and durable, last: %s\n", t.Format("15:04"), events, s.Kind)
@@ -102,7 +113,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	clk := replay.NewSimClock(rec.Header.Start, *speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
 		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: quiet,
-		OnEvent: onEvent, OnCheckpoint: func(c checkpoint.Checkpoint) { notes = append(notes, c) }})
+		OnEvent: onEvent, OnCheckpoint: func(c checkpoint.Checkpoint) { notes = append(notes, c); ds.sync.Notify() }})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -118,6 +129,13 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	stats := a.Stats()
 	fmt.Fprintf(e.stdout, "  replayed %s of sensor data: %d readings, %d sensor faults, %d events in %d checkpoints\n",
 		stats.Now.Sub(rec.Header.Start).Round(time.Second), stats.Readings, stats.Faults, l.Size(), len(notes))
+
+	if err := ds.settle(ctx, l); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := ds.report(ctx, e.stdout, l); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 
 	// Prove and verify every event offline against the final checkpoint.
 	final := notes[len(notes)-1]
@@ -206,3 +224,5 @@ func untilText(rec *replay.Recording) string {
 	}
 	return "its last operation"
 }
+
+func feedTopic(id eventlog.Identity) string { return feed.TopicsFor(id.Fleet, id.Device).Events }
