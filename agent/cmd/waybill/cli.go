@@ -46,6 +46,7 @@ Usage:
   waybill config check FILE
   waybill sensors decode (--driver NAME | --sensor NAME) [--config FILE] RECORDING
   waybill sensors probe --config FILE
+  waybill anchor status --data DIR [--evidence]   (what is anchored, pending and confirmed)
   waybill status --data DIR                         (the running agent's sensor health and counters)
   waybill log append --data DIR --key PATH [--fleet NAME --chain-id N]   (JSON lines on stdin)
   waybill log show --data DIR [--from N] [--limit K]
@@ -133,6 +134,11 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		return cmdConfigCheck(ctx, e, args[2:])
 	case "status":
 		return cmdStatus(ctx, e, args[1:])
+	case "anchor":
+		if len(args) < 2 || args[1] != "status" {
+			return usageError{"anchor needs a subcommand: status"}
+		}
+		return cmdAnchorStatus(ctx, e, args[2:])
 	case "sensors":
 		if len(args) < 2 {
 			return usageError{"sensors needs a subcommand: decode or probe"}

@@ -203,3 +203,29 @@ func TestCLI_DemoSameRootOnARM64(t *testing.T) {
 		t.Errorf("arm64: %s\nhere:  %s", a, b)
 	}
 }
+
+// The demo publishes to its in-process broker and anchors to its
+// in-process chain; anchor status reads what it anchored from the store.
+func TestCLI_DemoSyncAndAnchorStatus(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "demo")
+	code, out, errs := waybill(t, "", "demo", "--data", data)
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, errs)
+	}
+	for _, w := range []string{"a subscriber received and verified 242 of them", "verified 242/242 events on chain"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("demo output lacks %q:\n%s", w, out)
+		}
+	}
+	code, out, errs = waybill(t, "", "anchor", "status", "--data", data)
+	if code != 0 || !strings.Contains(out, "last confirmed: ") || !strings.Contains(out, " size 242 ") || strings.Contains(out, "in flight") {
+		t.Fatalf("anchor status = %d:\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = waybill(t, "", "anchor", "status", "--data", data, "--evidence")
+	if code != 0 || !strings.Contains(out, `"ledger":"eip155:1337"`) {
+		t.Fatalf("anchor status --evidence = %d:\n%.300s", code, out)
+	}
+	if code, _, errs := waybill(t, "", "anchor", "status", "--data", t.TempDir()); code == 0 || !strings.Contains(errs, "has no anchor store") {
+		t.Errorf("anchor status without a store: %d %s", code, errs)
+	}
+}
