@@ -55,7 +55,8 @@ Usage:
   waybill log consistency --data DIR --from M --to N
   waybill log check --data DIR
   waybill log salvage --data DIR --epoch N [--out DIR]
-  waybill verify [--device ADDRESS] [--fleet NAME] [--chain-id N] [--vkey VKEY] BUNDLE
+  waybill verify [--device ADDRESS] [--fleet NAME] [--chain-id N] [--vkey VKEY]
+                 [--rpc URL --contract ADDRESS [--confirmations K] [--consistency FILE]] BUNDLE
   waybill bench [--events N] [--json] [--round D]
 
 Commands that use the key read its passphrase from --passphrase-file FILE or

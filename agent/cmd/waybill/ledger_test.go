@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/waybill-eu/waybill/agent/config"
+	"github.com/waybill-eu/waybill/agent/daemon"
+	"github.com/waybill-eu/waybill/agent/devkey"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/sync/anchor/registry"
+	"github.com/waybill-eu/waybill/testbench/gethdev"
+)
+
+// Anchoring against a real geth --dev node over JSON-RPC: the device's log
+// is anchored through the registry contract by the agent's own loop, and
+// `waybill verify --rpc --contract` confirms a bundle's checkpoint on the
+// ledger, or refuses it.
+func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
+	node := gethdev.Start(t)
+	ctx := context.Background()
+	dev := bind.NewKeyedTransactor(gethdev.DevKey(), big.NewInt(gethdev.ChainID))
+	contract, tx, err := bind.DeployContract(dev, common.FromHex(registry.WaybillRegistryMetaData.Bin), node.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.WaitReceipt(ctx, tx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+
+	dir, key, _, addr := keyed(t)
+	data := filepath.Join(dir, "log")
+	code, _, errs := waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "cli-test", "--chain-id", "1337")
+	if code == 0 || !strings.Contains(errs, "2 input line(s) not appended") {
+		t.Fatalf("append: %d %s", code, errs)
+	}
+	if code, _, errs := waybill(t, "", "log", "checkpoint", "--data", data, "--key", key); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, err := node.Fund(ctx, common.HexToAddress(addr), new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
+		t.Fatal(err)
+	}
+
+	// The agent's anchoring loop, configured as a device would be.
+	k, err := devkey.Load(key, []byte("test passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(ctx, data, &eventlog.Options{Keys: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Anchor: &config.Anchor{Backend: config.AnchorEVM, RPC: node.URL(), Contract: contract.Hex(),
+		Finality: "qbft", EveryEvents: 1, Every: time.Hour, MaxFeeGwei: 100, GasLimitPlus: 20}}
+	sctx, stop := context.WithCancel(ctx)
+	sy, err := daemon.StartSync(sctx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), AnchorPoll: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := sy.Anchor.Status()
+		if st.Last != nil && st.Last.Size == l.Size() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not anchored within 60 s: %+v", st)
+		}
+		sy.Notify()
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	if err := sy.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+
+	code, bundle, errs := waybill(t, "", "log", "prove", "--data", data, "--seq", "1")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	bpath := filepath.Join(dir, "bundle.json")
+	os.WriteFile(bpath, []byte(bundle), 0o644)
+	code, out, errs := waybill(t, "", "verify", "--rpc", node.URL(), "--contract", contract.Hex(), bpath)
+	if code != 0 || !strings.Contains(out, "is anchored in block") {
+		t.Fatalf("verify --rpc = %d:\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = waybill(t, "", "verify", "--rpc", node.URL(), "--contract", contract.Hex(), "--confirmations", "1000", bpath)
+	if code != 1 || !strings.Contains(errs, "NOT ANCHORED") || !strings.Contains(errs, "fewer than 1000") {
+		t.Errorf("verify asking 1000 confirmations = %d %s", code, errs)
+	}
+	code, _, errs = waybill(t, "", "verify", "--rpc", node.URL(), "--contract", common.HexToAddress("0x1234").Hex(), bpath)
+	if code == 0 {
+		t.Errorf("verify against an address without the registry succeeded: %s", errs)
+	}
+	code, out, errs = waybill(t, "", "anchor", "status", "--data", data)
+	if code != 0 || !strings.Contains(out, "confirmed 1,") && !strings.Contains(out, "last confirmed") {
+		t.Errorf("anchor status = %d:\n%s\n%s", code, out, errs)
+	}
+}
