@@ -46,6 +46,9 @@ func TestPublisher_DeliversInOrder(t *testing.T) {
 	waitCursor(t, p, 550)
 	sub.waitFor("events 500-549", sub.eventsThrough(topics.Events, 550))
 	sub.waitFor("the checkpoint", func() bool { return len(sub.messages(topics.Checkpoints)) > 0 })
+	// The subscriber may see the checkpoint before the publisher has
+	// processed its PUBACK: wait for the status to say so too.
+	waitStatus(t, p, "the checkpoint", func(s Status) bool { return s.Checkpoint == cp.Size })
 	if st := p.Status(); !st.Connected || st.Cursor != 550 || st.Backlog != 0 || st.Checkpoint != cp.Size || st.Connects != 1 {
 		t.Errorf("Status() = %+v", st)
 	}
