@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,31 @@ func cmdAnchorStatus(ctx context.Context, e *env, args []string) error {
 	}
 	path := filepath.Join(f.data, daemon.AnchorStore)
 	st, anchors, err := anchor.ReadStore(path)
+	if errors.Is(err, anchor.ErrLocked) {
+		// The running agent holds the store: ask it.
+		c, derr := localapi.Dial(f.data)
+		if derr != nil {
+			return fmt.Errorf("anchor status: %w", err)
+		}
+		var out jsonBuf
+		if err := c.Do(ctx, "GET", "/v1/status", nil, &out); err != nil {
+			return fmt.Errorf("anchor status: %w", err)
+		}
+		var s struct {
+			Agent struct {
+				Sync struct {
+					Anchor json.RawMessage `json:"anchor"`
+				} `json:"sync"`
+			} `json:"agent"`
+		}
+		if err := json.Unmarshal(out.b, &s); err != nil || s.Agent.Sync.Anchor == nil {
+			return fmt.Errorf("anchor status: the running agent reports no anchoring")
+		}
+		var pretty bytes.Buffer
+		json.Indent(&pretty, s.Agent.Sync.Anchor, "", "  ")
+		fmt.Fprintf(e.stdout, "anchoring in the running agent (pid holding %s):\n%s\n", path, pretty.Bytes())
+		return nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("anchor status: %s has no anchor store: the configuration has no anchor section, or the agent has not run with it", f.data)
 	}
