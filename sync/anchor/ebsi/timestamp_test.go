@@ -266,6 +266,8 @@ func TestTimestampData(t *testing.T) {
 		`{"note": "x","type":"waybill.checkpoint.v1"}`, // not canonical: white space
 		`{"extra":1,"note":"x","type":"waybill.checkpoint.v1"}`,
 		`{"note":"x","type":"waybill.checkpoint.v1"}x`,
+		`{"note":"x","tYpe":"waybill.checkpoint.v1"}`, // member names are exact
+		`{"Note":"x","type":"waybill.checkpoint.v1"}`,
 		`["note","x"]`,
 		`{"note":"x","note":"y","type":"waybill.checkpoint.v1"}`,
 		`{"note":"\u0078","type":"waybill.checkpoint.v1"}`, // not canonical: escape

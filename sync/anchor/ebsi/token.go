@@ -172,6 +172,12 @@ func (b *Backend) token(ctx context.Context) (string, error) {
 		return tok, nil
 	}
 	fresh, fexp, err := b.opts.Token.Token(ctx)
+	if err != nil && tok != "" && now.Before(exp) {
+		// Renewal failed, but the held token is still valid: use it while
+		// it lasts.
+		b.opts.Logger.Warn("access token renewal failed; using the current token until it expires", "expires", exp, "err", err)
+		return tok, nil
+	}
 	if err != nil {
 		b.setAuthFailed(true)
 		return "", fmt.Errorf("%w: token source: %v", ErrUnauthorized, err)

@@ -167,3 +167,25 @@ func TestNew_Options(t *testing.T) {
 		}
 	}
 }
+
+// TestToken_RenewalFailsBeforeExpiry: a failed renewal inside the refresh
+// margin keeps the still valid token; after its expiry the backend is
+// unauthorised.
+func TestToken_RenewalFailsBeforeExpiry(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if _, err := r.be.Block(ctx, anchor.Latest); err != nil {
+		t.Fatal(err)
+	}
+	r.tok.set(ebsi.TokenSourceFunc(func(context.Context) (string, time.Time, error) {
+		return "", time.Time{}, errors.New("authorisation API unreachable")
+	}))
+	r.clock.Advance(tokenTTL - time.Minute)
+	if _, err := r.be.Block(ctx, anchor.Latest); err != nil {
+		t.Errorf("Block(Latest) with a valid token and a failing renewal = %v", err)
+	}
+	r.clock.Advance(2 * time.Minute)
+	if _, err := r.be.Block(ctx, anchor.Latest); !errors.Is(err, ebsi.ErrUnauthorized) {
+		t.Errorf("Block(Latest) after expiry = %v, want ErrUnauthorized", err)
+	}
+}
