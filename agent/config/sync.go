@@ -37,17 +37,26 @@ type Anchor struct {
 	KeyFile      string        // the relayer's keystore; "" means the device key pays
 	PassFile     string        // its passphrase file
 	GasLimitPlus int           // percent added to the gas estimate, 0..100; default 20
+
+	// EBSI Timestamp (backend ebsi): RPC is the Timestamp API's JSON-RPC
+	// endpoint, Contract optionally pins the Timestamp contract.
+	APIVersion      string // pinned API version, e.g. "v4"; required for ebsi
+	TokenFile       string // access token file (scope timestamp_write), renewed by the operator's wallet
+	HashAlgorithmID int    // EBSI's id of sha2-256; required for ebsi
 }
 
 // Anchor backends.
 const (
 	AnchorEVM  = "evm"  // the Waybill registry contract on any EVM chain
 	AnchorNote = "note" // the signed checkpoint note as calldata of a transaction (any EVM chain)
+	AnchorEBSI = "ebsi" // EBSI's Timestamp contract through its Timestamp API
 )
 
 var (
 	feedKeys   = []string{"brokers", "ca_file", "cert_file", "key_file", "insecure", "username", "password_file", "client_id", "window"}
-	anchorKeys = []string{"backend", "rpc", "contract", "finality", "every_events", "every", "max_fee_gwei", "key", "passphrase_file", "gas_margin_pct"}
+	anchorKeys = []string{"backend", "rpc", "contract", "finality", "every_events", "every", "max_fee_gwei", "key", "passphrase_file", "gas_margin_pct",
+		"api_version", "token_file", "hash_algorithm_id"}
+	apiVersionRE = regexp.MustCompile(`^v[1-9][0-9]?$`)
 	addressRE  = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 	finalityRE = regexp.MustCompile(`^(qbft|finalized|confirmations:[1-9][0-9]{0,3})$`)
 )
@@ -113,7 +122,7 @@ func (p *parser) anchor(n *yaml.Node) *Anchor {
 		return nil
 	}
 	a := &Anchor{}
-	a.Backend, _ = f.oneOf("backend", false, AnchorEVM, AnchorEVM, AnchorNote)
+	a.Backend, _ = f.oneOf("backend", false, AnchorEVM, AnchorEVM, AnchorNote, AnchorEBSI)
 	if s, ok := f.str("rpc", true); ok {
 		v, path := f.get("rpc", false)
 		u, err := url.Parse(s)
@@ -128,7 +137,7 @@ func (p *parser) anchor(n *yaml.Node) *Anchor {
 	}
 	// YAML reads an unquoted 0x… as a hexadecimal integer; an address is
 	// taken as written either way.
-	if v, path := f.get("contract", true); v != nil {
+	if v, path := f.get("contract", a.Backend != AnchorEBSI); v != nil {
 		switch {
 		case v.Kind != yaml.ScalarNode:
 			p.errorf(v, path, "want an address (0x and 40 hex digits)")
@@ -155,6 +164,25 @@ func (p *parser) anchor(n *yaml.Node) *Anchor {
 	a.PassFile, _ = f.file("passphrase_file", false)
 	if m, ok := f.int("gas_margin_pct", false, 20, 0, 100); ok {
 		a.GasLimitPlus = int(m)
+	}
+	ebsi := a.Backend == AnchorEBSI
+	if s, ok := f.str("api_version", ebsi); ok && s != "" {
+		if v, path := f.get("api_version", false); !apiVersionRE.MatchString(s) {
+			p.errorf(v, path, "%q is not an API version such as v4", s)
+		} else {
+			a.APIVersion = s
+		}
+	}
+	a.TokenFile, _ = f.file("token_file", ebsi)
+	if id, ok := f.int("hash_algorithm_id", ebsi, 0, 0, 1<<31); ok {
+		a.HashAlgorithmID = int(id)
+	}
+	if !ebsi {
+		for _, k := range []string{"api_version", "token_file", "hash_algorithm_id"} {
+			if v, path := f.get(k, false); v != nil {
+				p.errorf(v, path, "only for backend %s", AnchorEBSI)
+			}
+		}
 	}
 	return a
 }

@@ -71,3 +71,38 @@ anchor:
 		}
 	}
 }
+
+func TestParse_AnchorEBSI(t *testing.T) {
+	c, err := Parse("s.yaml", []byte(syncBase+`anchor:
+  backend: ebsi
+  rpc: https://api-pilot.ebsi.eu/timestamp/v4/jsonrpc
+  api_version: v4
+  token_file: /var/lib/waybill/ebsi-token.json
+  hash_algorithm_id: 1
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Anchor; a.Backend != AnchorEBSI || a.APIVersion != "v4" || a.TokenFile != "/var/lib/waybill/ebsi-token.json" || a.HashAlgorithmID != 1 || a.Contract != "" {
+		t.Errorf("anchor = %+v", a)
+	}
+	_, err = Parse("s.yaml", []byte(syncBase+`anchor:
+  backend: ebsi
+  rpc: https://api-pilot.ebsi.eu/timestamp/v4/jsonrpc
+  api_version: "4"
+anchor2: 1
+`), nil)
+	for _, want := range []string{`anchor.api_version: "4" is not an API version`, "anchor.token_file", "anchor.hash_algorithm_id"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
+	}
+	_, err = Parse("s.yaml", []byte(syncBase+`anchor:
+  rpc: http://127.0.0.1:8545
+  contract: "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+  token_file: /t
+`), nil)
+	if err == nil || !strings.Contains(err.Error(), "anchor.token_file: only for backend ebsi") {
+		t.Errorf("token_file on evm: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/sync/anchor"
+	"github.com/waybill-eu/waybill/sync/anchor/ebsi"
 	"github.com/waybill-eu/waybill/sync/anchor/evmtx"
 	"github.com/waybill-eu/waybill/sync/anchor/registry"
 	"github.com/waybill-eu/waybill/sync/feed"
@@ -107,6 +108,52 @@ func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
 }
 
 func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path string, lg *slog.Logger) (*anchor.Anchorer, func(), error) {
+	key := o.Key
+	if c.KeyFile != "" {
+		k, err := loadRelayer(c.KeyFile, c.PassFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		key = k
+	}
+	if key == nil {
+		return nil, nil, errors.New("no key to sign anchor transactions")
+	}
+	be, closeClient, err := anchorBackend(ctx, o, c, key, lg)
+	if err != nil {
+		return nil, nil, err
+	}
+	fin, err := anchor.ParseFinality(c.Finality)
+	if err != nil {
+		closeClient()
+		return nil, nil, err
+	}
+	gwei := new(big.Float).Mul(big.NewFloat(c.MaxFeeGwei), big.NewFloat(1e9))
+	maxFee, _ := gwei.Int(nil)
+	a, err := anchor.Open(path, o.Log, be, &anchor.Options{Every: uint64(c.EveryEvents), Interval: c.Every, Finality: fin,
+		MaxFeePerGas: maxFee, Checkpoint: o.Log.Checkpoint, Logger: lg, Poll: o.AnchorPoll})
+	if err != nil {
+		closeClient()
+		return nil, nil, err
+	}
+	return a, closeClient, nil
+}
+
+// anchorBackend builds the configured ledger backend and returns a function
+// that releases its connection.
+func anchorBackend(ctx context.Context, o SyncOptions, c *config.Anchor, key *ecdsa.PrivateKey, lg *slog.Logger) (anchor.Backend, func(), error) {
+	if c.Backend == config.AnchorEBSI {
+		eo := ebsi.Options{Endpoint: c.RPC, APIVersion: c.APIVersion, Token: ebsi.FileToken(c.TokenFile),
+			Signer: evmtx.KeySigner(key), HashAlgorithmID: big.NewInt(int64(c.HashAlgorithmID)), Logger: lg}
+		if c.Contract != "" {
+			eo.Contract = common.HexToAddress(c.Contract)
+		}
+		be, err := ebsi.New(eo)
+		if err != nil {
+			return nil, nil, err
+		}
+		return be, func() {}, nil
+	}
 	closeClient := func() {}
 	client := o.Client
 	if client == nil {
@@ -115,19 +162,6 @@ func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path strin
 			return nil, nil, fmt.Errorf("dial %s: %w", c.RPC, err)
 		}
 		client, closeClient = ec, ec.Close
-	}
-	key := o.Key
-	if c.KeyFile != "" {
-		k, err := loadRelayer(c.KeyFile, c.PassFile)
-		if err != nil {
-			closeClient()
-			return nil, nil, err
-		}
-		key = k
-	}
-	if key == nil {
-		closeClient()
-		return nil, nil, errors.New("no key to sign anchor transactions")
 	}
 	payload := o.Payload
 	if payload == nil {
@@ -148,20 +182,7 @@ func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path strin
 		closeClient()
 		return nil, nil, err
 	}
-	fin, err := anchor.ParseFinality(c.Finality)
-	if err != nil {
-		closeClient()
-		return nil, nil, err
-	}
-	gwei := new(big.Float).Mul(big.NewFloat(c.MaxFeeGwei), big.NewFloat(1e9))
-	maxFee, _ := gwei.Int(nil)
-	a, err := anchor.Open(path, o.Log, be, &anchor.Options{Every: uint64(c.EveryEvents), Interval: c.Every, Finality: fin,
-		MaxFeePerGas: maxFee, Checkpoint: o.Log.Checkpoint, Logger: lg, Poll: o.AnchorPoll})
-	if err != nil {
-		closeClient()
-		return nil, nil, err
-	}
-	return a, closeClient, nil
+	return be, closeClient, nil
 }
 
 func (s *Sync) run(f func() error) {
