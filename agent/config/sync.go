@@ -57,8 +57,8 @@ var (
 	anchorKeys = []string{"backend", "rpc", "contract", "finality", "every_events", "every", "max_fee_gwei", "key", "passphrase_file", "gas_margin_pct",
 		"api_version", "token_file", "hash_algorithm_id"}
 	apiVersionRE = regexp.MustCompile(`^v[1-9][0-9]?$`)
-	addressRE  = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	finalityRE = regexp.MustCompile(`^(qbft|finalized|confirmations:[1-9][0-9]{0,3})$`)
+	addressRE    = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	finalityRE   = regexp.MustCompile(`^(qbft|finalized|confirmations:[1-9][0-9]{0,3})$`)
 )
 
 func (p *parser) feed(n *yaml.Node) *Feed {
