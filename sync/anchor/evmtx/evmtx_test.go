@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -286,7 +287,13 @@ func TestBackend_BlocksNoncesReceipts(t *testing.T) {
 	if err := b.Send(ctx, tx.Raw); !errors.Is(err, anchor.ErrKnown) {
 		t.Fatalf("second Send = %v, want ErrKnown", err)
 	}
-	if n, err := b.PendingNonce(ctx); err != nil || n != 1 {
+	// The pool promotes a sent transaction to pending asynchronously.
+	n, err := b.PendingNonce(ctx)
+	for deadline := time.Now().Add(5 * time.Second); err == nil && n != 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		n, err = b.PendingNonce(ctx)
+	}
+	if err != nil || n != 1 {
 		t.Fatalf("PendingNonce = %d, %v; want 1", n, err)
 	}
 	// A replacement without the 10% bump is refused as underpriced.
