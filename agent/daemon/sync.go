@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -68,6 +69,7 @@ type Sync struct {
 // for; they run until ctx is done. Wait returns when they have stopped.
 func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
 	s := &Sync{closer: func() {}}
+	var anchorer atomic.Pointer[anchor.Anchorer]
 	lg := o.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
@@ -75,7 +77,8 @@ func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
 	dir := o.Log.Dir()
 	if c := o.Config.Feed; c != nil {
 		fo := feed.Options{Brokers: c.Brokers, ClientID: c.ClientID, Window: c.Window, Username: c.Username,
-			CursorFile: filepath.Join(dir, FeedCursorFile), Logger: lg.With("subsystem", "feed")}
+			CursorFile: filepath.Join(dir, FeedCursorFile), Logger: lg.With("subsystem", "feed"),
+			LatestAnchor: func() []byte { return latestAnchorRecord(anchorer.Load()) }}
 		if len(o.Brokers) > 0 {
 			fo.Brokers = o.Brokers
 		}
@@ -102,6 +105,7 @@ func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
 			return nil, errors.Join(fmt.Errorf("anchor: %w", err), s.Wait())
 		}
 		s.Anchor, s.closer = a, closeClient
+		anchorer.Store(a)
 		s.run(func() error { return a.Run(ctx) })
 	}
 	return s, nil
@@ -239,6 +243,27 @@ func (s *Sync) Status() map[string]any {
 		out["anchor"] = s.Anchor.Status()
 	}
 	return out
+}
+
+// latestAnchorRecord is the evidence of a's newest confirmed anchor
+// (ANCHORING.md §7), as the feed publishes it on the anchors topic, or nil.
+func latestAnchorRecord(a *anchor.Anchorer) []byte {
+	if a == nil {
+		return nil
+	}
+	last := a.Status().Last
+	if last == nil {
+		return nil
+	}
+	ev, err := last.Evidence()
+	if err != nil {
+		return nil
+	}
+	b, err := ev.Format()
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // loadRelayer loads the key that pays for anchors in place of the device.

@@ -115,6 +115,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Logger receives the publisher's events; default discards.
 	Logger *slog.Logger
+	// LatestAnchor, if set, returns the record of the newest confirmed
+	// anchor (the evidence of firmware-docs/ANCHORING.md §7, canonical
+	// JSON), or nil; the feed publishes each new one, retained, on the
+	// anchors topic.
+	LatestAnchor func() []byte
 	// Now is the clock TLS certificates are checked against and errors are
 	// stamped with; default time.Now. Timeouts use the monotonic clock.
 	Now func() time.Time

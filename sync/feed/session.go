@@ -121,6 +121,7 @@ const (
 	kindEvent kind = iota
 	kindCheckpoint
 	kindStatus
+	kindAnchor
 )
 
 // pending is a published message awaiting its PUBACK.
@@ -137,6 +138,8 @@ func (it pending) String() string {
 		return fmt.Sprintf("event %d", it.seq)
 	case kindCheckpoint:
 		return fmt.Sprintf("checkpoint of size %d", it.seq)
+	case kindAnchor:
+		return "anchor record"
 	}
 	return "status"
 }
@@ -162,6 +165,7 @@ type session struct {
 	ahead  [][]byte // messages of events next, next+1, … read from the log
 	buf    [][]byte // backing array of ahead
 	cpNote []byte   // the checkpoint note last published in this session
+	anchor []byte   // the anchor record last published in this session
 }
 
 // session connects and publishes until the connection fails or ctx is
@@ -212,6 +216,9 @@ func (s *session) run(ctx context.Context) error {
 		if time.Since(lastCheck) >= p.opts.PollInterval {
 			lastCheck = time.Now()
 			if err := s.checkpoint(); err != nil {
+				return err
+			}
+			if err := s.anchorRecord(); err != nil {
 				return err
 			}
 		}
@@ -317,6 +324,20 @@ func (s *session) checkpoint() error {
 	s.cpNote = note
 	s.cpPending.Store(true)
 	return s.publish(pending{kind: kindCheckpoint, seq: c.Size}, s.p.topics.Checkpoints, true, note)
+}
+
+// anchorRecord publishes the newest confirmed anchor's record (retained),
+// when Options.LatestAnchor gives one this session has not published.
+func (s *session) anchorRecord() error {
+	if s.p.opts.LatestAnchor == nil {
+		return nil
+	}
+	rec := s.p.opts.LatestAnchor()
+	if len(rec) == 0 || bytes.Equal(rec, s.anchor) {
+		return nil
+	}
+	s.anchor = rec
+	return s.publish(pending{kind: kindAnchor}, s.p.topics.Anchors, true, rec)
 }
 
 // publish hands one QoS 1 message to paho and queues it for the acker.

@@ -37,6 +37,8 @@ type demoSync struct {
 	mu       sync.Mutex
 	received map[uint64]bool // events received and verified, by seq
 	bad      []error
+	anchored []byte // the last anchor record received on the anchors topic
+	records  int
 }
 
 // startDemoSync starts the broker, the chain, the subscriber and the feed
@@ -60,6 +62,14 @@ func startDemoSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *
 		return nil, fmt.Errorf("demo subscriber: connect: %v", t.Error())
 	}
 	if t := d.sub.Subscribe(topics.Events, 1, func(_ paho.Client, m paho.Message) { d.receive(m.Payload(), id) }); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+		d.close()
+		return nil, fmt.Errorf("demo subscriber: subscribe: %v", t.Error())
+	}
+	if t := d.sub.Subscribe(topics.Anchors, 1, func(_ paho.Client, m paho.Message) {
+		d.mu.Lock()
+		d.anchored, d.records = append([]byte(nil), m.Payload()...), d.records+1
+		d.mu.Unlock()
+	}); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
 		d.close()
 		return nil, fmt.Errorf("demo subscriber: subscribe: %v", t.Error())
 	}
@@ -104,9 +114,13 @@ func (d *demoSync) settle(ctx context.Context, l *eventlog.Log) error {
 	for {
 		d.mu.Lock()
 		got := uint64(len(d.received))
+		var recSize uint64
+		if ev, err := anchor.ParseEvidence(d.anchored); err == nil {
+			recSize = ev.Size
+		}
 		d.mu.Unlock()
 		st := d.sync.Anchor.Status()
-		if got >= size && st.Last != nil && st.Last.Size == size && st.InFlight == nil {
+		if got >= size && st.Last != nil && st.Last.Size == size && st.InFlight == nil && recSize == size {
 			return nil
 		}
 		d.sync.Anchor.Notify()
@@ -122,7 +136,7 @@ func (d *demoSync) settle(ctx context.Context, l *eventlog.Log) error {
 // what was published and anchored.
 func (d *demoSync) report(ctx context.Context, w io.Writer, l *eventlog.Log) error {
 	d.mu.Lock()
-	received, bad := len(d.received), len(d.bad)
+	received, bad, records := len(d.received), len(d.bad), d.records
 	d.mu.Unlock()
 	if bad > 0 {
 		return fmt.Errorf("the subscriber refused %d feed messages: %v", bad, d.bad[0])
@@ -169,6 +183,7 @@ func (d *demoSync) report(ctx context.Context, w io.Writer, l *eventlog.Log) err
 	fmt.Fprintf(w, "  published %d events to the embedded MQTT broker; a subscriber received and verified %d of them\n", d.sync.Feed.Status().Cursor, received)
 	fmt.Fprintf(w, "  anchored to the in-process chain (registry %s): %d anchors confirmed, %d gas in all, %.0f gas per event\n",
 		d.chain.Registry.Hex(), confirmed, gas, float64(gas)/float64(size))
+	fmt.Fprintf(w, "  the feed published %d anchor record(s), retained on the anchors topic; the newest covers all %d events\n", records, size)
 	fmt.Fprintf(w, "  verified %d/%d events on chain: signature and inclusion against the anchored root (verifyEvent)\n", onChain, size)
 	return nil
 }
