@@ -1,8 +1,9 @@
-// Compiles WaybillRegistry.sol with the solc-js version pinned in
-// package.json, through the standard-JSON interface, and writes
-// WaybillRegistry.abi.json and WaybillRegistry.bin.
+// Compiles WaybillRegistry.sol (or, with --src, another contract of the
+// project, such as the EBSI Timestamp stand-in) with the solc-js version
+// pinned in package.json, through the standard-JSON interface, and writes
+// NAME.abi.json and NAME.bin beside the source (or into --out).
 //
-//   node compile.js [--out DIR]
+//   node compile.js [--src FILE.sol] [--out DIR]
 //
 // Settings come from package.json's "config": evmVersion (default "paris";
 // the environment variable EVM_VERSION overrides it) and optimizerRuns. The
@@ -24,14 +25,18 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const args = { out: here };
+  const args = { out: null, src: path.join(here, 'WaybillRegistry.sol') };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out' && i + 1 < argv.length) {
       args.out = path.resolve(argv[++i]);
+    } else if (argv[i] === '--src' && i + 1 < argv.length) {
+      args.src = path.resolve(argv[++i]);
     } else {
-      fail('unknown argument ' + JSON.stringify(argv[i]) + ' (usage: node compile.js [--out DIR])');
+      fail('unknown argument ' + JSON.stringify(argv[i]) + ' (usage: node compile.js [--src FILE.sol] [--out DIR])');
     }
   }
+  // The outputs go beside the source unless --out says otherwise.
+  args.out = args.out || path.dirname(args.src);
   return args;
 }
 
@@ -61,11 +66,13 @@ function main() {
     fail('solc is ' + got + ', package.json pins ' + want);
   }
 
-  const name = 'WaybillRegistry';
+  // The contract is named as its file; the source unit is the bare file
+  // name whatever the checkout path.
+  const name = path.basename(args.src, '.sol');
   const input = {
     language: 'Solidity',
     sources: {
-      [name + '.sol']: { content: fs.readFileSync(path.join(here, name + '.sol'), 'utf8') },
+      [name + '.sol']: { content: fs.readFileSync(args.src, 'utf8') },
     },
     settings: {
       evmVersion: evmVersion,

@@ -1,5 +1,5 @@
 // Package standin holds the local stand-in for EBSI's Timestamp contract:
-// its Solidity source (Timestamp.sol), compiled by compile.js with the solc
+// its Solidity source (Timestamp.sol), compiled by sync/anchor/contract/compile.js (--src) with the solc
 // pinned in sync/anchor/contract/package.json, and the committed ABI and
 // creation code that this package embeds. The stand-in exposes the same
 // timestampHashes function, TimestampedHashes event and getTimestampById
