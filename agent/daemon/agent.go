@@ -372,8 +372,8 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// KindCounts returns "kind n" pairs sorted by kind, for summaries.
-func KindCounts(m map[string]int) []string {
+// KindCounts returns "name n" pairs sorted by name, for summaries.
+func KindCounts[N int | int64](m map[string]N) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -316,18 +318,12 @@ func printHealth(w io.Writer, a *daemon.Agent) {
 		fmt.Fprintln(w)
 	}
 	s := a.Stats()
-	for bus, r := range s.I2C {
-		if r.Retries > 0 || r.Failures > 0 {
+	for _, bus := range slices.Sorted(maps.Keys(s.I2C)) {
+		if r := s.I2C[bus]; r.Retries > 0 || r.Failures > 0 {
 			fmt.Fprintf(w, "  %s: %d transactions retried after a remote I/O error, %d failed every attempt\n", bus, r.Retries, r.Failures)
 		}
 	}
-	for _, kc := range daemon.KindCounts(func() map[string]int {
-		m := map[string]int{}
-		for k, v := range s.GNSSIgnored {
-			m[k] = int(v)
-		}
-		return m
-	}()) {
+	for _, kc := range daemon.KindCounts(s.GNSSIgnored) {
 		fmt.Fprintf(w, "  GNSS time not used: %s\n", kc)
 	}
 }

@@ -522,7 +522,7 @@ func (b *Backend) Send(ctx context.Context, raw []byte) error {
 		if isUnauthorized(err) {
 			return err
 		}
-		return classify(tx.Hash(), err)
+		return evmtx.ClassifySend("ebsi", tx.Hash(), err)
 	}
 	if h != tx.Hash() {
 		return fmt.Errorf("ebsi: Timestamp API reports transaction %s for %s", h, tx.Hash())
@@ -571,30 +571,12 @@ func (b *Backend) SendParams(raw []byte) (SendSignedTransactionParams, *types.Tr
 	}, &tx, nil
 }
 
-// classify maps a refusal relayed by the API to the anchor package's
-// sentinels.
-func classify(h common.Hash, err error) error {
-	s := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(s, "already known") || strings.Contains(s, "known transaction") ||
-		strings.Contains(s, "already imported"):
-		return fmt.Errorf("ebsi: send %s: %w: %v", h, anchor.ErrKnown, err)
-	case strings.Contains(s, "nonce too low") || strings.Contains(s, "nonce has already been used"):
-		return fmt.Errorf("ebsi: send %s: %w: %v", h, anchor.ErrNonceUsed, err)
-	case strings.Contains(s, "underpriced") || strings.Contains(s, "replacement fee too low") ||
-		strings.Contains(s, "gas price below") || strings.Contains(s, "less than block base fee") ||
-		strings.Contains(s, "fee cap less than"):
-		return fmt.Errorf("ebsi: send %s: %w: %v", h, anchor.ErrUnderpriced, err)
-	}
-	return fmt.Errorf("ebsi: send %s: %w", h, err)
-}
-
 // Receipt implements anchor.Backend, from the ledger's
 // eth_getTransactionReceipt; Receipt.JSON is the ledger's answer.
 func (b *Backend) Receipt(ctx context.Context, h anchor.Hash) (anchor.Receipt, error) {
 	var raw json.RawMessage
 	err := b.ledgerCall(ctx, "eth_getTransactionReceipt", &raw, common.Hash(h))
-	if err != nil && strings.Contains(strings.ToLower(err.Error()), "indexing is in progress") {
+	if evmtx.IsIndexing(err) {
 		return anchor.Receipt{}, fmt.Errorf("ebsi: receipt of %s: %w: %w: %v", h, anchor.ErrNotFound, anchor.ErrNotIndexed, err)
 	}
 	if err != nil {

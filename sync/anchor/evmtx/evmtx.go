@@ -293,24 +293,33 @@ func (b *Backend) Send(ctx context.Context, raw []byte) error {
 	if err == nil {
 		return nil
 	}
-	return classify(tx.Hash(), err)
+	return ClassifySend("evmtx", tx.Hash(), err)
 }
 
-// classify maps a node's refusal to the anchor package's sentinels.
-func classify(h common.Hash, err error) error {
+// ClassifySend maps a node's refusal of transaction h to the anchor
+// sentinels (ErrKnown, ErrNonceUsed, ErrUnderpriced) by the messages geth,
+// Besu and EBSI's API use, keeping the node's words; any other error is
+// wrapped as it is. prefix names the backend in the message.
+func ClassifySend(prefix string, h common.Hash, err error) error {
 	s := strings.ToLower(err.Error())
 	switch {
 	case strings.Contains(s, "already known") || strings.Contains(s, "known transaction") ||
 		strings.Contains(s, "already imported"):
-		return fmt.Errorf("evmtx: send %s: %w: %v", h, anchor.ErrKnown, err)
-	case strings.Contains(s, "nonce too low"):
-		return fmt.Errorf("evmtx: send %s: %w: %v", h, anchor.ErrNonceUsed, err)
-	case strings.Contains(s, "underpriced") || strings.Contains(s, "less than block base fee") ||
-		strings.Contains(s, "fee cap less than") || strings.Contains(s, "gas price below") ||
-		strings.Contains(s, "tip too low"):
-		return fmt.Errorf("evmtx: send %s: %w: %v", h, anchor.ErrUnderpriced, err)
+		return fmt.Errorf("%s: send %s: %w: %v", prefix, h, anchor.ErrKnown, err)
+	case strings.Contains(s, "nonce too low") || strings.Contains(s, "nonce has already been used"):
+		return fmt.Errorf("%s: send %s: %w: %v", prefix, h, anchor.ErrNonceUsed, err)
+	case strings.Contains(s, "underpriced") || strings.Contains(s, "replacement fee too low") ||
+		strings.Contains(s, "less than block base fee") || strings.Contains(s, "fee cap less than") ||
+		strings.Contains(s, "gas price below") || strings.Contains(s, "tip too low"):
+		return fmt.Errorf("%s: send %s: %w: %v", prefix, h, anchor.ErrUnderpriced, err)
 	}
-	return fmt.Errorf("evmtx: send %s: %w", h, err)
+	return fmt.Errorf("%s: send %s: %w", prefix, h, err)
+}
+
+// IsIndexing reports whether err is a node's "transaction indexing is in
+// progress" answer (geth after a start or a new block): not "not found".
+func IsIndexing(err error) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "indexing is in progress")
 }
 
 // Receipt implements anchor.Backend.
@@ -319,7 +328,7 @@ func (b *Backend) Receipt(ctx context.Context, h anchor.Hash) (anchor.Receipt, e
 	if errors.Is(err, ethereum.NotFound) || (err == nil && r == nil) {
 		return anchor.Receipt{}, fmt.Errorf("evmtx: receipt of %s: %w", h, anchor.ErrNotFound)
 	}
-	if err != nil && strings.Contains(strings.ToLower(err.Error()), "indexing is in progress") {
+	if IsIndexing(err) {
 		return anchor.Receipt{}, fmt.Errorf("evmtx: receipt of %s: %w: %w: %v", h, anchor.ErrNotFound, anchor.ErrNotIndexed, err)
 	}
 	if err != nil {

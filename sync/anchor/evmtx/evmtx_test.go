@@ -208,19 +208,22 @@ func TestClassify(t *testing.T) {
 		{"transaction underpriced: tip needed 1, tip permitted 0", anchor.ErrUnderpriced},
 		{"max fee per gas less than block base fee: address 0x…, maxFeePerGas: 1, baseFee: 7", anchor.ErrUnderpriced},
 		{"Gas price below configured minimum gas price", anchor.ErrUnderpriced},
+		{"Nonce has already been used", anchor.ErrNonceUsed},
+		{"Replacement fee too low", anchor.ErrUnderpriced},
+		{"gas tip cap 1, minimum needed 2: tip too low", anchor.ErrUnderpriced},
 		{"insufficient funds for gas * price + value", nil},
 		{"dial tcp 127.0.0.1:8545: connect: connection refused", nil},
 	}
 	sentinels := []error{anchor.ErrKnown, anchor.ErrNonceUsed, anchor.ErrUnderpriced}
 	for _, tt := range tests {
-		err := classify(common.Hash{}, errors.New(tt.msg))
+		err := ClassifySend("evmtx", common.Hash{}, errors.New(tt.msg))
 		for _, s := range sentinels {
 			if errors.Is(err, s) != (s == tt.want) {
-				t.Errorf("classify(%q) = %v; errors.Is(%v) = %v", tt.msg, err, s, errors.Is(err, s))
+				t.Errorf("ClassifySend(%q) = %v; errors.Is(%v) = %v", tt.msg, err, s, errors.Is(err, s))
 			}
 		}
 		if !strings.Contains(err.Error(), tt.msg) {
-			t.Errorf("classify(%q) = %v, lost the node's message", tt.msg, err)
+			t.Errorf("ClassifySend(%q) = %v, lost the node's message", tt.msg, err)
 		}
 	}
 }
