@@ -48,8 +48,12 @@ type CheckReport struct {
 	Size uint64
 	// Events is the number of events whose leaf, signature and stored
 	// hashes verified: all Size of them when Problem is nil, otherwise those
-	// below the problem's event.
+	// below the problem's event. For a pruned event (see Log.Prune) only
+	// the stored hashes can be verified: they are counted here and in
+	// Pruned.
 	Events uint64
+	// Pruned is the number of events in pruned segments.
+	Pruned uint64
 	// Segments is the number of segment files whose structure verified.
 	Segments int
 	// Checkpoints is the number of distinct signed checkpoint notes (the
@@ -148,10 +152,11 @@ type noteRef struct {
 
 // checkSeg is what the structural pass learned about one segment.
 type checkSeg struct {
-	file  string
-	first uint64
-	size  uint64
-	top   map[nodeKey]merkle.Hash
+	file   string
+	first  uint64
+	size   uint64
+	pruned bool
+	top    map[nodeKey]merkle.Hash
 }
 
 type checker struct {
@@ -287,7 +292,13 @@ func (c *checker) checkSegment(s segInfo, origin string) (cs checkSeg, p *CheckP
 		if meta.first != s.First {
 			return fmt.Errorf("segment starts at event %d; the manifest says %d", meta.first, s.First)
 		}
-		cs.first, cs.size = meta.first, meta.size
+		if meta.pruned != s.Pruned {
+			return fmt.Errorf("segment meta says pruned %v; the manifest says %v", meta.pruned, s.Pruned)
+		}
+		if k, _ := tx.Bucket(bLeaves).Cursor().First(); meta.pruned && k != nil {
+			return fmt.Errorf("segment is marked pruned but its leaves bucket holds key %x", k)
+		}
+		cs.first, cs.size, cs.pruned = meta.first, meta.size, meta.pruned
 		cur := tx.Bucket(bTop).Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			if len(k) != 9 || len(v) != 32 {
@@ -533,7 +544,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 			return true, nil
 		}
 		key := u64(seq)
-		if !bytes.Equal(lk, key) {
+		if !s.pruned && !bytes.Equal(lk, key) {
 			fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("event is missing from the leaves bucket")))
 			return true, nil
 		}
@@ -541,8 +552,22 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 			fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("stored hashes are missing from the tree bucket")))
 			return true, nil
 		}
-		leaf := append([]byte(nil), lv...)
-		computed := f.Append(merkle.LeafHash(leaf))
+		// A pruned event's stored leaf hash stands for its leaf: the nodes
+		// above it and the checkpoints are still checked against it.
+		var leaf []byte
+		var lh merkle.Hash
+		if s.pruned {
+			if len(tv) < 32 {
+				fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("%d bytes of stored hashes", len(tv))))
+				return true, nil
+			}
+			lh = merkle.Hash(tv[:32])
+			c.rep.Pruned++
+		} else {
+			leaf = append([]byte(nil), lv...)
+			lh = merkle.LeafHash(leaf)
+		}
+		computed := f.Append(lh)
 		p := c.checkHashes(j, s.file, seq, tv, computed)
 		if p == nil {
 			if refs, ok := c.roots[f.Size()]; ok {
@@ -561,7 +586,9 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		if p != nil {
 			return true, nil
 		}
-		lk, lv = lc.Next()
+		if !s.pruned {
+			lk, lv = lc.Next()
+		}
 		tk, tv = tc.Next()
 	}
 	if lk != nil {

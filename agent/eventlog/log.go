@@ -205,6 +205,9 @@ func (l *Log) open(ctx context.Context) error {
 	l.origin = id.Origin(m.Epoch)
 	err = l.openChecked()
 	if err == nil {
+		if l.writable {
+			l.removeLeftovers()
+		}
 		return nil
 	}
 	if !isDamage(err) || !l.writable {

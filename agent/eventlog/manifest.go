@@ -43,6 +43,9 @@ type EpochInfo struct {
 type segInfo struct {
 	File  string `json:"file"`  // relative to the log directory
 	First uint64 `json:"first"` // sequence number of its first event
+	// Pruned is set once Prune has replaced the file by one that keeps
+	// the segment's hashes and checkpoints but not its leaves.
+	Pruned bool `json:"pruned,omitempty"`
 }
 
 func (m *manifest) identity() (Identity, error) {

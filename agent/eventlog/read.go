@@ -59,7 +59,7 @@ func (r *reader) tx(i int) (*bolt.Tx, error) {
 	for len(r.held) >= maxSealedOpen {
 		r.drop()
 	}
-	db, err := r.l.acquire(i, r.segs[i].File)
+	db, err := r.l.acquire(i)
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,10 @@ func (r *reader) tx(i int) (*bolt.Tx, error) {
 }
 
 // acquire returns the open DB of segment i, opening a sealed one read-only
-// if needed, and counts a reference to it.
-func (l *Log) acquire(i int, file string) (*bolt.DB, error) {
+// if needed, and counts a reference to it. The file is the one the current
+// manifest names: Prune may have replaced the segment since the reader's
+// snapshot (same events and hashes, no leaves).
+func (l *Log) acquire(i int) (*bolt.DB, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -85,7 +87,7 @@ func (l *Log) acquire(i int, file string) (*bolt.DB, error) {
 		s.used = time.Now()
 		return s.db, nil
 	}
-	db, err := l.boltOpen(filepath.Join(l.dir, file), true)
+	db, err := l.boltOpen(filepath.Join(l.dir, l.man.Segments[i].File), true)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +185,9 @@ func (r *reader) leaf(seq uint64) ([]byte, error) {
 		return nil, err
 	}
 	v := tx.Bucket(bLeaves).Get(u64(seq))
+	if v == nil && tx.Bucket(bMeta).Get(kPruned) != nil {
+		return nil, &PrunedError{Seq: seq, Retained: r.l.Retained()}
+	}
 	if v == nil {
 		return nil, fmt.Errorf("eventlog: %w: event %d missing from %s", errSegmentCheck, seq, r.segs[i].File)
 	}
@@ -273,6 +278,30 @@ func (l *Log) ProveInclusion(seq, size uint64) (leaf []byte, proof []merkle.Hash
 	}
 	proof, err = merkle.ProveInclusion(seq, size, r)
 	return leaf, proof, err
+}
+
+// InclusionProof returns the stored leaf hash of event seq and its RFC 9162
+// inclusion proof in the tree of the first size events. Unlike
+// ProveInclusion it needs no leaf, so it works for pruned events: whoever
+// holds the event checks that its leaf hashes to the returned hash.
+func (l *Log) InclusionProof(seq, size uint64) (merkle.Hash, []merkle.Hash, error) {
+	r, err := l.newReader()
+	if err != nil {
+		return merkle.Hash{}, nil, err
+	}
+	defer r.release()
+	if size > r.size {
+		return merkle.Hash{}, nil, fmt.Errorf("eventlog: size %d exceeds the log's %d events", size, r.size)
+	}
+	if seq >= size {
+		return merkle.Hash{}, nil, fmt.Errorf("eventlog: event %d is not in a tree of size %d", seq, size)
+	}
+	h, err := r.Node(0, seq)
+	if err != nil {
+		return merkle.Hash{}, nil, err
+	}
+	proof, err := merkle.ProveInclusion(seq, size, r)
+	return h, proof, err
 }
 
 // ProveConsistency returns the RFC 9162 consistency proof between sizes

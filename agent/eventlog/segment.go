@@ -25,6 +25,9 @@ var (
 	kFirst  = []byte("first")
 	kSize   = []byte("size")
 	kOrigin = []byte("origin")
+	// kPruned marks a segment whose leaves retention removed; its value is
+	// the Unix time of the pruning, in seconds.
+	kPruned = []byte("pruned")
 )
 
 func u64(v uint64) []byte {
@@ -50,6 +53,7 @@ type segMeta struct {
 	origin string
 	first  uint64
 	size   uint64 // log size after this segment's last commit
+	pruned bool   // the leaves were removed (see Prune); hashes remain
 }
 
 func readSegMeta(tx *bolt.Tx) (segMeta, error) {
@@ -63,6 +67,7 @@ func readSegMeta(tx *bolt.Tx) (segMeta, error) {
 		return m, errors.New("segment meta is incomplete")
 	}
 	m.first, m.size, m.origin = binary.BigEndian.Uint64(f), binary.BigEndian.Uint64(s), string(o)
+	m.pruned = b.Get(kPruned) != nil
 	if m.size < m.first {
 		return m, fmt.Errorf("segment meta says size %d below its first event %d", m.size, m.first)
 	}
