@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -41,7 +42,7 @@ type Segment struct {
 	File   string // relative to the log directory
 	First  uint64 // its first event
 	End    uint64 // one past its last event (the log size, for the active segment)
-	Bytes  int64  // the file's size
+	Bytes  int64  // the disk space the file takes (allocated blocks; bbolt files are sparse)
 	Pruned bool   // its leaves were removed; its hashes and checkpoints remain
 	Active bool   // the segment appends go to; never pruned
 }
@@ -63,10 +64,20 @@ func (l *Log) Segments() ([]Segment, error) {
 		}
 		out[i] = Segment{File: s.File, First: s.First, End: end, Pruned: s.Pruned, Active: i == active}
 		if fi, err := os.Stat(filepath.Join(l.dir, s.File)); err == nil {
-			out[i].Bytes = fi.Size()
+			out[i].Bytes = DiskBytes(fi)
 		}
 	}
 	return out, nil
+}
+
+// DiskBytes is the disk space a file takes, as du counts it: its allocated
+// blocks. bbolt extends its files without writing them, so a segment's
+// size overstates what it holds.
+func DiskBytes(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Blocks * 512
+	}
+	return fi.Size()
 }
 
 // Retained returns the first event whose payload the log still holds: the
@@ -86,7 +97,7 @@ func (l *Log) Retained() uint64 {
 type PruneResult struct {
 	Segments int    // segments pruned
 	Events   uint64 // events whose payloads were removed
-	Freed    int64  // bytes the segment files shrank by
+	Freed    int64  // disk space the segment files shrank by (see DiskBytes)
 	// Busy counts segments left for a later call because a reader was
 	// using them at the moment of the swap.
 	Busy int
@@ -229,11 +240,11 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 	}
 	newSize := int64(0)
 	if fi, err := os.Stat(newPath); err == nil {
-		newSize = fi.Size()
+		newSize = DiskBytes(fi)
 	}
 	l.opts.Logger.Info("pruned segment: payloads removed, hashes kept", "segment", s.File, "events", fmt.Sprintf("%d-%d", s.First, end-1),
-		"bytes_before", oldInfo.Size(), "bytes_after", newSize)
-	return oldInfo.Size() - newSize, false, nil
+		"bytes_before", DiskBytes(oldInfo), "bytes_after", newSize)
+	return DiskBytes(oldInfo) - newSize, false, nil
 }
 
 // pruneChunk is how many stored-hash entries one transaction of the copy

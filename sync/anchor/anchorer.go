@@ -362,6 +362,15 @@ func (a *Anchorer) Status() Status {
 	return st
 }
 
+// Anchored returns the tree size of origin's newest confirmed anchor: the
+// number of the origin's leading events that anchoring is done with (0 if
+// none is confirmed).
+func (a *Anchorer) Anchored(origin string) uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.confirmed[origin].size
+}
+
 // Anchors returns every anchor in the store, oldest first: confirmed ones
 // with their full evidence, failed ones, and the one in flight.
 func (a *Anchorer) Anchors() ([]Anchor, error) {
