@@ -65,6 +65,8 @@ type Config struct {
 	Faults  Faults
 	Feed    *Feed   // nil: no MQTT feed
 	Anchor  *Anchor // nil: no anchoring
+	// Retention is the log's disk budget; nil: none.
+	Retention *Retention
 }
 
 // Device is the device's identity and storage.
@@ -158,7 +160,7 @@ func parse(name, dir string, data []byte, readFile func(string) ([]byte, error))
 	return c, nil
 }
 
-var topKeys = []string{"version", "device", "sensors", "zones", "rules", "faults", "feed", "anchor"}
+var topKeys = []string{"version", "device", "sensors", "zones", "rules", "faults", "feed", "anchor", "retention"}
 
 func (p *parser) config(data []byte) *Config {
 	if len(data) > MaxSize {
@@ -203,6 +205,8 @@ func (p *parser) config(data []byte) *Config {
 	c.Feed = p.feed(feedN)
 	anchorN, _ := top.get("anchor", false)
 	c.Anchor = p.anchor(anchorN)
+	retN, _ := top.get("retention", false)
+	c.Retention = p.retention(retN)
 	return c
 }
 

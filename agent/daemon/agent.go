@@ -16,6 +16,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/geo"
 	"github.com/waybill-eu/waybill/agent/jcs"
+	"github.com/waybill-eu/waybill/agent/retention"
 	"github.com/waybill-eu/waybill/agent/rules"
 	"github.com/waybill-eu/waybill/agent/sampler"
 	"github.com/waybill-eu/waybill/drivers/sensor"
@@ -43,6 +44,11 @@ type Options struct {
 	OnEvent func(*event.Signed)
 	// OnCheckpoint, if set, is called with every checkpoint signed.
 	OnCheckpoint func(checkpoint.Checkpoint)
+	// Retention, if set, admits each event before it is appended: at the
+	// log's disk budget it refuses events (low-priority kinds first), and
+	// the agent records each episode of refusals in an events_refused
+	// event once events are accepted again.
+	Retention *retention.Keeper
 }
 
 // Agent is the running pipeline. Create it with New.
@@ -172,11 +178,20 @@ type Stats struct {
 // Status is the agent's state as `waybill status` prints it.
 type Status struct {
 	Stats
-	Sensors []sampler.Health `json:"sensors"`
+	Sensors   []sampler.Health  `json:"sensors"`
+	Retention *retention.Status `json:"retention,omitempty"`
 }
 
-// Status returns the agent's counters and every sensor's health.
-func (a *Agent) Status() Status { return Status{Stats: a.Stats(), Sensors: a.Health()} }
+// Status returns the agent's counters, every sensor's health and, with a
+// disk budget, the retention state.
+func (a *Agent) Status() Status {
+	st := Status{Stats: a.Stats(), Sensors: a.Health()}
+	if k := a.opts.Retention; k != nil {
+		r := k.Status()
+		st.Retention = &r
+	}
+	return st
+}
 
 // Stats returns a snapshot of the agent's counters.
 func (a *Agent) Stats() Stats {
@@ -303,11 +318,34 @@ func (a *Agent) observeGNSS(f sensor.Fix) {
 	}
 }
 
-// append stamps ev with the agent clock and appends it. A failing log (a
-// full disk) is retried with backoff until it takes the event, and the
-// sensors wait meanwhile; once the agent is stopping it tries for ten more
-// seconds, then returns the error.
+// append stamps ev with the agent clock and appends it, unless retention
+// refuses it (counted and logged by the Keeper, reported in its status).
+// A failing log (a full disk) is retried with backoff until it takes the
+// event, and the sensors wait meanwhile; once the agent is stopping it
+// tries for ten more seconds, then returns the error.
 func (a *Agent) append(ev event.Event) error {
+	if k := a.opts.Retention; k != nil {
+		if err := k.Admit(string(ev.Kind)); err != nil {
+			return nil
+		}
+		if r, ok := k.TakeRefusals(); ok {
+			if err := a.appendNow(refusedEvent(r)); err != nil {
+				return err
+			}
+		}
+	}
+	return a.appendNow(ev)
+}
+
+// refusedEvent is the events_refused event that records an episode of
+// refusals.
+func refusedEvent(r retention.Refusals) event.Event {
+	p, _ := jcs.Marshal(map[string]any{"count": r.Count(), "kinds": r.Kinds(), "reason": r.Reason,
+		"from_ms": r.From.UnixMilli(), "to_ms": r.To.UnixMilli()})
+	return event.Event{Kind: "events_refused", Payload: p}
+}
+
+func (a *Agent) appendNow(ev event.Event) error {
 	ev.Time, ev.Source = a.events.Now()
 	delay := 100 * time.Millisecond
 	a.mu.Lock()

@@ -102,6 +102,13 @@ var Kinds = map[Kind]Schema{
 		"note": {Type: TString, Required: true, Doc: "free text"},
 		"by":   {Type: TString, Doc: "who entered it"},
 	}},
+	"events_refused": {Doc: "the device refused new events because its log reached its disk budget (or the disk its floor) with nothing it could prune; appended once events are accepted again", Fields: map[string]Field{
+		"count":   {Type: TInteger, Required: true, Min: 1, Max: MaxSeq, Doc: "events refused"},
+		"kinds":   {Type: TString, Required: true, Doc: `refused events by kind: "kind count" pairs sorted by kind, joined by ", "`},
+		"reason":  {Type: TString, Required: true, Enum: []string{"budget", "disk_full"}, Doc: "budget: the configured budget with nothing prunable; disk_full: the hard limit or the filesystem's free-space floor"},
+		"from_ms": {Type: TInteger, Required: true, Min: 0, Max: MaxSeq, Doc: "device time of the first refusal, Unix ms"},
+		"to_ms":   {Type: TInteger, Required: true, Min: 0, Max: MaxSeq, Doc: "device time of the last refusal, Unix ms"},
+	}},
 	"clock_synced": {Doc: "the device clock changed source (for example unsynced to gnss)", Fields: map[string]Field{
 		"from":    {Type: TString, Required: true, Enum: []string{"gnss", "ntp", "rtc", "unsynced"}, Doc: "previous source"},
 		"to":      {Type: TString, Required: true, Enum: []string{"gnss", "ntp", "rtc", "unsynced"}, Doc: "new source"},

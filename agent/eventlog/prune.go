@@ -212,6 +212,11 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 	pruneStep("renamed")
 
 	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		os.Remove(newPath)
+		return 0, false, ErrClosed
+	}
 	if ss, ok := l.sealed[i]; ok {
 		if ss.refs > 0 {
 			l.mu.Unlock()

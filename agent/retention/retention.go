@@ -345,6 +345,9 @@ func (k *Keeper) evaluate() {
 	k.st.Measured = k.now()
 	k.st.Retained, k.st.Prunable, k.st.HeldBy = k.l.Retained(), below, by
 	k.st.Level, k.st.Reason = decide(k.p, k.st.Used, k.st.Free, prunable)
+	if prunable && k.st.Used >= k.p.MaxBytes/10*9 {
+		k.Notify() // Run prunes
+	}
 	if k.st.Level != prev {
 		args := []any{"used_bytes", k.st.Used, "budget_bytes", k.p.MaxBytes, "fs_free_bytes", k.st.Free,
 			"payloads_from", k.st.Retained, "prunable_below", below, "held_by", by}

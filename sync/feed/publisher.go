@@ -34,6 +34,9 @@ type Log interface {
 	// Latest returns the latest signed checkpoint note, or an error
 	// wrapping eventlog.ErrNoCheckpoint.
 	Latest() ([]byte, checkpoint.Checkpoint, error)
+	// Retained is the first event whose payload the log still holds
+	// (retention prunes older ones once the feed has delivered them).
+	Retained() uint64
 }
 
 var _ Log = (*eventlog.Log)(nil)
@@ -145,6 +148,10 @@ type Status struct {
 	Checkpoint uint64 `json:"checkpoint"`
 	// Connects counts successful connections since New.
 	Connects int `json:"connects"`
+	// Skipped counts events never published because their payloads were
+	// pruned before this publisher's cursor reached them: possible only
+	// when its cursor file was removed or reset.
+	Skipped uint64 `json:"skipped,omitempty"`
 	// LastError is the last error, "" if none; LastErrorAt when it happened.
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`

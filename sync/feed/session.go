@@ -204,6 +204,17 @@ func (s *session) run(ctx context.Context) error {
 		return err
 	}
 	s.next = p.acked()
+	if r := p.log.Retained(); s.next < r {
+		// Retention prunes only what the persisted cursor has passed; a
+		// cursor behind it was reset. Those payloads are gone: say so and
+		// go on from the first one kept.
+		p.logger.Error("feed: events pruned before they were published (was the cursor file removed?); continuing after them",
+			"from", s.next, "to", r-1, "cursor_file", p.opts.CursorFile)
+		skipped := r - s.next
+		p.update(func(st *Status) { st.Skipped += skipped })
+		p.advance(r)
+		s.next = r
+	}
 	tick := time.NewTicker(p.opts.PollInterval)
 	defer tick.Stop()
 	lastCheck := time.Time{}

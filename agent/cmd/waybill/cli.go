@@ -181,6 +181,7 @@ type flags struct {
 	*flag.FlagSet
 	data, key, passFile, fleet string
 	chainID                    uint64
+	segmentBytes               int64 // of a log opened for writing; 0: eventlog's default
 }
 
 func newFlags(name string, e *env) *flags {
@@ -275,7 +276,7 @@ func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlo
 			return nil, fmt.Errorf("%s is the log of fleet %q on chain %d; --fleet/--chain-id say otherwise", f.data, m.Fleet, m.ChainID)
 		}
 	}
-	l, err := eventlog.Open(ctx, f.data, &eventlog.Options{Create: id, Keys: k, Logger: logger(e)})
+	l, err := eventlog.Open(ctx, f.data, &eventlog.Options{Create: id, Keys: k, Logger: logger(e), SegmentBytes: f.segmentBytes})
 	if err != nil {
 		return nil, err
 	}

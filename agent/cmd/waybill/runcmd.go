@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/localapi"
+	"github.com/waybill-eu/waybill/agent/retention"
 	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
@@ -205,6 +207,7 @@ func (f *flags) fromConfig(c *config.Config, every *time.Duration) {
 	if *every == 0 {
 		*every = c.Device.CheckpointEvery
 	}
+	f.segmentBytes = daemon.SegmentBytes(c)
 }
 
 // loadRecording reads a recording or raw NMEA file, whole.
@@ -236,9 +239,13 @@ func runLive(ctx context.Context, l *eventlog.Log, cfg *config.Config, recordPat
 		}
 		buses = daemon.RecordBuses{Buses: buses, Rec: r}
 	}
+	keeper, err := daemon.StartRetention(ctx, cfg, l, sy, nil, log)
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: buses, Floor: buildFloor(),
 		OnEvent: func(*event.Signed) { sy.Notify() }, OnCheckpoint: func(checkpoint.Checkpoint) { sy.Notify() },
-		Logger: log.With("subsystem", "agent")})
+		Logger: log.With("subsystem", "agent"), Retention: keeper})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -278,9 +285,13 @@ func runReplay(ctx context.Context, l *eventlog.Log, cfg *config.Config, rec *re
 		cfg = &c
 	}
 	clk := replay.NewSimClock(rec.Header.Start, speed)
+	keeper, err := daemon.StartRetention(ctx, cfg, l, sy, clk.Now, log)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
 		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: log.With("subsystem", "agent"),
-		OnEvent: func(*event.Signed) { sy.Notify() }, OnCheckpoint: func(checkpoint.Checkpoint) { sy.Notify() }})
+		OnEvent: func(*event.Signed) { sy.Notify() }, OnCheckpoint: func(checkpoint.Checkpoint) { sy.Notify() }, Retention: keeper})
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
@@ -301,6 +312,7 @@ func printReplaySummary(w io.Writer, l *eventlog.Log, rec *replay.Recording, a *
 		fmt.Fprintf(w, "  %s\n", kc)
 	}
 	printHealth(w, a)
+	printRetention(w, a.Status().Retention)
 	if note, _, err := l.Latest(); err == nil {
 		fmt.Fprintf(w, "final checkpoint:\n%s", note)
 	}
@@ -325,6 +337,22 @@ func printHealth(w io.Writer, a *daemon.Agent) {
 	}
 	for _, kc := range daemon.KindCounts(s.GNSSIgnored) {
 		fmt.Fprintf(w, "  GNSS time not used: %s\n", kc)
+	}
+}
+
+// printRetention prints the disk budget's state, if there is one.
+func printRetention(w io.Writer, st *retention.Status) {
+	if st == nil {
+		return
+	}
+	fmt.Fprintf(w, "retention: %s; %d of %d bytes used (hard limit %d); payloads kept from event %d",
+		st.Level, st.Used, st.Budget, st.Hard, st.Retained)
+	if st.Segments > 0 {
+		fmt.Fprintf(w, "; pruned %d segments (%d events, %d bytes freed)", st.Segments, st.Events, st.Freed)
+	}
+	fmt.Fprintln(w)
+	if len(st.Refused) > 0 {
+		fmt.Fprintf(w, "  REFUSED at the budget: %s (payloads wait for: %s)\n", strings.Join(daemon.KindCounts(st.Refused), ", "), st.HeldBy)
 	}
 }
 
