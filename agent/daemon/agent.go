@@ -225,6 +225,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if stopTicker != nil {
 		stopTicker()
 	}
+	a.recordRefusals()
 	a.checkpoint()
 	// Sensors are halted at the end of a run. An interrupted replay has no
 	// hardware to halt, and its recording holds no halt at that point.
@@ -335,6 +336,21 @@ func (a *Agent) append(ev event.Event) error {
 		}
 	}
 	return a.appendNow(ev)
+}
+
+// recordRefusals appends the events_refused event of an episode still
+// going on when the agent stops, if retention lets it in (refusals at the
+// hard limit then stay in the log output and the status only).
+func (a *Agent) recordRefusals() {
+	k := a.opts.Retention
+	if k == nil || k.Admit("events_refused") != nil {
+		return
+	}
+	if r, ok := k.FlushRefusals(); ok {
+		if err := a.appendNow(refusedEvent(r)); err != nil {
+			a.log.Error("recording the refused events", "err", err)
+		}
+	}
 }
 
 // refusedEvent is the events_refused event that records an episode of

@@ -98,8 +98,8 @@ type PruneResult struct {
 	Segments int    // segments pruned
 	Events   uint64 // events whose payloads were removed
 	Freed    int64  // disk space the segment files shrank by (see DiskBytes)
-	// Busy counts segments left for a later call because a reader was
-	// using them at the moment of the swap.
+	// Busy is 1 when Prune stopped at a segment a reader was using at
+	// the moment of the swap; a later call goes on from there.
 	Busy int
 }
 
@@ -111,7 +111,8 @@ type PruneResult struct {
 // ProveInclusion) fails, with a *PrunedError. The caller chooses below:
 // retention passes the events both anchored and acknowledged by the feed.
 //
-// Each segment is pruned whole, or not at all. Before any leaf is removed,
+// Segments are pruned oldest first, so the pruned events are always those
+// below Retained. Each segment is pruned whole, or not at all. Before any leaf is removed,
 // every leaf of the segment is checked against its stored hash, so what is
 // kept proves exactly the events that are removed. The kept hashes are
 // copied into a new file (written, fsynced and renamed into place); the
@@ -152,8 +153,10 @@ func (l *Log) Prune(ctx context.Context, below uint64) (PruneResult, error) {
 			return res, err
 		}
 		if busy {
+			// Stop here: the pruned events stay a prefix of the log,
+			// exactly those below Retained.
 			res.Busy++
-			continue
+			break
 		}
 		res.Segments++
 		res.Events += end - segs[i].First

@@ -8,7 +8,9 @@
 //	GET  /v1/show?from=N&limit=K          JSON lines, as `waybill log show`
 //	GET  /v1/checkpoint                   the latest signed checkpoint note
 //	POST /v1/checkpoint                   sign a checkpoint now, return its note
-//	GET  /v1/prove?seq=N&size=M&format=F  a proof bundle (F: json or tlog-proof)
+//	GET  /v1/prove?seq=N&size=M&format=F[&leaf=L]
+//	                                      a proof bundle (F: json or tlog-proof; L: the
+//	                                      event's leaf, base64url, for a pruned event)
 //	GET  /v1/consistency?from=M&to=N      a consistency proof
 //	POST /v1/append                       JSON lines in, one result line out per input line
 //
@@ -39,6 +41,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/jcs"
+	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 )
 
@@ -72,7 +75,12 @@ func Show(w io.Writer, l *eventlog.Log, from, limit uint64) error {
 // Prove returns the proof bundle of event seq against the signed checkpoint
 // of size size (0: the latest checkpoint). format is "json" (the bundle,
 // one line) or "tlog-proof" (the C2SP text form).
-func Prove(l *eventlog.Log, seq, size uint64, format string) ([]byte, error) {
+//
+// leaf, when not nil, is the event's leaf as its holder has it (from a
+// feed message, say): the proof is then made from the log's stored hash,
+// which the leaf must match, so events whose payloads retention pruned
+// can still be proven.
+func Prove(l *eventlog.Log, seq, size uint64, format string, leaf []byte) ([]byte, error) {
 	var note []byte
 	var err error
 	if size == 0 {
@@ -88,7 +96,19 @@ func Prove(l *eventlog.Log, seq, size uint64, format string) ([]byte, error) {
 	if seq >= size {
 		return nil, fmt.Errorf("event %d is not covered by the checkpoint of size %d; sign a newer checkpoint first (waybill log checkpoint --key …)", seq, size)
 	}
-	leaf, proof, err := l.ProveInclusion(seq, size)
+	var proof []merkle.Hash
+	if leaf == nil {
+		leaf, proof, err = l.ProveInclusion(seq, size)
+		if errors.Is(err, eventlog.ErrPruned) {
+			return nil, fmt.Errorf("%w; to prove it, give the event as its holder has it (a feed message or a saved `waybill log show` line): waybill log prove --seq %d --leaf FILE", err, seq)
+		}
+	} else {
+		var h merkle.Hash
+		h, proof, err = l.InclusionProof(seq, size)
+		if err == nil && merkle.LeafHash(leaf) != h {
+			err = fmt.Errorf("the event given is not event %d of this log: its leaf hash is %s, the log's is %s", seq, merkle.LeafHash(leaf), h)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +340,15 @@ func (s *Server) handler() http.Handler {
 			fail(w, 400, err)
 			return
 		}
-		out, err := Prove(s.Log, seq, size, r.URL.Query().Get("format"))
+		var leaf []byte
+		if v := r.URL.Query().Get("leaf"); v != "" {
+			var err error
+			if leaf, err = base64.RawURLEncoding.DecodeString(v); err != nil {
+				fail(w, 400, fmt.Errorf("leaf: %w", err))
+				return
+			}
+		}
+		out, err := Prove(s.Log, seq, size, r.URL.Query().Get("format"), leaf)
 		if err != nil {
 			fail(w, 400, err)
 			return

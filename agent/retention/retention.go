@@ -432,6 +432,20 @@ func (k *Keeper) TakeRefusals() (Refusals, bool) {
 	return r, true
 }
 
+// FlushRefusals returns the refusals of the current episode, even if it
+// has not ended, and forgets them: for a caller that stops while events
+// are still refused and records them in the log first.
+func (k *Keeper) FlushRefusals() (Refusals, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.episode == nil {
+		return Refusals{}, false
+	}
+	r := *k.episode
+	k.episode = nil
+	return r, true
+}
+
 // Status returns the Keeper's state.
 func (k *Keeper) Status() Status {
 	k.mu.Lock()

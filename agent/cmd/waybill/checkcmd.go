@@ -29,6 +29,9 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "OK: %s (origin %s): %d events, every signature and stored hash, %d segment(s) and %d checkpoint(s) verified in %v\n",
 		rep.Dir, rep.Origin, rep.Events, rep.Segments, rep.Checkpoints, rep.Elapsed.Round(1e6))
+	if rep.Pruned > 0 {
+		fmt.Fprintf(e.stdout, "  events 0 to %d were pruned by retention: their stored hashes verified, their payloads and signatures are no longer here\n", rep.Pruned-1)
+	}
 	return nil
 }
 

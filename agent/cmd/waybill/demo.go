@@ -146,7 +146,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	dev := k.Address()
 	opts := verify.Options{Device: &dev, Fleet: id.Fleet, ChainID: id.ChainID, Verifiers: []checkpoint.Verifier{vk}}
 	for seq := uint64(0); seq < final.Size; seq++ {
-		out, err := localapi.Prove(l, seq, 0, "json")
+		out, err := localapi.Prove(l, seq, 0, "json", nil)
 		if err != nil {
 			return err
 		}

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/clock"
+	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/localapi"
 )
@@ -142,8 +147,19 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 	seq := f.String("seq", "", "sequence number of the event")
 	size := f.Uint64("size", 0, "tree size of a signed checkpoint (default: the latest)")
 	format := f.String("format", "json", "json (the proof bundle) or tlog-proof (C2SP text form)")
+	leafFile := f.String("leaf", "", "the event as its holder has it, for an event whose payload retention pruned: a feed message, a `log show` line, or the leaf bytes")
 	if err := f.parse(args, 0, "data", "seq"); err != nil {
 		return err
+	}
+	var leaf []byte
+	if *leafFile != "" {
+		b, err := os.ReadFile(*leafFile)
+		if err != nil {
+			return fmt.Errorf("log prove: --leaf: %w", err)
+		}
+		if leaf, err = leafOf(b); err != nil {
+			return fmt.Errorf("log prove: --leaf %s: %w", *leafFile, err)
+		}
 	}
 	n, err := strconv.ParseUint(*seq, 10, 64)
 	if err != nil {
@@ -153,13 +169,37 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Sprintf("log prove: --format %q: want json or tlog-proof", *format)}
 	}
 	q := url.Values{"seq": {*seq}, "size": {strconv.FormatUint(*size, 10)}, "format": {*format}}
+	if leaf != nil {
+		q.Set("leaf", base64.RawURLEncoding.EncodeToString(leaf))
+	}
 	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
-		out, err := localapi.Prove(l, n, *size, *format)
+		out, err := localapi.Prove(l, n, *size, *format, leaf)
 		if err == nil {
 			_, err = e.stdout.Write(out)
 		}
 		return err
 	}, "GET", "/v1/prove?"+q.Encode(), nil)
+}
+
+// leafOf returns the leaf bytes in b: the "leaf" member (standard base64)
+// of a JSON object such as a feed message or a `log show` line, or else b
+// itself without its final newline, taken as the leaf.
+func leafOf(b []byte) ([]byte, error) {
+	var m struct {
+		Leaf *string `json:"leaf"`
+	}
+	if json.Unmarshal(b, &m) == nil && m.Leaf != nil {
+		leaf, err := base64.StdEncoding.DecodeString(*m.Leaf)
+		if err != nil {
+			return nil, fmt.Errorf("its \"leaf\" member is not standard base64: %w", err)
+		}
+		return leaf, nil
+	}
+	leaf := bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+	if _, err := event.Parse(leaf); err != nil {
+		return nil, fmt.Errorf("neither a JSON object with a \"leaf\" member nor a signed event's leaf: %w", err)
+	}
+	return leaf, nil
 }
 
 func cmdConsistency(ctx context.Context, e *env, args []string) error {
