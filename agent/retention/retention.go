@@ -190,7 +190,7 @@ type Keeper struct {
 	since    int       // Admit calls since the last measurement
 	pruneErr error     // the last prune's error: nothing counts as prunable meanwhile
 	episode  *Refusals // the refusals not yet summed up in the log
-	warnedAt time.Time
+	warnedAt time.Time // wall-clock time of the last warning
 }
 
 // Options configures New.
@@ -409,8 +409,8 @@ func (k *Keeper) Admit(kind string) error {
 	if k.episode.Reason != ReasonDiskFull {
 		k.episode.Reason = k.st.Reason
 	}
-	if now.Sub(k.warnedAt) >= time.Minute {
-		k.warnedAt = now
+	if time.Since(k.warnedAt) >= time.Minute { // the process's time: replays run fast
+		k.warnedAt = time.Now()
 		k.log.Warn("events refused at the disk budget", "level", lvl, "kind", kind, "refused_so_far", k.episode.Kinds(),
 			"used_bytes", k.st.Used, "budget_bytes", k.p.MaxBytes, "held_by", k.st.HeldBy)
 	}

@@ -259,7 +259,9 @@ func (p *recPin) Out(l gpio.Level) error {
 }
 
 // SimClock is a simulated clock for replays: Sleep advances it at once, or,
-// with a speed above zero, after d/speed of real time.
+// with a speed above zero, on a real-time schedule at 1/speed of the
+// simulated one: the clock keeps to the pace over many short sleeps,
+// instead of losing the scheduler's wake-up latency on each.
 type SimClock struct {
 	speed float64
 
@@ -268,9 +270,15 @@ type SimClock struct {
 	// there. Set it before the clock is shared.
 	OnAdvance func(now time.Time)
 
-	mu  sync.Mutex
-	now time.Time
+	mu       sync.Mutex
+	now      time.Time
+	paceReal time.Time // real time at the first paced Sleep
+	paceSim  time.Time // simulated time then
 }
+
+// minPaceSleep is the shortest real sleep a paced Sleep makes; shorter
+// ones are owed and taken with a later one.
+const minPaceSleep = 2 * time.Millisecond
 
 // NewSimClock returns a clock that reads start; speed 0 replays as fast as
 // the CPU allows, speed 1 in real time, speed 10 ten times faster.
@@ -294,8 +302,16 @@ func (c *SimClock) Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	if c.speed > 0 {
-		if err := sensor.SystemClock.Sleep(ctx, time.Duration(float64(d)/c.speed)); err != nil {
-			return err
+		c.mu.Lock()
+		if c.paceReal.IsZero() {
+			c.paceReal, c.paceSim = time.Now(), c.now
+		}
+		due := c.paceReal.Add(time.Duration(float64(c.now.Add(d).Sub(c.paceSim)) / c.speed))
+		c.mu.Unlock()
+		if wait := time.Until(due); wait >= minPaceSleep {
+			if err := sensor.SystemClock.Sleep(ctx, wait); err != nil {
+				return err
+			}
 		}
 	}
 	c.mu.Lock()

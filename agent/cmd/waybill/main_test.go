@@ -26,10 +26,16 @@ func waybill(t *testing.T, stdin string, args ...string) (int, string, string) {
 // key and the device address.
 func keyed(t *testing.T) (dir, key, vkey, addr string) {
 	t.Helper()
+	return keyedFleet(t, "cli-test")
+}
+
+// keyedFleet is keyed with the verifier key of fleet.
+func keyedFleet(t *testing.T, fleet string) (dir, key, vkey, addr string) {
+	t.Helper()
 	dir = t.TempDir()
 	key = filepath.Join(dir, "device.key")
 	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
-	code, out, errs := waybill(t, "", "keygen", "--key", key, "--fleet", "cli-test")
+	code, out, errs := waybill(t, "", "keygen", "--key", key, "--fleet", fleet)
 	if code != 0 {
 		t.Fatalf("keygen exit %d: %s", code, errs)
 	}
