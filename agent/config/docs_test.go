@@ -42,7 +42,7 @@ type docSnippet struct {
 
 var (
 	fenceOpen  = regexp.MustCompile("^( *)(```+)[ \t]*([^` \t]*)")
-	topKey     = regexp.MustCompile(`^(device|sensors|zones|rules|faults):(\s|$)`)
+	topKey     = regexp.MustCompile(`^(` + strings.Join(topKeys[1:], "|") + `):(\s|$)`) // every section but version
 	versionKey = regexp.MustCompile(`(?m)^version:`)
 	deviceKey  = regexp.MustCompile(`(?m)^device:`)
 )

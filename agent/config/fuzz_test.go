@@ -109,3 +109,23 @@ func checkInvariants(t *testing.T, c *Config) {
 		}
 	}
 }
+
+// FuzzParseSize: ParseSize never panics, never returns a negative size
+// with no error, and reads back what fmtSize writes.
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"2GiB", "500 MB", "1.5GiB", "16777216", "0", "1e9", "-1KiB", "9999999999TiB", " 7 KiB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseSize(s)
+		if err != nil {
+			return
+		}
+		if v < 0 {
+			t.Fatalf("ParseSize(%q) = %d", s, v)
+		}
+		if back, err := ParseSize(fmtSize(v)); err != nil || back != v {
+			t.Fatalf("ParseSize(fmtSize(%d) = %q) = %d, %v", v, fmtSize(v), back, err)
+		}
+	})
+}

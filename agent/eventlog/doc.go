@@ -9,7 +9,7 @@
 //	LOCK                 flock'ed by the process that has the log open; names it
 //	manifest.json        identity, current epoch, epoch history, segment list
 //	epoch-N/checkpoint   the latest checkpoint signed in epoch N (a signed note)
-//	epoch-N/seg-K.db     bbolt segment files of epoch N
+//	epoch-N/seg-K.db     bbolt segment files of epoch N (seg-K.pruned.db once pruned)
 //	damaged/             epochs moved aside after a failed open or check
 //	waybill.sock         the running daemon's local API (see agent/localapi)
 //
@@ -39,6 +39,16 @@
 // disk, I/O error) returns its error to every append in the batch and leaves
 // the in-memory tree as it was, so later appends continue from the last
 // durable state.
+//
+// # Pruning
+//
+// Prune removes the leaves of sealed segments, oldest first, and keeps their
+// stored hashes, top nodes and checkpoints: roots and proofs need nothing
+// else, and an inclusion proof for a pruned event is made from the event
+// its holder kept (InclusionProof). A pruned segment is a new file,
+// seg-K.pruned.db, that the manifest names instead of seg-K.db (see Prune
+// for the crash-safe order of the steps). Retention (agent/retention)
+// decides what may be pruned; firmware-docs/RETENTION.md describes it.
 //
 // # Epochs
 //
