@@ -223,18 +223,28 @@ func New(l *eventlog.Log, p Policy, o Options) (*Keeper, error) {
 	return k, nil
 }
 
+// minStepGap is the least time between two steps that Notify asks for: a
+// segment a reader holds cannot be pruned, and the next try waits a little.
+const minStepGap = 200 * time.Millisecond
+
 // Run measures and prunes every Interval, and when Notify asks, until ctx
 // is done.
 func (k *Keeper) Run(ctx context.Context) error {
 	t := time.NewTicker(k.p.Interval)
 	defer t.Stop()
 	for {
+		last := time.Now()
 		k.Step(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-k.wake:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Until(last.Add(minStepGap))):
+			}
 		}
 	}
 }

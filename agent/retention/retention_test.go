@@ -202,6 +202,9 @@ func TestKeeper_BudgetPrunesAndRefuses(t *testing.T) {
 		t.Fatalf("%d events appended, log size %d", len(hashes), size)
 	}
 	for seq, h := range hashes {
+		if seq%5 != 0 && seq != size-1 { // a fifth of them, each segment's included, keeps the test short
+			continue
+		}
 		got, proof, err := l.InclusionProof(seq, size)
 		if err != nil || got != h {
 			t.Fatalf("event %d: %s, %v", seq, got, err)
