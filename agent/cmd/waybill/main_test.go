@@ -214,6 +214,21 @@ func TestCLI_DaemonServesReaders(t *testing.T) {
 	if code, _, errs := waybill(t, "", "verify", "--vkey", vkey, bpath); code != 0 {
 		t.Fatalf("verify: %s", errs)
 	}
+	// The same bundle from the event as its holder kept it (as for an
+	// event whose payload was pruned), through the socket; another
+	// event's copy is refused.
+	for seq, want := range map[string]string{"3": bundle, "2": ""} {
+		_, line, _ := waybill(t, "", "log", "show", "--data", data, "--from", seq, "--limit", "1")
+		kept := filepath.Join(dir, "kept"+seq+".json")
+		os.WriteFile(kept, []byte(line), 0o644)
+		code, got, errs := waybill(t, "", "log", "prove", "--data", data, "--seq", "3", "--leaf", kept)
+		if want != "" && (code != 0 || got != want) {
+			t.Fatalf("prove --leaf through the daemon = %d %s\n%s\nwant\n%s", code, errs, got, want)
+		}
+		if want == "" && (code == 0 || !strings.Contains(errs, "is not event 3")) {
+			t.Fatalf("prove --leaf with event 2's copy = %d %s", code, errs)
+		}
+	}
 	if code, out, _ := waybill(t, "", "log", "consistency", "--data", data, "--from", "3", "--to", "4"); code != 0 || !strings.Contains(out, `"new_size":4`) {
 		t.Fatalf("consistency through the daemon = %d %q", code, out)
 	}
