@@ -30,7 +30,7 @@ type PrunedError struct {
 }
 
 func (e *PrunedError) Error() string {
-	return fmt.Sprintf("eventlog: event %d: %v after it was anchored and published (payloads are kept from event %d on; the event's hash remains, so a proof for it can be made from the event itself)",
+	return fmt.Sprintf("eventlog: event %d: %v (payloads are kept from event %d on; the event's hash remains, so a proof for it can be made from the event itself)",
 		e.Seq, ErrPruned, e.Retained)
 }
 
