@@ -136,14 +136,15 @@ func originProblem(s string) string {
 }
 
 // textProblem describes the first character in s that a signed note may not
-// contain at all, other than newline: invalid UTF-8 or an ASCII control
-// character (below U+0020). It returns "" if there is none. Newlines are
-// reported as control characters too; callers that allow them split first.
+// contain at all, other than newline: invalid UTF-8 or a control character
+// (Unicode category Cc: U+0000–U+001F, U+007F, U+0080–U+009F). It returns
+// "" if there is none. Newlines are reported as control characters too;
+// callers that allow them split first.
 func textProblem(s string) string {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < 0x20 {
+			if c < 0x20 || c == 0x7f {
 				return fmt.Sprintf("control character 0x%02x at byte %d", c, i)
 			}
 			i++
@@ -152,6 +153,9 @@ func textProblem(s string) string {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n == 1 {
 			return fmt.Sprintf("invalid UTF-8 at byte %d", i)
+		}
+		if r <= 0x9f {
+			return fmt.Sprintf("control character U+%04X at byte %d", r, i)
 		}
 		i += n
 	}

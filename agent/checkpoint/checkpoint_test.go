@@ -58,7 +58,7 @@ var badCheckpoints = []struct {
 	{"RootExtraPadding", cpText(origin, "5", demoRootB64+"="), "is not valid base64"},
 	{"EmptyExtension", cpText(origin, "5", demoRootB64, ""), "line 4: line is empty"},
 	{"EmptyExtensionAfterOne", cpText(origin, "5", demoRootB64, "ext", ""), "line 5: line is empty"},
-	{"ExtensionControl", cpText(origin, "5", demoRootB64, "a\x7f\x01"), "line 4: control character 0x01"},
+	{"ExtensionControl", cpText(origin, "5", demoRootB64, "a\x7f\x01"), "line 4: control character 0x7f"},
 	{"ExtensionInvalidUTF8", cpText(origin, "5", demoRootB64, "\xc0\x80"), "line 4: invalid UTF-8"},
 	{"FirstBadLineReported", cpText(origin, "01", demoRootB64, ""), "line 2: tree size"},
 	{"TooLarge", cpText(origin, "5", demoRootB64, strings.Repeat("x", MaxNoteSize)), "more than 1048576"},

@@ -32,10 +32,11 @@
 //
 //	— <key name> <base64(4-byte big-endian key ID || signature)>
 //
-// The whole note is valid UTF-8 with no ASCII control characters (below
-// U+0020) other than newline. The text is separated from the signatures by the
-// last blank line, so the text may itself contain blank lines. Key names are
-// non-empty and contain neither Unicode spaces nor "+".
+// The whole note is valid UTF-8 with no control characters (Unicode category
+// Cc: U+0000–U+001F, U+007F and U+0080–U+009F) other than newline. The text is
+// separated from the signatures by the last blank line, so the text may itself
+// contain blank lines. Key names are non-empty and contain no "+", no white
+// space (unicode.IsSpace) and no control character.
 //
 // Verification follows the spec: a signature is identified by its (key name,
 // key ID) pair. Signatures from unknown pairs are ignored (returned in

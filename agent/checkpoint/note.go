@@ -95,11 +95,14 @@ func (e *InvalidSignatureError) Error() string {
 }
 
 // ValidName reports whether name may be used as a key name: non-empty,
-// valid UTF-8, with no Unicode spaces, no "+", and no control characters.
+// valid UTF-8, with no "+", no white space (unicode.IsSpace: U+0009–U+000D,
+// U+0020, U+0085, U+00A0, U+1680, U+2000–U+200A, U+2028, U+2029, U+202F,
+// U+205F, U+3000) and no control character (Unicode category Cc:
+// U+0000–U+001F, U+007F, U+0080–U+009F).
 func ValidName(name string) bool {
 	return name != "" && utf8.ValidString(name) &&
 		!strings.ContainsRune(name, '+') &&
-		strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || r < 0x20 }) < 0
+		strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
 }
 
 // Sign returns the signed note made of text, a blank line, and one signature
@@ -255,8 +258,9 @@ func checkText(text string) error {
 }
 
 // scanNote checks that b is valid UTF-8 with no control characters except
-// newline. It returns the 1-based line of the first problem and its
-// description, or 0 and "".
+// newline: none of U+0000–U+0009, U+000B–U+001F, U+007F (DEL) and
+// U+0080–U+009F (C1), the Unicode category Cc. It returns the 1-based line
+// of the first problem and its description, or 0 and "".
 func scanNote(b []byte) (int, string) {
 	line := 1
 	start := 0 // index of the first byte of the current line
@@ -267,7 +271,7 @@ func scanNote(b []byte) (int, string) {
 			case c == '\n':
 				line++
 				start = i + 1
-			case c < 0x20:
+			case c < 0x20 || c == 0x7f:
 				return line, fmt.Sprintf("control character 0x%02x at byte %d", c, i-start)
 			}
 			i++
@@ -276,6 +280,9 @@ func scanNote(b []byte) (int, string) {
 		r, n := utf8.DecodeRune(b[i:])
 		if r == utf8.RuneError && n == 1 {
 			return line, fmt.Sprintf("invalid UTF-8 at byte %d", i-start)
+		}
+		if r <= 0x9f { // C1 controls, U+0080–U+009F
+			return line, fmt.Sprintf("control character U+%04X at byte %d", r, i-start)
 		}
 		i += n
 	}

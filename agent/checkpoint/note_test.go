@@ -402,7 +402,11 @@ func TestValidName_Table(t *testing.T) {
 		{"a\u2028b", false},
 		{"a\u3000b", false},
 		{"a\x00b", false},
-		{"a\x7fb", true}, // DEL is not below U+0020; the spec allows it
+		{"a\x7fb", false},   // DEL: Waybill refuses every control character (category Cc)
+		{"a\u0080b", false}, // C1 control
+		{"a\u009fb", false}, // C1 control
+		{"a\u0085b", false}, // NEL: C1 control and white space
+		{"a\u00a1b", true},
 		{"\xff", false},
 	}
 	for _, tc := range tests {

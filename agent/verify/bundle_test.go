@@ -466,11 +466,26 @@ func TestParseBundle_Strict(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
-	// Equivalent spellings that canonicalize to the same bundle are accepted.
-	for _, in := range [][]byte{repl(`"index":1,`, `"index":1e0,`), repl(`"index":1,`, `"index":1.0,`), []byte(" \n" + data + "\n")} {
+	// White space between tokens and member order are free.
+	reordered := `{"signature":` + data[strings.Index(data, `"signature":`)+len(`"signature":`):len(data)-1] + "," +
+		data[1:strings.Index(data, `,"signature":`)] + "}"
+	for _, in := range [][]byte{[]byte(" \n" + data + "\n"), repl(`"index":1,`, "\"index\" :\t1 ,"), []byte(reordered)} {
 		b2, err := ParseBundle(in)
 		if err != nil || !reflect.DeepEqual(b, b2) {
 			t.Errorf("%s: %v", in[:20], err)
+		}
+	}
+	// Other spellings of the same values are not (PROTOCOL.md §8).
+	for name, in := range map[string][]byte{
+		"1e0":           repl(`"index":1,`, `"index":1e0,`),
+		"1.0":           repl(`"index":1,`, `"index":1.0,`),
+		"escaped name":  repl(`"index":1,`, `"\u0069ndex":1,`),
+		"escaped slash": repl(`"fleet":"test-fleet"`, `"fleet":"test\/fleet"`),
+		"uppercase \\u": repl(`"fleet":"test-fleet"`, `"fleet":"test\u002Dfleet"`),
+	} {
+		_, err := ParseBundle(in)
+		if err == nil || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not spelled as RFC 8785 writes it") {
+			t.Errorf("%s: got %v", name, err)
 		}
 	}
 }
