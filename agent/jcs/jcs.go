@@ -21,17 +21,15 @@
 //   - invalid UTF-8 (RFC 8259 §8.1, RFC 7493 §2.1);
 //   - escapes encoding lone or unpaired UTF-16 surrogates such as "\ud800"
 //     (RFC 7493 §2.1, RFC 8785 §3.2.2.2);
+//   - Unicode noncharacters (U+FDD0..U+FDEF and the last two code points of
+//     every plane, U+FFFE, U+FFFF, U+1FFFE, …, U+10FFFF) in strings and
+//     member names, written literally or escaped (RFC 7493 §2.1);
 //   - duplicate object member names, compared after unescaping
 //     (RFC 7493 §2.3, RFC 8785 §3.1);
 //   - numbers whose magnitude overflows an IEEE-754 double, e.g. 1e400
 //     (RFC 7493 §2.2, RFC 8785 §3.2.2.3); values that underflow round to 0;
 //   - nesting deeper than MaxDepth and inputs larger than MaxSize (local
 //     limits, as permitted by RFC 8259 §9).
-//
-// Unicode noncharacters (U+FDD0..U+FDEF, U+FFFE, U+FFFF and so on), which
-// RFC 7493 §2.1 also excludes from I-JSON, are accepted and passed through
-// unchanged: their canonical form is unambiguous, and rejecting them is left
-// to callers that want that policy.
 //
 // # Output (RFC 8785 §3.2)
 //
@@ -469,6 +467,9 @@ func (p *parser) parseString(buf []byte) ([]byte, error) {
 			if r == utf8.RuneError && n <= 1 {
 				return nil, p.errf(p.pos, "invalid UTF-8 in string")
 			}
+			if IsNoncharacter(r) {
+				return nil, p.errf(p.pos, "noncharacter U+%04X in string", r)
+			}
 			buf = append(buf, p.data[p.pos:p.pos+n]...)
 			p.pos += n
 		}
@@ -515,14 +516,25 @@ func (p *parser) escape(buf []byte) ([]byte, error) {
 				return nil, err
 			}
 			if r2 >= 0xDC00 && r2 <= 0xDFFF {
-				return utf8.AppendRune(buf, utf16.DecodeRune(r, r2)), nil
+				r = utf16.DecodeRune(r, r2)
+				break
 			}
 		}
 		return nil, p.errf(start, "lone surrogate \\u%04x", r)
 	case utf16.IsSurrogate(r): // low surrogate without a preceding high one
 		return nil, p.errf(start, "lone surrogate \\u%04x", r)
 	}
+	if IsNoncharacter(r) {
+		return nil, p.errf(start, "noncharacter U+%04X in string", r)
+	}
 	return utf8.AppendRune(buf, r), nil
+}
+
+// IsNoncharacter reports whether r is one of the 66 Unicode noncharacters
+// (Unicode §23.7): U+FDD0..U+FDEF, and U+nFFFE and U+nFFFF in each of the
+// 17 planes. I-JSON (RFC 7493 §2.1) excludes them from strings.
+func IsNoncharacter(r rune) bool {
+	return r >= 0xFDD0 && r <= 0xFDEF || r&0xFFFE == 0xFFFE && r <= utf8.MaxRune
 }
 
 func escDescribe(c byte) string {

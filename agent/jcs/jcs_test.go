@@ -250,11 +250,11 @@ func TestCanonicalize_Sorting(t *testing.T) {
 			order: []string{"\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001F600", "\ufb33"},
 		},
 		{
-			// U+FFFF sorts after U+10000 in UTF-16 (D800 DC00 < FFFF) but
+			// U+FFFD sorts after U+10000 in UTF-16 (D800 DC00 < FFFD) but
 			// before it in UTF-8 and code point order.
 			name:  "surrogates-vs-bmp-high",
-			in:    `{"\uffff":1,"\ud800\udc00":2,"\ue000":3,"\ud7ff":4}`,
-			order: []string{"\ud7ff", "\U00010000", "\ue000", "\uffff"},
+			in:    `{"\ufffd":1,"\ud800\udc00":2,"\ue000":3,"\ud7ff":4}`,
+			order: []string{"\ud7ff", "\U00010000", "\ue000", "\ufffd"},
 		},
 		{
 			name:  "prefixes",
@@ -363,12 +363,14 @@ func TestCanonicalize_Strings(t *testing.T) {
 		{`"\u2028\u2029"`, "\"\u2028\u2029\""},
 		{`"\u00E9"`, `"é"`},
 		{`"é"`, `"é"`},
-		{`"\uFFFF"`, "\"\uffff\""},
+		{`"\uFFFD"`, "\"\ufffd\""},
+		{`"\uFDCF\uFDF0\uFFFC"`, "\"\ufdcf\ufdf0\ufffc\""},
+		{`"\ud83f\udffd"`, "\"\U0001FFFD\""},
 		{`"\uFEFF"`, "\"\ufeff\""},
 		{`"\ud83d\ude00"`, `"😀"`},
 		{`"\uD83D\uDE00"`, `"😀"`},
 		{`"😀"`, `"😀"`},
-		{`"\udbff\udfff"`, "\"\U0010FFFF\""},
+		{`"\udbff\udffd"`, "\"\U0010FFFD\""},
 		{`"\u0041\u0042"`, `"AB"`},
 		{`"a\u0000b"`, `"a\u0000b"`},
 	}
@@ -546,6 +548,15 @@ var badInputs = []badCase{
 	{"surrogate-reversed", `"\ude00\ud83d"`, `lone surrogate \ude00`, 1},
 	{"surrogate-in-name", `{"\udfff":1}`, `lone surrogate \udfff`, 2},
 	{"surrogate-high-eof", `"\ud800`, `lone surrogate \ud800`, 1},
+	// Noncharacters (RFC 7493 §2.1), literal and escaped, in values and names.
+	{"nonchar-ffff", "\"a\uffff\"", "noncharacter U+FFFF in string", 2},
+	{"nonchar-fffe-escaped", `"a\uFFFE"`, "noncharacter U+FFFE in string", 2},
+	{"nonchar-fdd0", "\"\ufdd0\"", "noncharacter U+FDD0 in string", 1},
+	{"nonchar-fdef-escaped", `["\ufdef"]`, "noncharacter U+FDEF in string", 2},
+	{"nonchar-plane1", "\"\U0001FFFE\"", "noncharacter U+1FFFE in string", 1},
+	{"nonchar-plane16-escaped", `"\udbff\udfff"`, "noncharacter U+10FFFF in string", 1},
+	{"nonchar-in-name", "{\"\uffff\":1}", "noncharacter U+FFFF in string", 2},
+	{"nonchar-in-name-escaped", `{"x":{"\ufdd5":1}}`, "noncharacter U+FDD5 in string", 7},
 	// Duplicate names (RFC 7493 §2.3).
 	{"dup-simple", `{"a":1,"a":2}`, `duplicate key "a"`, 7},
 	{"dup-escaped", `{"a":1,"\u0061":2}`, `duplicate key "a"`, 7},
@@ -617,6 +628,29 @@ func TestCanonicalize_Limits(t *testing.T) {
 	}
 	if _, err := Canonicalize([]byte(bigWS + " ")); err == nil {
 		t.Errorf("size %d accepted", len(bigWS)+1)
+	}
+}
+
+// TestIsNoncharacter checks IsNoncharacter against the definition of
+// Unicode §23.7: exactly 66 code points, U+FDD0..U+FDEF and the last two of
+// each plane.
+func TestIsNoncharacter(t *testing.T) {
+	var got []rune
+	for r := rune(0); r <= utf8.MaxRune+1; r++ {
+		if IsNoncharacter(r) {
+			got = append(got, r)
+		}
+	}
+	var want []rune
+	for r := rune(0xFDD0); r <= 0xFDEF; r++ {
+		want = append(want, r)
+	}
+	for plane := rune(0); plane <= 16; plane++ {
+		want = append(want, plane<<16|0xFFFE, plane<<16|0xFFFF)
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("IsNoncharacter holds for %d code points %U, want the %d of Unicode §23.7", len(got), got, len(want))
 	}
 }
 
@@ -778,7 +812,7 @@ func randomString(r *rand.Rand, maxLen int) string {
 		default:
 			c = rune(0x10000 + r.IntN(0x10ffff-0x10000))
 		}
-		if !utf8.ValidRune(c) {
+		if !utf8.ValidRune(c) || IsNoncharacter(c) {
 			c = 0xfffd
 		}
 		b.WriteRune(c)
