@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/waybill-eu/waybill/agent/atomicfile"
 	"github.com/waybill-eu/waybill/agent/event"
@@ -95,4 +96,18 @@ func readCursor(path string) (c cursor, ok bool, err error) {
 // (atomicfile: temporary file, fsync, rename, directory fsync).
 func writeCursor(path string, c cursor) error {
 	return atomicfile.WriteFile(path, c.format(), 0o644)
+}
+
+// moveAside renames a cursor file that cannot be used to
+// PATH.damaged-<UTC time>, keeping its bytes for inspection, and returns
+// the new path. The publisher then starts as without a cursor: it
+// publishes the log again from its first event, which consumers tolerate
+// as they tolerate any redelivery (FEED.md: at least once, by sequence
+// number).
+func moveAside(path string, now time.Time) (string, error) {
+	to := path + ".damaged-" + now.UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, to); err != nil {
+		return "", fmt.Errorf("%w: move the damaged cursor file aside: %w", ErrCursor, err)
+	}
+	return to, nil
 }

@@ -152,6 +152,9 @@ type Status struct {
 	// pruned before this publisher's cursor reached them: possible only
 	// when its cursor file was removed or reset.
 	Skipped uint64 `json:"skipped,omitempty"`
+	// Damaged says why the cursor file found at start could not be used
+	// and where it was moved aside ("" if it could be).
+	Damaged string `json:"cursor_damaged,omitempty"`
 	// LastError is the last error, "" if none; LastErrorAt when it happened.
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
@@ -184,8 +187,11 @@ type Publisher struct {
 // New returns a publisher of log with opts. It checks the options, reads
 // the TLS files and the cursor file, and connects to nothing: Run does.
 // A cursor of another origin (the log started a new epoch) starts the new
-// epoch's events at 0; a cursor file that cannot be read, or that is ahead
-// of the log, is an error wrapping ErrCursor.
+// epoch's events at 0. A cursor file that cannot be read, or that is ahead
+// of the log, is moved aside (PATH.damaged-<time>), reported in
+// Status.Damaged and logged, and the log is published from its first
+// event; only when it cannot be moved aside is New's error one wrapping
+// ErrCursor.
 func New(log Log, opts Options) (*Publisher, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -214,23 +220,34 @@ func New(log Log, opts Options) (*Publisher, error) {
 		}
 	}
 	c, ok, err := readCursor(o.CursorFile)
-	if err != nil {
-		return nil, fmt.Errorf("feed: %w", err)
-	}
 	size := log.Size()
+	if err == nil && ok && c.Origin == p.origin && c.Next > size {
+		err = fmt.Errorf("%w: %s says %d events of %s were acknowledged, but the log has %d",
+			ErrCursor, o.CursorFile, c.Next, p.origin, size)
+	}
+	p.st = Status{Origin: p.origin}
+	if err != nil {
+		// A cursor that cannot be read or does not fit the log must not
+		// keep the agent from starting (a restart loop): it is moved
+		// aside, never deleted, and the log published again.
+		to, merr := moveAside(o.CursorFile, o.Now())
+		if merr != nil {
+			return nil, fmt.Errorf("feed: %w (%w); move or delete %s to publish the log again from its first event", err, merr, o.CursorFile)
+		}
+		p.st.Damaged = fmt.Sprintf("%v; moved aside to %s; publishing the log again from its first event", err, to)
+		p.logger.Error("FEED CURSOR DAMAGED: moved aside; publishing the log again from its first event",
+			"file", o.CursorFile, "moved_to", to, "err", err, "events", size)
+		return p, nil
+	}
 	switch {
 	case !ok:
 		p.logger.Info("feed: no cursor file; publishing the log from its first event", "file", o.CursorFile, "events", size)
 	case c.Origin != p.origin:
 		p.logger.Warn("feed: the cursor is of another epoch; publishing the current epoch from its first event",
 			"file", o.CursorFile, "cursor_origin", c.Origin, "cursor", c.Next, "origin", p.origin)
-	case c.Next > size:
-		return nil, fmt.Errorf("feed: %w: %s says %d events of %s were acknowledged, but the log has %d",
-			ErrCursor, o.CursorFile, c.Next, p.origin, size)
 	default:
 		p.cursor, p.persisted = c.Next, c.Next
 	}
-	p.st = Status{Origin: p.origin}
 	return p, nil
 }
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -194,8 +196,9 @@ func TestPublisher_ResumesFromCursor(t *testing.T) {
 	}
 }
 
-// New refuses a cursor file it cannot read or that is ahead of the log,
-// and starts a new epoch's events from 0.
+// New moves aside a cursor file it cannot read or that is ahead of the
+// log, keeping its bytes, says so in Status and publishes the log from its
+// first event; it starts a new epoch's events from 0.
 func TestNew_Cursor(t *testing.T) {
 	l := newLog(t, 10)
 	for _, tc := range []struct {
@@ -226,19 +229,53 @@ func TestNew_Cursor(t *testing.T) {
 				}
 			}
 			p, err := New(l, opts)
-			if tc.err != "" {
-				if err == nil || !errors.Is(err, ErrCursor) || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("New = %v, want an ErrCursor error containing %q", err, tc.err)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st := p.Status(); st.Cursor != tc.want || st.Backlog != 10-tc.want {
+			st := p.Status()
+			if st.Cursor != tc.want || st.Backlog != 10-tc.want {
 				t.Errorf("Status() = %+v, want cursor %d", st, tc.want)
 			}
+			aside, _ := filepath.Glob(opts.CursorFile + ".damaged-*")
+			if tc.err == "" {
+				if st.Damaged != "" || len(aside) != 0 {
+					t.Errorf("a usable cursor reported damaged (%q) or moved aside (%v)", st.Damaged, aside)
+				}
+				return
+			}
+			if !strings.Contains(st.Damaged, tc.err) || !strings.Contains(st.Damaged, "moved aside to "+opts.CursorFile+".damaged-") {
+				t.Errorf("Status().Damaged = %q, want the reason %q and where the file went", st.Damaged, tc.err)
+			}
+			if len(aside) != 1 {
+				t.Fatalf("moved aside: %v, want one file", aside)
+			}
+			if b, err := os.ReadFile(aside[0]); err != nil || string(b) != tc.file {
+				t.Errorf("the file moved aside holds %q (%v), want the damaged bytes", b, err)
+			}
+			if _, err := os.Stat(opts.CursorFile); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the damaged cursor is still in place: %v", err)
+			}
 		})
+	}
+}
+
+// New fails, naming the file and what to do, only when a damaged cursor
+// cannot be moved aside.
+func TestNew_CursorCannotMoveAside(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes to a read-only directory")
+	}
+	l := newLog(t, 10)
+	opts := testOptions(t, "tcp://127.0.0.1:1")
+	if err := os.WriteFile(opts.CursorFile, []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(opts.CursorFile)
+	os.Chmod(dir, 0o555)
+	defer os.Chmod(dir, 0o755)
+	_, err := New(l, opts)
+	if err == nil || !errors.Is(err, ErrCursor) || !strings.Contains(err.Error(), "move or delete "+opts.CursorFile) {
+		t.Fatalf("New = %v, want an ErrCursor error naming the file and the next step", err)
 	}
 }
 
