@@ -114,7 +114,7 @@ func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
 func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path string, lg *slog.Logger) (*anchor.Anchorer, func(), error) {
 	key := o.Key
 	if c.KeyFile != "" {
-		k, err := loadRelayer(c.KeyFile, c.PassFile)
+		k, err := loadRelayer(ctx, c.KeyFile, c.PassFile)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -267,12 +267,12 @@ func latestAnchorRecord(a *anchor.Anchorer) []byte {
 }
 
 // loadRelayer loads the key that pays for anchors in place of the device.
-func loadRelayer(path, passFile string) (*ecdsa.PrivateKey, error) {
-	pass, err := devkey.ReadPassphrase(passFile)
+func loadRelayer(ctx context.Context, path, passFile string) (*ecdsa.PrivateKey, error) {
+	pass, err := devkey.ReadPassphrase(ctx, passFile)
 	if err != nil {
 		return nil, fmt.Errorf("relayer key: %w", err)
 	}
-	k, err := devkey.Load(path, pass)
+	k, err := devkey.Load(ctx, path, pass)
 	if err != nil {
 		return nil, fmt.Errorf("relayer key: %w", err)
 	}

@@ -11,19 +11,22 @@
 // (RFC 5869, SHA-256; see firmware-docs/PROTOCOL.md §5), so one file and one
 // passphrase hold the whole identity and the two keys can never drift apart.
 //
-// The file is written with mode 0600 and Load refuses a file that group or
-// others can read.
+// The file is written with mode 0600. Load refuses a key file or a
+// passphrase file that group or others can access, and validates the
+// keystore against the limits of PROTOCOL.md §5 (allowed KDFs and their
+// parameters, sizes of every field) before deriving any key, so that a
+// damaged or hostile file gives an error naming the file and the field,
+// never a panic or an exhausted memory.
 package devkey
 
 import (
-	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -51,9 +54,9 @@ const PassphraseEnv = "WAYBILL_PASSPHRASE"
 // decrypt the key file.
 var ErrWrongPassphrase = errors.New("wrong passphrase for key file")
 
-// ErrPermissions is returned by Load for a key file that group or others
-// can read or write.
-var ErrPermissions = errors.New("key file permissions too open")
+// ErrPermissions is matched (errors.Is) by the error for a key or
+// passphrase file that group or others can read, write or execute.
+var ErrPermissions = errors.New("permissions too open")
 
 // Key is a device's identity: the secp256k1 signing key and the Ed25519
 // note key derived from it.
@@ -147,55 +150,16 @@ func Write(path string, k *Key, passphrase []byte) error {
 	return nil
 }
 
-// Load reads and decrypts the key file at path. It refuses a file that group
-// or others can access (ErrPermissions, with the command that fixes it) and a
-// wrong passphrase (ErrWrongPassphrase).
-func Load(path string, passphrase []byte) (*Key, error) {
-	fi, err := os.Stat(path)
+// Load reads, validates and decrypts the key file at path (ReadKeyFile,
+// then KeyFile.Decrypt). Its errors name the file and say what is wrong:
+// ErrPermissions, ErrInvalidKeyFile, ErrWrongPassphrase, or ctx's error
+// when ctx ends while the key is derived.
+func Load(ctx context.Context, path string, passphrase []byte) (*Key, error) {
+	kf, err := ReadKeyFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("devkey: key file %s does not exist (create one with: waybill keygen --key %s)", path, path)
-		}
-		return nil, fmt.Errorf("devkey: %w", err)
+		return nil, err
 	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return nil, fmt.Errorf("devkey: %w: %s has mode %04o, so group or others can read it; fix with: chmod 600 %s",
-			ErrPermissions, path, m, path)
-	}
-	blob, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("devkey: %w", err)
-	}
-	ks, err := keystore.DecryptKey(blob, string(passphrase))
-	if err != nil {
-		if errors.Is(err, keystore.ErrDecrypt) {
-			return nil, fmt.Errorf("devkey: %w %s", ErrWrongPassphrase, path)
-		}
-		return nil, fmt.Errorf("devkey: key file %s is not a valid keystore file: %w", path, err)
-	}
-	return fromECDSA(ks.PrivateKey)
-}
-
-// ReadPassphrase returns the passphrase from file when file is not empty,
-// else from the environment variable WAYBILL_PASSPHRASE. One trailing
-// newline (\n or \r\n) is removed from a file's content.
-func ReadPassphrase(file string) ([]byte, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("passphrase file: %w", err)
-		}
-		b = bytes.TrimSuffix(b, []byte("\n"))
-		b = bytes.TrimSuffix(b, []byte("\r"))
-		if len(b) == 0 {
-			return nil, fmt.Errorf("passphrase file %s is empty", file)
-		}
-		return b, nil
-	}
-	if v, ok := os.LookupEnv(PassphraseEnv); ok && v != "" {
-		return []byte(v), nil
-	}
-	return nil, fmt.Errorf("no passphrase: give --passphrase-file FILE or set %s", PassphraseEnv)
+	return kf.Decrypt(ctx, passphrase)
 }
 
 // SignEvent signs e in domain d with the secp256k1 key.

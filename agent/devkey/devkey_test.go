@@ -1,6 +1,7 @@
 package devkey
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -20,7 +21,7 @@ func TestCreateLoad_RoundTrip(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
 	}
-	got, err := Load(p, []byte("pw"))
+	got, err := Load(context.Background(), p, []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,19 +39,19 @@ func TestLoad_Errors(t *testing.T) {
 	if _, err := Create(p, []byte("pw")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(p, []byte("nope")); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := Load(context.Background(), p, []byte("nope")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 	os.Chmod(p, 0o640)
-	if _, err := Load(p, []byte("pw")); !errors.Is(err, ErrPermissions) || !strings.Contains(err.Error(), "chmod 600 "+p) {
+	if _, err := Load(context.Background(), p, []byte("pw")); !errors.Is(err, ErrPermissions) || !strings.Contains(err.Error(), "chmod 600 "+p) {
 		t.Fatalf("group-readable key: %v", err)
 	}
-	if _, err := Load(filepath.Join(dir, "missing"), []byte("pw")); err == nil || !strings.Contains(err.Error(), "waybill keygen") {
+	if _, err := Load(context.Background(), filepath.Join(dir, "missing"), []byte("pw")); err == nil || !strings.Contains(err.Error(), "waybill keygen") {
 		t.Fatalf("missing key: %v", err)
 	}
 	bad := filepath.Join(dir, "bad.key")
 	os.WriteFile(bad, []byte("{not json"), 0o600)
-	if _, err := Load(bad, []byte("pw")); err == nil || !strings.Contains(err.Error(), "not a valid keystore") {
+	if _, err := Load(context.Background(), bad, []byte("pw")); !errors.Is(err, ErrInvalidKeyFile) || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("garbage key: %v", err)
 	}
 	if _, err := Create(filepath.Join(dir, "k2"), nil); err == nil {
@@ -87,20 +88,20 @@ func TestReadPassphrase(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "pass")
 	os.WriteFile(f, []byte("secret\r\n"), 0o600)
-	if b, err := ReadPassphrase(f); err != nil || string(b) != "secret" {
+	if b, err := ReadPassphrase(context.Background(), f); err != nil || string(b) != "secret" {
 		t.Fatalf("ReadPassphrase(file) = %q, %v", b, err)
 	}
 	t.Setenv(PassphraseEnv, "from-env")
-	if b, err := ReadPassphrase(""); err != nil || string(b) != "from-env" {
+	if b, err := ReadPassphrase(context.Background(), ""); err != nil || string(b) != "from-env" {
 		t.Fatalf("ReadPassphrase(env) = %q, %v", b, err)
 	}
 	os.Unsetenv(PassphraseEnv)
-	if _, err := ReadPassphrase(""); err == nil || !strings.Contains(err.Error(), "--passphrase-file") {
+	if _, err := ReadPassphrase(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "--passphrase-file") {
 		t.Fatalf("no passphrase: %v", err)
 	}
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, []byte("\n"), 0o600)
-	if _, err := ReadPassphrase(empty); err == nil {
+	if _, err := ReadPassphrase(context.Background(), empty); err == nil {
 		t.Fatal("empty passphrase file accepted")
 	}
 }

@@ -232,12 +232,20 @@ func (f *flags) need(names ...string) error {
 	return nil
 }
 
-func (f *flags) loadKey() (*devkey.Key, error) {
-	pass, err := devkey.ReadPassphrase(f.passFile)
+// loadKey reads and validates the key file, then reads its passphrase
+// and decrypts it: a damaged key file is reported before anyone is asked
+// for a passphrase. Waiting for a passphrase FIFO's writer and deriving
+// the key end when ctx does (SIGINT, SIGTERM).
+func (f *flags) loadKey(ctx context.Context) (*devkey.Key, error) {
+	kf, err := devkey.ReadKeyFile(f.key)
 	if err != nil {
 		return nil, err
 	}
-	return devkey.Load(f.key, pass)
+	pass, err := devkey.ReadPassphrase(ctx, f.passFile)
+	if err != nil {
+		return nil, err
+	}
+	return kf.Decrypt(ctx, pass)
 }
 
 func logger(e *env) *slog.Logger {

@@ -19,7 +19,7 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if !signer.ValidFleet(f.fleet) {
 		return usageError{fmt.Sprintf("keygen: --fleet %q is not valid (1-63 of a-z 0-9 . _ -)", f.fleet)}
 	}
-	pass, err := devkey.ReadPassphrase(f.passFile)
+	pass, err := devkey.ReadPassphrase(ctx, f.passFile)
 	if err != nil {
 		return err
 	}

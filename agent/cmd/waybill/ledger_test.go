@@ -51,7 +51,7 @@ func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
 	}
 
 	// The agent's anchoring loop, configured as a device would be.
-	k, err := devkey.Load(key, []byte("test passphrase"))
+	k, err := devkey.Load(context.Background(), key, []byte("test passphrase"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func (f *flags) withWriter(ctx context.Context, e *env, direct func(*eventlog.Lo
 	if err := f.checkCreate(); err != nil {
 		return err
 	}
-	k, err := f.loadKey()
+	k, err := f.loadKey(ctx)
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,7 @@ func TestCLI_RetentionBudget(t *testing.T) {
 
 	// A long life: operator notes until the log is just under its budget,
 	// in the segment size the agent uses for that budget.
-	k, err := devkey.Load(key, []byte("test passphrase"))
+	k, err := devkey.Load(context.Background(), key, []byte("test passphrase"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	log := logger(e)
-	k, err := f.loadKey()
+	k, err := f.loadKey(ctx)
 	if err != nil {
 		return fmt.Errorf("run: load key: %w", err)
 	}
