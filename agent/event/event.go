@@ -34,6 +34,13 @@ const MaxPayload = 8 << 10
 // MaxLeaf is the largest leaf (canonical signed event), in bytes.
 const MaxLeaf = MaxPayload + 1024
 
+// MaxPayloadDepth is the deepest a payload may nest arrays and objects: the
+// payload object is level 1, an object or array inside it level 2. A proof
+// bundle (firmware-docs/PROTOCOL.md §8) holds the payload two levels down,
+// so this keeps every document that carries an event within jcs.MaxDepth,
+// the nesting every reader of canonical JSON accepts.
+const MaxPayloadDepth = jcs.MaxDepth - 2
+
 // TimeFloor is the protocol's sane-time floor: an event whose time source is
 // not "unsynced" never carries a time before it (2025-01-01T00:00:00Z).
 // Devices use the later of this and their build date.
@@ -143,8 +150,9 @@ func invalid(format string, args ...any) error {
 }
 
 // Validate checks every field of e: its kind is known, its payload is a
-// canonical JSON object that satisfies the kind's schema, its numbers fit and
-// its time is not before TimeFloor unless its source is unsynced.
+// canonical JSON object of at most MaxPayload bytes, nested at most
+// MaxPayloadDepth levels, that satisfies the kind's schema, its numbers fit
+// and its time is not before TimeFloor unless its source is unsynced.
 func (e *Event) Validate() error {
 	if e.Seq > MaxSeq {
 		return invalid("seq %d exceeds %d", e.Seq, uint64(MaxSeq))
@@ -162,8 +170,15 @@ func (e *Event) Validate() error {
 	if len(e.Payload) > MaxPayload {
 		return invalid("payload is %d bytes, limit %d", len(e.Payload), MaxPayload)
 	}
-	if !jcs.IsCanonical(e.Payload) {
+	c, err := jcs.Canonicalize(e.Payload)
+	if err != nil {
+		return invalid("payload: %v", err)
+	}
+	if !bytes.Equal(c, e.Payload) {
 		return invalid("payload is not canonical JSON (RFC 8785)")
+	}
+	if d, _ := nesting(e.Payload); d > MaxPayloadDepth {
+		return invalid("payload nests %d levels deep, more than the limit of %d", d, MaxPayloadDepth)
 	}
 	return e.Kind.check(e.Payload)
 }

@@ -150,6 +150,11 @@ func (k Kind) check(payload []byte) error {
 			if strings.HasPrefix(name, "x_") {
 				return nil
 			}
+			for n := range schema.Fields {
+				if strings.EqualFold(n, name) {
+					return invalid("payload of %s has unknown field %q: field names are case-sensitive (did you mean %q?)", k, name, n)
+				}
+			}
 			return invalid("payload of %s has unknown field %q (extension fields start with x_)", k, name)
 		}
 		seen++
