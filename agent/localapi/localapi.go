@@ -40,7 +40,6 @@ import (
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
-	"github.com/waybill-eu/waybill/agent/jcs"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 )
@@ -145,53 +144,14 @@ func Consistency(l *eventlog.Log, from, to uint64) ([]byte, error) {
 	return append(out, '\n'), err
 }
 
-// Input is one line of `waybill log append`'s input.
-type Input struct {
-	Kind       string          `json:"kind"`
-	Payload    json.RawMessage `json:"payload"`
-	Time       *int64          `json:"time,omitempty"`
-	TimeSource string          `json:"time_source,omitempty"`
-}
-
 // Clock supplies the time of events whose input line has none.
 type Clock func() (ms int64, src event.TimeSource)
 
-// ParseInput decodes and checks one input line into an unsigned event.
+// ParseInput decodes and checks one input line into an unsigned event: see
+// event.ParseInput, which says what a line may hold
+// (firmware-docs/PROTOCOL.md §2.1).
 func ParseInput(line []byte, clock Clock) (event.Event, error) {
-	var in Input
-	dec := json.NewDecoder(strings.NewReader(string(line)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return event.Event{}, fmt.Errorf("not a JSON object with kind, payload and optional time, time_source: %v", err)
-	}
-	if dec.More() {
-		return event.Event{}, errors.New("more than one JSON value on the line")
-	}
-	if in.Kind == "" {
-		return event.Event{}, errors.New(`missing "kind"`)
-	}
-	if len(in.Payload) == 0 || string(in.Payload) == "null" {
-		return event.Event{}, errors.New(`missing "payload" (a JSON object)`)
-	}
-	canon, err := jcs.Canonicalize(in.Payload)
-	if err != nil {
-		return event.Event{}, fmt.Errorf("payload: %v", err)
-	}
-	ev := event.Event{Kind: event.Kind(in.Kind), Payload: canon}
-	switch {
-	case in.Time != nil && in.TimeSource == "":
-		return ev, errors.New(`"time" given without "time_source" (one of gnss, ntp, rtc, unsynced)`)
-	case in.Time == nil && in.TimeSource != "":
-		return ev, errors.New(`"time_source" given without "time"`)
-	case in.Time != nil:
-		ev.Time, ev.Source = *in.Time, event.TimeSource(in.TimeSource)
-	default:
-		ev.Time, ev.Source = clock()
-	}
-	if err := ev.Validate(); err != nil {
-		return ev, err
-	}
-	return ev, nil
+	return event.ParseInput(line, clock)
 }
 
 // AppendStream reads JSON lines from r, appends each valid one and writes
