@@ -33,8 +33,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
@@ -66,6 +64,7 @@ func Show(w io.Writer, l *eventlog.Log, from, limit uint64) error {
 		return err
 	})
 	if err != nil {
+		bw.Flush() // the events before the one that failed are intact
 		return err
 	}
 	return bw.Flush()
@@ -152,81 +151,6 @@ type Clock func() (ms int64, src event.TimeSource)
 // (firmware-docs/PROTOCOL.md §2.1).
 func ParseInput(line []byte, clock Clock) (event.Event, error) {
 	return event.ParseInput(line, clock)
-}
-
-// AppendStream reads JSON lines from r, appends each valid one and writes
-// one line per input line to w as soon as its outcome is known: the
-// sequence number once the event is durable, or "error: line N: …" for a
-// line that was skipped or could not be appended. It returns the number of
-// lines not appended. Lines are
-// appended in input order; several are in flight at once so they share
-// commits, and the output keeps input order.
-func AppendStream(ctx context.Context, l *eventlog.Log, clock Clock, r io.Reader, w io.Writer) (skipped int, err error) {
-	type result struct {
-		line int
-		done chan string
-	}
-	results := make(chan result, 256)
-	writeErr := make(chan error, 1)
-	go func() {
-		bw := bufio.NewWriter(w)
-		var werr error
-		for res := range results {
-			s := <-res.done
-			if werr == nil {
-				bw.WriteString(s)
-				bw.WriteByte('\n')
-				if len(results) == 0 {
-					werr = bw.Flush()
-				}
-			}
-		}
-		if werr == nil {
-			werr = bw.Flush()
-		}
-		writeErr <- werr
-	}()
-	var failed atomic.Int64
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
-		done := make(chan string, 1)
-		results <- result{line, done}
-		ev, perr := ParseInput([]byte(text), clock)
-		if perr != nil {
-			skipped++
-			done <- fmt.Sprintf("error: line %d: %v (skipped)", line, perr)
-			continue
-		}
-		p, err := l.Enqueue(ctx, ev)
-		if err != nil {
-			failed.Add(1)
-			done <- fmt.Sprintf("error: line %d: %v (not appended)", line, err)
-			continue
-		}
-		go func(line int) {
-			s, err := p.Wait()
-			if err != nil {
-				failed.Add(1)
-				done <- fmt.Sprintf("error: line %d: %v (not appended)", line, err)
-				return
-			}
-			done <- strconv.FormatUint(s.Seq, 10)
-		}(line)
-	}
-	close(results)
-	werr := <-writeErr // every result has been written: failed is final
-	skipped += int(failed.Load())
-	if err := sc.Err(); err != nil {
-		return skipped, fmt.Errorf("reading input line %d: %w", line+1, err)
-	}
-	return skipped, werr
 }
 
 // Server serves a log on its directory's socket.
@@ -341,21 +265,8 @@ func (s *Server) handler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(st)
 	})
-	mux.HandleFunc("POST /v1/append", func(w http.ResponseWriter, r *http.Request) {
-		fw := flushWriter{w}
-		AppendStream(r.Context(), s.Log, s.Clock, r.Body, fw)
-	})
+	mux.HandleFunc("POST /v1/append", s.serveAppend)
 	return mux
-}
-
-type flushWriter struct{ w http.ResponseWriter }
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if fl, ok := f.w.(http.Flusher); ok {
-		fl.Flush()
-	}
-	return n, err
 }
 
 func uintParam(r *http.Request, name string) (uint64, error) {
@@ -370,48 +281,47 @@ func uintParam(r *http.Request, name string) (uint64, error) {
 	return n, nil
 }
 
-// ErrNoAgent is wrapped by Client errors when no agent answers on the
-// socket (as opposed to an agent that answered with an error).
-var ErrNoAgent = errors.New("no running agent answers")
-
-// Client talks to a running agent's socket.
-type Client struct {
-	hc   *http.Client
-	path string
+// serveAppend answers POST /v1/append: the answers stream back while the
+// request body is still being read (full duplex), each flushed as soon as
+// it is written; the counts and any error follow as trailers. The server
+// reads the body only as fast as the client takes the answers.
+func (s *Server) serveAppend(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	if err := rc.EnableFullDuplex(); err != nil {
+		http.Error(w, fmt.Sprintf("localapi: append needs a full-duplex connection: %v", err), 500)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Trailer", TrailerLines+", "+TrailerNotAppended+", "+TrailerError)
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	res, err := AppendStream(r.Context(), s.Log, s.Clock, r.Body, flushWriter{w, rc})
+	w.Header().Set(TrailerLines, strconv.Itoa(res.Lines))
+	w.Header().Set(TrailerNotAppended, strconv.Itoa(res.NotAppended))
+	if err != nil {
+		w.Header().Set(TrailerError, oneLine(err.Error()))
+	}
+	if s.Logger != nil {
+		lvl := slog.LevelInfo
+		if err != nil || res.NotAppended > 0 {
+			lvl = slog.LevelWarn
+		}
+		s.Logger.Log(r.Context(), lvl, "append stream ended", "lines", res.Lines, "not_appended", res.NotAppended, "err", err)
+	}
 }
 
-// Dial returns a client for the log in dir, or an error if no agent
-// answers on its socket.
-func Dial(dir string) (*Client, error) {
-	path := SocketPath(dir)
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
-	return &Client{hc: hc, path: path}, nil
+// flushWriter flushes each write to the client at once.
+type flushWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
-// Do performs a request and copies a successful body to w. A non-2xx answer
-// becomes an error carrying the agent's message.
-func (c *Client) Do(ctx context.Context, method, pathAndQuery string, body io.Reader, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://waybill"+pathAndQuery, body)
-	if err != nil {
-		return err
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.rc.Flush()
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w on %s: %v", ErrNoAgent, c.path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return errors.New(strings.TrimSpace(string(msg)))
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
+	return n, err
 }

@@ -72,9 +72,9 @@ func TestAppendStream_OrderAndBadLines(t *testing.T) {
 		in.WriteString(`{"kind":"manual","payload":{"note":"n` + string(rune('a'+i%26)) + `"}}` + "\n")
 	}
 	var out bytes.Buffer
-	skipped, err := AppendStream(context.Background(), l, fixedClock, strings.NewReader(in.String()), &out)
-	if err != nil || skipped != 1 {
-		t.Fatalf("AppendStream = %d, %v", skipped, err)
+	res, err := AppendStream(context.Background(), l, fixedClock, strings.NewReader(in.String()), &out)
+	if err != nil || res != (Result{Lines: 301, NotAppended: 1}) {
+		t.Fatalf("AppendStream = %+v, %v", res, err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 301 || !strings.HasPrefix(lines[100], "error: line 101:") {

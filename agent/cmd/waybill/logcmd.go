@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strconv"
@@ -19,13 +18,29 @@ import (
 	"github.com/waybill-eu/waybill/agent/localapi"
 )
 
+// socketFlags adds --timeout, how long a client of the running agent's
+// socket waits to connect and for the agent while an answer is due.
+func (f *flags) socketFlags() *time.Duration {
+	return f.Duration("timeout", localapi.DefaultTimeout, "when a running agent serves the log: how long to wait for it to connect and to answer (no byte while an answer is due)")
+}
+
+// dial returns a client of the running agent's socket in dir, or an error
+// if dir has none.
+func dial(dir string, timeout time.Duration) (*localapi.Client, error) {
+	c, err := localapi.Dial(dir)
+	if err == nil {
+		c.Timeout = timeout
+	}
+	return c, err
+}
+
 // withReader runs direct on the log opened read-only, or, when a running
 // agent holds the log, asks the agent over its socket.
-func withReader(ctx context.Context, e *env, dir string, direct func(*eventlog.Log) error, method, path string, body io.Reader) error {
+func withReader(ctx context.Context, e *env, dir string, timeout time.Duration, direct func(*eventlog.Log) error, method, path string) error {
 	// A running agent answers at once; a socket left by one that died does
 	// not answer, and the log is then opened directly.
-	if c, err := localapi.Dial(dir); err == nil {
-		err := c.Do(ctx, method, path, body, e.stdout)
+	if c, err := dial(dir, timeout); err == nil {
+		err := c.Do(ctx, method, path, nil, e.stdout)
 		if !errors.Is(err, localapi.ErrNoAgent) {
 			return err
 		}
@@ -38,16 +53,17 @@ func withReader(ctx context.Context, e *env, dir string, direct func(*eventlog.L
 	if !errors.Is(err, eventlog.ErrLocked) {
 		return err
 	}
-	c, derr := localapi.Dial(dir)
+	c, derr := dial(dir, timeout)
 	if derr != nil {
 		return fmt.Errorf("%w (and no running agent answers on %s)", err, localapi.SocketPath(dir))
 	}
-	return c.Do(ctx, method, path, body, e.stdout)
+	return c.Do(ctx, method, path, nil, e.stdout)
 }
 
 // withWriter runs direct on the log opened for writing with the key, or,
-// when a running agent holds the log, posts to path on its socket.
-func (f *flags) withWriter(ctx context.Context, e *env, direct func(*eventlog.Log) error, path string, body io.Reader) error {
+// when a running agent holds the log, runs viaAgent with a client of its
+// socket.
+func (f *flags) withWriter(ctx context.Context, e *env, timeout time.Duration, direct func(*eventlog.Log) error, viaAgent func(*localapi.Client) error) error {
 	if err := f.checkCreate(); err != nil {
 		return err
 	}
@@ -57,8 +73,8 @@ func (f *flags) withWriter(ctx context.Context, e *env, direct func(*eventlog.Lo
 	}
 	l, err := f.openWriter(ctx, e, k)
 	if errors.Is(err, eventlog.ErrLocked) {
-		if c, derr := localapi.Dial(f.data); derr == nil {
-			return c.Do(ctx, "POST", path, body, e.stdout)
+		if c, derr := dial(f.data, timeout); derr == nil {
+			return viaAgent(c)
 		}
 	}
 	if err != nil {
@@ -68,34 +84,42 @@ func (f *flags) withWriter(ctx context.Context, e *env, direct func(*eventlog.Lo
 	return direct(l)
 }
 
+// cmdAppend appends JSON lines from stdin, directly or through the running
+// agent, and prints one line per input line (see AppendStream). It fails
+// unless every line was appended.
 func cmdAppend(ctx context.Context, e *env, args []string) error {
 	f := newFlags("log append", e)
 	f.logFlags()
 	f.keyFlags()
 	f.identityFlags()
+	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
-	report := func(skipped int, err error) error {
+	report := func(res localapi.Result, err error) error {
 		if err != nil {
+			if res.NotAppended > 0 {
+				return fmt.Errorf("%w (%d of the %d input line(s) answered were not appended)", err, res.NotAppended, res.Lines)
+			}
 			return err
 		}
-		if skipped > 0 {
-			return fmt.Errorf("%d input line(s) not appended (see the error lines above); every other line was appended", skipped)
+		if res.NotAppended > 0 {
+			return fmt.Errorf("%d of %d input line(s) not appended (see the error lines above); every other line was appended", res.NotAppended, res.Lines)
 		}
 		return nil
 	}
+	viaAgent := func(c *localapi.Client) error { return report(c.Append(ctx, e.stdin, e.stdout)) }
 	if f.key == "" {
 		// Without a key only a running agent can append.
-		if c, err := localapi.Dial(f.data); err == nil {
-			return c.Do(ctx, "POST", "/v1/append", e.stdin, e.stdout)
+		if c, err := dial(f.data, *timeout); err == nil {
+			return viaAgent(c)
 		}
 		return usageError{"log append: --key is required (no running agent holds " + f.data + ")"}
 	}
 	clk := clock.New(buildFloor())
-	return f.withWriter(ctx, e, func(l *eventlog.Log) error {
+	return f.withWriter(ctx, e, *timeout, func(l *eventlog.Log) error {
 		return report(localapi.AppendStream(ctx, l, clk.Now, e.stdin, e.stdout))
-	}, "/v1/append", e.stdin)
+	}, viaAgent)
 }
 
 func cmdShow(ctx context.Context, e *env, args []string) error {
@@ -103,13 +127,14 @@ func cmdShow(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	from := f.Uint64("from", 0, "first sequence number")
 	limit := f.Uint64("limit", 0, "how many events (0: all)")
+	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "limit": {strconv.FormatUint(*limit, 10)}}
-	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+	return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
 		return localapi.Show(e.stdout, l, *from, *limit)
-	}, "GET", "/v1/show?"+q.Encode(), nil)
+	}, "GET", "/v1/show?"+q.Encode())
 }
 
 func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
@@ -117,11 +142,12 @@ func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	f.keyFlags()
 	f.identityFlags()
+	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	if f.key == "" {
-		return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+		return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
 			note, _, err := l.Latest()
 			if errors.Is(err, eventlog.ErrNoCheckpoint) {
 				return fmt.Errorf("%w; sign one with: waybill log checkpoint --data %s --key …", err, f.data)
@@ -130,15 +156,15 @@ func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 				_, err = e.stdout.Write(note)
 			}
 			return err
-		}, "GET", "/v1/checkpoint", nil)
+		}, "GET", "/v1/checkpoint")
 	}
-	return f.withWriter(ctx, e, func(l *eventlog.Log) error {
+	return f.withWriter(ctx, e, *timeout, func(l *eventlog.Log) error {
 		note, _, err := l.Checkpoint(ctx)
 		if err == nil {
 			_, err = e.stdout.Write(note)
 		}
 		return err
-	}, "/v1/checkpoint", nil)
+	}, func(c *localapi.Client) error { return c.Do(ctx, "POST", "/v1/checkpoint", nil, e.stdout) })
 }
 
 func cmdProve(ctx context.Context, e *env, args []string) error {
@@ -148,6 +174,7 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 	size := f.Uint64("size", 0, "tree size of a signed checkpoint (default: the latest)")
 	format := f.String("format", "json", "json (the proof bundle) or tlog-proof (C2SP text form)")
 	leafFile := f.String("leaf", "", "the event as its holder has it, for an event whose payload retention pruned: a feed message, a `log show` line, or the leaf bytes")
+	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data", "seq"); err != nil {
 		return err
 	}
@@ -172,13 +199,13 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 	if leaf != nil {
 		q.Set("leaf", base64.RawURLEncoding.EncodeToString(leaf))
 	}
-	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+	return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
 		out, err := localapi.Prove(l, n, *size, *format, leaf)
 		if err == nil {
 			_, err = e.stdout.Write(out)
 		}
 		return err
-	}, "GET", "/v1/prove?"+q.Encode(), nil)
+	}, "GET", "/v1/prove?"+q.Encode())
 }
 
 // leafOf returns the leaf bytes in b: the "leaf" member (standard base64)
@@ -207,6 +234,7 @@ func cmdConsistency(ctx context.Context, e *env, args []string) error {
 	f.logFlags()
 	from := f.Uint64("from", 0, "old tree size")
 	to := f.Uint64("to", 0, "new tree size")
+	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
@@ -214,13 +242,13 @@ func cmdConsistency(ctx context.Context, e *env, args []string) error {
 		return usageError{fmt.Sprintf("log consistency: need 0 < --from <= --to, got --from %d --to %d", *from, *to)}
 	}
 	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "to": {strconv.FormatUint(*to, 10)}}
-	return withReader(ctx, e, f.data, func(l *eventlog.Log) error {
+	return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
 		out, err := localapi.Consistency(l, *from, *to)
 		if err == nil {
 			_, err = e.stdout.Write(out)
 		}
 		return err
-	}, "GET", "/v1/consistency?"+q.Encode(), nil)
+	}, "GET", "/v1/consistency?"+q.Encode())
 }
 
 // buildDate is set at link time (-X main.buildDate=YYYY-MM-DD) and raises
