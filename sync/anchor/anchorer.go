@@ -157,6 +157,10 @@ type Status struct {
 	// Queued is the checkpoint waiting for the ledger, or nil.
 	Queued *Queued
 
+	// Damaged says why the store found at start could not be used and
+	// where it was moved aside ("" if it could be used).
+	Damaged string `json:",omitempty"`
+
 	// The following are live, as of the last step; zero from ReadStore.
 
 	// Origin and LogSize are the log's current origin and size.
@@ -190,6 +194,8 @@ type Anchorer struct {
 	opts Options
 	st   *store
 	wake chan struct{}
+	// damaged is Status.Damaged: the store found at Open was moved aside.
+	damaged string
 
 	stepMu sync.Mutex // serializes Step and Close
 	unsure bool       // guarded by stepMu: the last findReceipt met ErrNotIndexed
@@ -220,16 +226,26 @@ func Open(path string, lg Log, be Backend, o *Options) (*Anchorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(path, false, opts.LockTimeout, opts.Now())
+	st, p, err := openChecked(path, false, opts.LockTimeout, opts.Now())
+	var damaged string
+	if errors.Is(err, ErrDamaged) {
+		// A damaged store must not keep the agent from running (a restart
+		// loop): it is moved aside, never deleted, and a new one started.
+		// The node's pending nonce is the truth for the next anchor; an
+		// anchor in flight in the old store is not resent, and retention
+		// waits for the first anchor the new store confirms.
+		to, merr := moveAside(path, opts.Now())
+		if merr != nil {
+			return nil, fmt.Errorf("%w; it cannot be moved aside (%v): move or delete %s to start a new store", err, merr, path)
+		}
+		damaged = fmt.Sprintf("%v; moved aside to %s; a new store was started", err, to)
+		opts.Logger.Error("ANCHOR STORE DAMAGED: moved aside; a new store was started", "file", path, "moved_to", to, "err", err)
+		st, p, err = openChecked(path, false, opts.LockTimeout, opts.Now())
+	}
 	if err != nil {
 		return nil, err
 	}
-	p, err := st.load()
-	if err != nil {
-		st.close()
-		return nil, err
-	}
-	a := &Anchorer{
+	a := &Anchorer{damaged: damaged,
 		log: lg, be: be, opts: opts, st: st, wake: make(chan struct{}, 1),
 		created: p.created, next: p.next, nextID: 1, queued: p.queued,
 		newest: map[string]*Anchor{}, confirmed: map[string]confirmedRef{}, forked: map[string]error{},
@@ -347,6 +363,7 @@ func (a *Anchorer) Status() Status {
 	defer a.mu.Unlock()
 	st := a.live
 	st.Created = a.created
+	st.Damaged = a.damaged
 	st.NextNonce = a.next
 	st.Confirmed, st.Failed = a.nConf, a.nFailed
 	st.Last = a.last.Clone()
@@ -681,6 +698,7 @@ func (a *Anchorer) consistent(origin string, prev confirmedRef, c checkpoint.Che
 func attemptOf(tx Tx, now time.Time) Attempt {
 	return Attempt{
 		Hash: tx.Hash, Raw: tx.Raw, Ledger: tx.Ledger, Nonce: tx.Nonce, Gas: tx.Gas, Signed: now,
+		Payload: tx.Payload, To: tx.To, Endpoint: tx.Endpoint,
 		Fees: Fees{Tip: new(big.Int).Set(bigOr0(tx.Fees.Tip)), Cap: new(big.Int).Set(bigOr0(tx.Fees.Cap))},
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/big"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,12 @@ func checkAnchor(t *testing.T, r *rig, an anchor.Anchor) {
 	back, err := anchor.ParseEvidence(js)
 	if err != nil {
 		t.Fatalf("ParseEvidence(Format()) = %v", err)
+	}
+	// The evidence names the payload, the destination and the chain.
+	if back.Version != 2 || back.Payload != anchor.PayloadNote || back.To != strings.ToLower(r.chain.addr.Hex()) ||
+		"eip155:"+strconv.FormatUint(back.ChainID, 10) != back.Ledger || back.Endpoint != "" {
+		t.Errorf("evidence: version %d, payload %q, to %s, chain %d, ledger %s, endpoint %q; want 2, note, %s, the ledger's, none",
+			back.Version, back.Payload, back.To, back.ChainID, back.Ledger, back.Endpoint, r.chain.addr)
 	}
 	from, err := evmtx.VerifyEvidence(context.Background(), back, evmtx.NotePayload{To: r.chain.addr})
 	if err != nil {

@@ -174,7 +174,31 @@ type Tx struct {
 	Fees Fees
 	// Gas is its gas limit.
 	Gas uint64
+	// Payload names what the transaction carries, as its evidence states it
+	// (ANCHORING.md §7): PayloadNote, PayloadRegistry or PayloadEBSI; ""
+	// when the backend does not say (the evidence is then of version 1).
+	Payload string
+	// To is the transaction's destination, the contract or account it is
+	// addressed to: 0x and 40 lowercase hex digits.
+	To string
+	// Endpoint is the API the transaction was built through (the EBSI
+	// Timestamp API's URL), or "" when it was built on the device alone.
+	Endpoint string
 }
+
+// What an anchor transaction carries: the names of Tx.Payload and of the
+// evidence's "payload" member.
+const (
+	// PayloadNote is the plain note: a transaction whose data is the signed
+	// checkpoint note (ANCHORING.md §6).
+	PayloadNote = "note"
+	// PayloadRegistry is the Waybill registry contract's anchor call
+	// (CONTRACT.md).
+	PayloadRegistry = "registry"
+	// PayloadEBSI is an EBSI Timestamp transaction built by the Timestamp
+	// API (EBSI.md).
+	PayloadEBSI = "ebsi"
+)
 
 // Receipt is the ledger's record that a transaction was included.
 type Receipt struct {

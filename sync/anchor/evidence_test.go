@@ -38,8 +38,29 @@ func TestParseEvidence_Vector(t *testing.T) {
 		t.Fatalf("vector parsed as size %d prev %d block %d ledger %q", e.Size, e.PrevSize, e.BlockNumber, e.Ledger)
 	}
 	// White space and member order are free; the form written is canonical.
-	loose := bytes.Replace(vec, []byte(`{"block_hash"`), []byte("{\n  \"v\": 1, \"block_hash\""), 1)
-	loose = bytes.Replace(loose, []byte(`,"v":1}`), []byte("}\n"), 1)
+	if e.Version != 2 || e.ChainID != 1337 || e.Payload != PayloadNote || e.To != "0x71562b71999873db5b286df957af199ec94617f7" || e.Endpoint != "" {
+		t.Fatalf("vector parsed as version %d chain %d payload %q to %q endpoint %q", e.Version, e.ChainID, e.Payload, e.To, e.Endpoint)
+	}
+	// The files in testdata/anchor: the same vector, and version 1.
+	if f, err := os.ReadFile("../../firmware-docs/testdata/anchor/evidence.json"); err != nil || !bytes.Equal(f, append(vec, '\n')) {
+		t.Fatalf("testdata/anchor/evidence.json is not ANCHORING.md's vector (%v)", err)
+	}
+	v1, err := os.ReadFile("../../firmware-docs/testdata/anchor/evidence-v1.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1, err := ParseEvidence(bytes.TrimSuffix(v1, []byte("\n")))
+	if err != nil {
+		t.Fatalf("version 1 evidence: %v", err)
+	}
+	if err := e1.Check(); err != nil || e1.Version != 1 || e1.Payload != "" {
+		t.Fatalf("version 1 evidence: %v, version %d, payload %q", err, e1.Version, e1.Payload)
+	}
+	if out, _ := e1.Format(); !bytes.Equal(append(out, '\n'), v1) {
+		t.Fatal("version 1 evidence does not format back to itself")
+	}
+	loose := bytes.Replace(vec, []byte(`{"block_hash"`), []byte("{\n  \"v\": 2, \"block_hash\""), 1)
+	loose = bytes.Replace(loose, []byte(`,"v":2}`), []byte("}\n"), 1)
 	e2, err := ParseEvidence(loose)
 	if err != nil {
 		t.Fatalf("ParseEvidence(reordered) = %v", err)
@@ -63,11 +84,22 @@ func TestParseEvidence_Bad(t *testing.T) {
 		{"empty", "", "evidence"},
 		{"not an object", "[]", "evidence"},
 		{"trailing data", vec + "{}", "evidence"},
-		{"duplicate member", repl(`"v":1}`, `"v":1,"v":1}`), "duplicate"},
-		{"unknown member", repl(`"v":1}`, `"v":1,"w":2}`), `unknown member "w"`},
+		{"duplicate member", repl(`"v":2}`, `"v":2,"v":2}`), "duplicate"},
+		{"unknown member", repl(`"v":2}`, `"v":2,"w":2}`), `unknown member "w"`},
 		{"missing member", repl(`"size":5,`, ``), `"size"`},
 		{"null member", repl(`"size":5,`, `"size":null,`), `"size"`},
-		{"wrong version", repl(`"v":1}`, `"v":2}`), "version 2"},
+		{"wrong version", repl(`"v":2}`, `"v":3}`), "version 3"},
+		{"version 1 with chain_id", repl(`"v":2}`, `"v":1}`), `"chain_id" is not part of version 1`},
+		{"no chain_id", repl(`"chain_id":1337,`, ``), `"chain_id"`},
+		{"no payload", repl(`"payload":"note",`, ``), `"payload"`},
+		{"no to", repl(`"to":"0x71562b71999873db5b286df957af199ec94617f7",`, ``), `"to"`},
+		{"chain_id not the ledger's", repl(`"chain_id":1337,`, `"chain_id":1,`), "chain_id 1"},
+		{"unknown payload", repl(`"payload":"note"`, `"payload":"notes"`), `payload "notes"`},
+		{"to in uppercase", repl(`"to":"0x71562b71999873db5b286df957af199ec94617f7"`, `"to":"0x71562B71999873db5b286df957af199ec94617f7"`), "lowercase"},
+		{"endpoint with the note payload", repl(`"ledger"`, `"endpoint":"https://api.example/timestamp/v4","ledger"`), "endpoint"},
+		{"ebsi without endpoint", repl(`"payload":"note"`, `"payload":"ebsi"`), "endpoint"},
+		{"size spelled 5.0", repl(`"size":5,`, `"size":5.0,`), "RFC 8785"},
+		{"escaped member name", repl(`"size":5,`, `"\u0073ize":5,`), "RFC 8785"},
 		{"string size", repl(`"size":5,`, `"size":"5",`), "size"},
 		{"negative size", repl(`"size":5,`, `"size":-5,`), "size"},
 		{"size past 2^53", repl(`"size":5,`, `"size":9007199254740992,`), "2^53"},
@@ -96,6 +128,9 @@ func TestParseEvidence_Bad(t *testing.T) {
 func FuzzParseEvidence(f *testing.F) {
 	f.Add(docVector(f))
 	f.Add([]byte(`{"v":1}`))
+	if v1, err := os.ReadFile("../../firmware-docs/testdata/anchor/evidence-v1.json"); err == nil {
+		f.Add(v1)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEvidence(b)
 		if err != nil {

@@ -99,6 +99,11 @@ type Attempt struct {
 	Nonce  uint64
 	Fees   Fees
 	Gas    uint64
+	// Payload, To and Endpoint say what the transaction carries and where
+	// it goes (see Tx); empty in records written before they were kept.
+	Payload  string
+	To       string
+	Endpoint string
 	// Signed is when it was signed and stored; Sent the last time a node
 	// accepted it (zero if none has).
 	Signed time.Time
@@ -193,6 +198,11 @@ type attemptJSON struct {
 	Signed time.Time `json:"signed"`
 	Sent   time.Time `json:"sent,omitzero"`
 	Error  string    `json:"error,omitempty"`
+	// Payload, To and Endpoint are absent from records written before they
+	// were kept.
+	Payload  string `json:"payload,omitempty"`
+	To       string `json:"to,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // MarshalJSON encodes an as the store keeps it: hashes of the ledger as 0x
@@ -220,6 +230,7 @@ func (an *Anchor) MarshalJSON() ([]byte, error) {
 			Hash: at.Hash, Raw: at.Raw, Ledger: at.Ledger, Nonce: at.Nonce,
 			Tip: dec(at.Fees.Tip), FeeCap: dec(at.Fees.Cap), Gas: at.Gas,
 			Signed: at.Signed.UTC(), Sent: utcOrZero(at.Sent), Error: at.Error,
+			Payload: at.Payload, To: at.To, Endpoint: at.Endpoint,
 		}
 	}
 	return json.Marshal(j)
@@ -253,6 +264,7 @@ func (an *Anchor) UnmarshalJSON(b []byte) error {
 			Hash: at.Hash, Raw: at.Raw, Ledger: at.Ledger, Nonce: at.Nonce,
 			Fees: Fees{Tip: (*big.Int)(at.Tip), Cap: (*big.Int)(at.FeeCap)}, Gas: at.Gas,
 			Signed: at.Signed, Sent: at.Sent, Error: at.Error,
+			Payload: at.Payload, To: at.To, Endpoint: at.Endpoint,
 		})
 	}
 	if err := a.check(); err != nil {

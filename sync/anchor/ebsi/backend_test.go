@@ -87,6 +87,11 @@ func TestAnchorer_EBSI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ev2.Version != 2 || ev2.Payload != anchor.PayloadEBSI || ev2.Endpoint != r.be.Endpoint() || ev2.ChainID == 0 ||
+			ev2.To != strings.ToLower(r.be.Payload().Contract.Hex()) {
+			t.Errorf("round %d: evidence version %d, payload %q, endpoint %q, chain %d, to %s; want 2, ebsi, %s, the chain's, the Timestamp contract",
+				round, ev2.Version, ev2.Payload, ev2.Endpoint, ev2.ChainID, ev2.To, r.be.Endpoint())
+		}
 		from, err := evmtx.VerifyEvidence(ctx, ev2, r.be.Payload())
 		if err != nil || from != device {
 			t.Errorf("round %d: VerifyEvidence = %s, %v; want %s", round, from, err, device)

@@ -440,6 +440,7 @@ func (b *Backend) Build(ctx context.Context, req anchor.Request, nonce uint64, f
 	return anchor.Tx{
 		Hash: anchor.Hash(tx.Hash()), Raw: raw, Ledger: "eip155:" + chainID.String(), Nonce: nonce,
 		Fees: anchor.Fees{Tip: new(big.Int).Set(price), Cap: new(big.Int).Set(price)}, Gas: gas,
+		Payload: anchor.PayloadEBSI, To: strings.ToLower(to.Hex()), Endpoint: b.endpoint,
 	}, nil
 }
 

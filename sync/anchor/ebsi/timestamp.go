@@ -301,6 +301,9 @@ type Payload struct {
 	HashAlgorithmID *big.Int
 }
 
+// PayloadName implements evmtx.Named: anchor.PayloadEBSI.
+func (Payload) PayloadName() string { return anchor.PayloadEBSI }
+
 // Calldata implements evmtx.Payload.
 func (p Payload) Calldata(_ context.Context, req anchor.Request) (common.Address, []byte, error) {
 	h, err := CheckpointHashes(req.Note, p.HashAlgorithmID)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -19,7 +20,11 @@ import (
 // Ledger names ("eip155:<chain id>"); the receipt is that transaction's, in
 // BlockNumber and BlockHash, with status 1; and, if p is not nil, the
 // transaction's destination and data are exactly what p makes for the
-// evidence's checkpoint. It returns the transaction's sender.
+// evidence's checkpoint. Evidence of version 2 also names its payload and
+// destination: the transaction must go to its "to", p (if it names itself,
+// see Named) must be the payload it names, and for the plain note payload
+// the data must be the note even when p is nil. It returns the
+// transaction's sender.
 //
 // Evidence shows what the ledger said when the anchor was confirmed; that
 // BlockHash is still in the canonical chain is a question for the chain (a
@@ -62,6 +67,17 @@ func VerifyEvidence(ctx context.Context, e *anchor.Evidence, p Payload) (common.
 		return zero, fmt.Errorf("evidence: receipt names block number %v, not %d", r.BlockNumber, e.BlockNumber)
 	case r.Status != types.ReceiptStatusSuccessful:
 		return zero, fmt.Errorf("evidence: receipt status %d: the transaction failed", r.Status)
+	}
+	if e.Version >= 2 {
+		if tx.To() == nil || strings.ToLower(tx.To().Hex()) != e.To {
+			return zero, fmt.Errorf("evidence: the transaction goes to %v, the evidence says %s", tx.To(), e.To)
+		}
+		if n, ok := p.(Named); ok && n.PayloadName() != e.Payload {
+			return zero, fmt.Errorf("evidence: payload is %q, the verifier expects %q", e.Payload, n.PayloadName())
+		}
+		if p == nil && e.Payload == anchor.PayloadNote && !bytes.Equal(tx.Data(), e.Note) {
+			return zero, fmt.Errorf("evidence: payload %q, but the transaction data is not the note", e.Payload)
+		}
 	}
 	if p != nil {
 		req := anchor.Request{

@@ -75,6 +75,17 @@ type Payload interface {
 	Calldata(ctx context.Context, req anchor.Request) (to common.Address, data []byte, err error)
 }
 
+// Named is implemented by payloads that say, in the anchor's evidence, what
+// they are (anchor.PayloadNote, anchor.PayloadRegistry, anchor.PayloadEBSI).
+// A transaction built with a payload that does not implement it leaves no
+// payload name, and its evidence is of version 1.
+type Named interface {
+	PayloadName() string
+}
+
+// PayloadName implements Named: anchor.PayloadNote.
+func (NotePayload) PayloadName() string { return anchor.PayloadNote }
+
 // NotePayload is the plain anchor: a zero-value transaction to To whose data
 // is the signed checkpoint note, verbatim (firmware-docs/ANCHORING.md). It
 // needs no contract; anyone holding the transaction can read the note, and
@@ -276,10 +287,14 @@ func (b *Backend) Build(ctx context.Context, req anchor.Request, nonce uint64, f
 	if err != nil {
 		return anchor.Tx{}, fmt.Errorf("evmtx: encode: %w", err)
 	}
-	return anchor.Tx{
+	out := anchor.Tx{
 		Hash: anchor.Hash(tx.Hash()), Raw: raw, Ledger: "eip155:" + chainID.String(), Nonce: nonce,
 		Fees: anchor.Fees{Tip: new(big.Int).Set(tip), Cap: new(big.Int).Set(feeCap)}, Gas: gas,
-	}, nil
+	}
+	if n, ok := b.payload.(Named); ok {
+		out.Payload, out.To = n.PayloadName(), strings.ToLower(to.Hex())
+	}
+	return out, nil
 }
 
 // Send implements anchor.Backend, classifying the node's refusals by the

@@ -165,6 +165,20 @@ func TestVerifyEvidence_Tampered(t *testing.T) {
 		{"receipt transaction", setReceipt("transactionHash", `"0x0000000000000000000000000000000000000000000000000000000000000001"`), nil, "receipt is for"},
 		{"receipt not JSON", func(e *anchor.Evidence) { e.Receipt = []byte("{") }, nil, "receipt"},
 		{"payload destination", func(*anchor.Evidence) {}, NotePayload{To: common.Address{1}}, "goes to"},
+		{"evidence destination", func(e *anchor.Evidence) { e.To = "0x0000000000000000000000000000000000000001" }, nil, "the evidence says"},
+		{"evidence chain id", func(e *anchor.Evidence) { e.ChainID = 1 }, nil, "chain_id 1"},
+		{"evidence payload name", func(e *anchor.Evidence) { e.Payload = anchor.PayloadRegistry }, nil, "verifier expects"},
+		{"note payload, no verifier payload, other data", func(e *anchor.Evidence) {
+			// A transaction of the same sender to the same account whose
+			// data is not the note, with a receipt to match.
+			tx := types.MustSignNewTx(k, types.LatestSignerForChainID(big.NewInt(1337)), &types.DynamicFeeTx{
+				ChainID: big.NewInt(1337), Nonce: 0, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(3e9),
+				Gas: 60000, To: &relayer, Data: []byte("not the note"),
+			})
+			e.RawTx, _ = tx.MarshalBinary()
+			e.TxHash = anchor.Hash(tx.Hash())
+			setReceipt("transactionHash", `"`+tx.Hash().Hex()+`"`)(e)
+		}, noPayload{}, "data is not the note"},
 		{"payload data", func(*anchor.Evidence) {}, otherPayload{relayer}, "not the payload"},
 	}
 	for _, tt := range tests {
@@ -175,8 +189,11 @@ func TestVerifyEvidence_Tampered(t *testing.T) {
 			}
 			tt.mutate(e)
 			p := tt.payload
-			if p == nil {
+			switch p.(type) {
+			case nil:
 				p = NotePayload{To: relayer}
+			case noPayload:
+				p = nil
 			}
 			_, err = VerifyEvidence(context.Background(), e, p)
 			if err == nil {
@@ -187,6 +204,13 @@ func TestVerifyEvidence_Tampered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noPayload asks VerifyEvidence to check without a payload of its own.
+type noPayload struct{}
+
+func (noPayload) Calldata(context.Context, anchor.Request) (common.Address, []byte, error) {
+	return common.Address{}, nil, errors.New("unused")
 }
 
 type otherPayload struct{ to common.Address }

@@ -16,14 +16,19 @@ import (
 
 // Payload makes the calldata of an anchor through the registry contract at
 // Contract: anchor(device, fleet, epoch, size, root, sig, consistency), with
-// the secp256k1 EIP-712 signature taken from the note's second signature
-// line (PROTOCOL.md §7) and the consistency proof from the previous anchor.
+// the secp256k1 EIP-712 signature taken from the note's line by the
+// device's secp256k1 key (selected by key name and key ID, wherever it is
+// among the lines; PROTOCOL.md §7) and the consistency proof from the
+// previous anchor.
 // It implements evmtx.Payload.
 type Payload struct {
 	Contract common.Address
 	Domain   signer.Domain // the device's signing domain (fleet and chain)
 	Device   event.Address
 }
+
+// PayloadName implements evmtx.Named: anchor.PayloadRegistry.
+func (Payload) PayloadName() string { return anchor.PayloadRegistry }
 
 // Calldata implements evmtx.Payload.
 func (p Payload) Calldata(_ context.Context, req anchor.Request) (common.Address, []byte, error) {
@@ -55,7 +60,8 @@ type Args struct {
 
 // AnchorArgs opens a signed checkpoint note of device in domain d and
 // returns what the contract's anchor takes: the epoch of its origin, its size
-// and root, and the secp256k1 EIP-712 signature of its second line.
+// and root, and the secp256k1 EIP-712 signature of its line by the device's
+// secp256k1 key (selected by key name and key ID, not by position).
 func AnchorArgs(note []byte, d signer.Domain, device event.Address) (Args, error) {
 	v := signer.NoteVerifier(signer.KeyName(d.Fleet, device), device, d)
 	c, n, err := checkpoint.OpenCheckpoint(note, v)
