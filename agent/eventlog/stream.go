@@ -11,7 +11,7 @@ import (
 
 // ErrStreamStopped is wrapped by the error of an event queued on a Stream
 // after an event of the same stream that was not appended.
-var ErrStreamStopped = errors.New("eventlog: not appended: an event queued before it on the same stream was not appended")
+var ErrStreamStopped = errors.New("eventlog: not appended: the stream stopped")
 
 // A Stream queues events whose order matters, such as the lines of one
 // input: the events of a stream that are appended are always the ones
@@ -42,7 +42,7 @@ func (l *Log) NewStream() *Stream {
 // Enqueue queues ev as the stream's next event, like Log.Enqueue.
 func (s *Stream) Enqueue(ctx context.Context, ev event.Event) (*Pending, error) {
 	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrStreamStopped, err)
+		return nil, fmt.Errorf("%w: %v", ErrStreamStopped, err)
 	}
 	p, err := s.l.enqueue(ctx, ev, s)
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Stream) admit(gen uint64, commitErr error) error {
 		s.err = fmt.Errorf("a commit failed while the stream ran: %w", commitErr)
 	}
 	if s.err != nil {
-		return fmt.Errorf("%w (%v)", ErrStreamStopped, s.err)
+		return fmt.Errorf("%w: %v", ErrStreamStopped, s.err)
 	}
 	return nil
 }

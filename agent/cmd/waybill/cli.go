@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/waybill-eu/waybill/agent/devkey"
@@ -201,7 +202,30 @@ func (f *flags) keyFlags() {
 
 func (f *flags) identityFlags() {
 	f.StringVar(&f.fleet, "fleet", "", "fleet identifier, as given to keygen (part of the signing domain and the checkpoint key name); needed to create a log")
-	f.Uint64Var(&f.chainID, "chain-id", 0, "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain); needed to create a log")
+	f.Var((*chainIDValue)(&f.chainID), "chain-id", "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain); needed to create a log")
+}
+
+// chainIDValue is a --chain-id flag: a decimal EIP-155 chain ID, at least
+// 1. Left out, it is 0 (not given); given as 0, it is refused.
+type chainIDValue uint64
+
+func (v *chainIDValue) String() string {
+	if v == nil || *v == 0 {
+		return ""
+	}
+	return strconv.FormatUint(uint64(*v), 10)
+}
+
+func (v *chainIDValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return errors.New("not a decimal chain ID")
+	}
+	if n == 0 {
+		return errors.New("0 is not a valid chain ID (EIP-155 chain IDs start at 1; a geth --dev chain is 1337)")
+	}
+	*v = chainIDValue(n)
+	return nil
 }
 
 // parse parses args and reports a flag mistake naming the flag: an

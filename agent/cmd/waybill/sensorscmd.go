@@ -16,7 +16,6 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/daemon"
-	"github.com/waybill-eu/waybill/agent/localapi"
 	"github.com/waybill-eu/waybill/agent/sampler"
 	"github.com/waybill-eu/waybill/drivers/nmea"
 	"github.com/waybill-eu/waybill/drivers/sensor"
@@ -219,10 +218,11 @@ func cmdSensorsProbe(ctx context.Context, e *env, args []string) error {
 func cmdStatus(ctx context.Context, e *env, args []string) error {
 	f := newFlags("status", e)
 	f.logFlags()
+	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
-	c, err := localapi.Dial(f.data)
+	c, err := dial(f.data, *timeout)
 	if err != nil {
 		return fmt.Errorf("status: no agent is running on %s: %w", f.data, err)
 	}
