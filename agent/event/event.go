@@ -31,6 +31,10 @@ const MaxSeq = 1<<53 - 1
 // MaxPayload is the largest canonical payload, in bytes.
 const MaxPayload = 8 << 10
 
+// MaxString is the longest value of a string field of a registered kind's
+// schema, in bytes of UTF-8 once unescaped.
+const MaxString = 1024
+
 // MaxLeaf is the largest leaf (canonical signed event), in bytes.
 const MaxLeaf = MaxPayload + 1024
 

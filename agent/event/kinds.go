@@ -270,8 +270,8 @@ func (f Field) check(v []byte) error {
 				return fieldError("want a string")
 			}
 		}
-		if len(s) > 1024 {
-			return fieldError("string longer than 1024 bytes")
+		if len(s) > MaxString {
+			return fieldError("string longer than " + strconv.Itoa(MaxString) + " bytes")
 		}
 		if len(f.Enum) > 0 {
 			for _, e := range f.Enum {
