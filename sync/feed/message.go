@@ -42,6 +42,7 @@ const (
 	ChannelCheckpoints = "checkpoints"
 	ChannelStatus      = "status"
 	ChannelAnchors     = "anchors"
+	ChannelDomain      = "domain"
 )
 
 // ErrMalformed is wrapped by every error that refuses a feed message or
@@ -68,7 +69,8 @@ type Topics struct {
 	Events      string `json:"events"`      // waybill/v1/{fleet}/{device}/events: one message per event, in sequence order
 	Checkpoints string `json:"checkpoints"` // …/checkpoints: retained, the latest signed checkpoint note
 	Status      string `json:"status"`      // …/status: retained, "online" or "offline" (the last will)
-	Anchors     string `json:"anchors"`     // …/anchors: reserved for anchoring records; nothing is published there yet
+	Anchors     string `json:"anchors"`     // …/anchors: retained, the newest confirmed anchor's evidence
+	Domain      string `json:"domain"`      // …/domain: retained, the device's signing domain (DomainMessage)
 }
 
 // TopicsFor returns the topics of device in fleet. The fleet is not checked
@@ -80,6 +82,7 @@ func TopicsFor(fleet string, device event.Address) Topics {
 		Checkpoints: base + ChannelCheckpoints,
 		Status:      base + ChannelStatus,
 		Anchors:     base + ChannelAnchors,
+		Domain:      base + ChannelDomain,
 	}
 }
 
@@ -99,9 +102,9 @@ func ParseTopic(topic string) (fleet string, device event.Address, channel strin
 		return "", device, "", malformed("topic %q: device %v", topic, err)
 	}
 	switch channel {
-	case ChannelEvents, ChannelCheckpoints, ChannelStatus, ChannelAnchors:
+	case ChannelEvents, ChannelCheckpoints, ChannelStatus, ChannelAnchors, ChannelDomain:
 	default:
-		return "", device, "", malformed("topic %q: unknown channel %q (want events, checkpoints, status or anchors)", topic, channel)
+		return "", device, "", malformed("topic %q: unknown channel %q (want events, checkpoints, status, anchors or domain)", topic, channel)
 	}
 	return fleet, device, channel, nil
 }
@@ -276,6 +279,137 @@ func VerifyCheckpoint(note []byte, d signer.Domain, device event.Address) (check
 		return checkpoint.Checkpoint{}, 0, invalid("checkpoint origin %q is not a log of device %s in fleet %q", c.Origin, device, d.Fleet)
 	}
 	return c, epoch, nil
+}
+
+// DomainMessage is the payload of the domain topic: the EIP-712 domain the
+// device signs its events and checkpoints in (PROTOCOL.md §4.1), so that a
+// consumer of the feed learns the chain ID, which no topic names. Its only
+// byte form is the RFC 8785 canonical JSON object
+//
+//	{"chain_id":<chain id>,"device":"<device address>","fleet":"<fleet>","v":1}
+//
+// It is not signed on its own: it is bound by the signatures it lets a
+// consumer check. A wrong chain ID cannot make any signature verify for the
+// device (the chain ID is part of every digest the device signs), so a
+// consumer relies on it only once a checkpoint or event of the device has
+// verified in it (VerifyDomain).
+type DomainMessage struct {
+	ChainID uint64
+	Device  event.Address
+	Fleet   string
+}
+
+var domainMembers = []string{"chain_id", "device", "fleet", "v"}
+
+// Domain returns the signing domain the message names.
+func (m *DomainMessage) Domain() signer.Domain {
+	return signer.Domain{ChainID: m.ChainID, Fleet: m.Fleet}
+}
+
+// Marshal returns the message's canonical JSON.
+func (m *DomainMessage) Marshal() []byte {
+	b := []byte(`{"chain_id":`)
+	b = strconv.AppendUint(b, m.ChainID, 10)
+	b = append(b, `,"device":"`...)
+	b = append(b, m.Device.String()...)
+	b = append(b, `","fleet":"`...)
+	b = append(b, m.Fleet...) // a valid fleet needs no escaping
+	b = append(b, `","v":1}`...)
+	return b
+}
+
+// ParseDomain parses a domain-topic payload. Like ParseMessage it accepts
+// only the exact bytes Marshal writes: RFC 8785 canonical JSON with exactly
+// the members chain_id (an integer from 1 to 2^53−1), device (0x and 40
+// lowercase hex digits), fleet (a valid fleet identifier) and v (1), at
+// most 1024 bytes. Errors wrap ErrMalformed. It checks no signature: see
+// VerifyDomain.
+func ParseDomain(data []byte) (*DomainMessage, error) {
+	if len(data) > 1024 {
+		return nil, malformed("domain message is %d bytes, more than the limit of 1024", len(data))
+	}
+	raw, err := canonicalObject("domain message", data, domainMembers)
+	if err != nil {
+		return nil, err
+	}
+	if v := string(raw["v"]); v != strconv.Itoa(Version) {
+		return nil, malformed("domain message member \"v\" is %s, want %d (unsupported feed version)", short(v), Version)
+	}
+	m := &DomainMessage{}
+	if m.ChainID, err = uintMember("chain_id", raw["chain_id"], event.MaxSeq); err != nil {
+		return nil, err
+	}
+	if m.ChainID == 0 {
+		return nil, malformed("domain message member \"chain_id\" is 0")
+	}
+	dev, err := stringMember("device", raw["device"])
+	if err != nil {
+		return nil, err
+	}
+	if m.Device, err = event.ParseAddress(dev); err != nil {
+		return nil, malformed("domain message member \"device\": %v", err)
+	}
+	if m.Fleet, err = stringMember("fleet", raw["fleet"]); err != nil {
+		return nil, err
+	}
+	if !signer.ValidFleet(m.Fleet) {
+		return nil, malformed("domain message member \"fleet\" %q is not a valid fleet identifier", short(m.Fleet))
+	}
+	return m, nil
+}
+
+// VerifyDomain checks a domain message against the topic it came from and
+// a checkpoints-topic note of the same device: the message's fleet and
+// device are the topic's, and the note verifies (VerifyCheckpoint) in the
+// domain the message names. Only then does the chain ID bind anything.
+// Errors wrap ErrInvalid.
+func VerifyDomain(m *DomainMessage, fleet string, device event.Address, note []byte) error {
+	if m.Fleet != fleet || m.Device != device {
+		return invalid("domain message names fleet %q device %s, the topic fleet %q device %s", m.Fleet, m.Device, fleet, device)
+	}
+	if _, _, err := VerifyCheckpoint(note, m.Domain(), device); err != nil {
+		return fmt.Errorf("%w (the chain ID %d of the domain message is not the one the device signs with, or the note is not genuine)", err, m.ChainID)
+	}
+	return nil
+}
+
+// canonicalObject checks that data is its own RFC 8785 canonical form, an
+// object with exactly the members names (none null), and returns them.
+func canonicalObject(what string, data []byte, names []string) (map[string]json.RawMessage, error) {
+	c, err := jcs.Canonicalize(data)
+	if err != nil {
+		return nil, malformed("%s is not strict JSON: %v", what, err)
+	}
+	if !bytes.Equal(c, data) {
+		return nil, malformed("%s is not in RFC 8785 canonical form (first difference at byte %d)", what, firstDiff(c, data))
+	}
+	if len(data) == 0 || data[0] != '{' {
+		return nil, malformed("%s is not a JSON object", what)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, malformed("%s: %v", what, err)
+	}
+	for _, n := range names {
+		v, ok := raw[n]
+		if !ok {
+			return nil, malformed("%s has no %q member", what, n)
+		}
+		if string(v) == "null" {
+			return nil, malformed("%s member %q is null", what, n)
+		}
+	}
+	if len(raw) != len(names) {
+		var extra []string
+		for k := range raw {
+			if !slices.Contains(names, k) {
+				extra = append(extra, k)
+			}
+		}
+		slices.Sort(extra)
+		return nil, malformed("%s has unknown member %q", what, extra[0])
+	}
+	return raw, nil
 }
 
 // parseOrigin splits "waybill/<fleet>/<device>/<epoch>" and refuses any

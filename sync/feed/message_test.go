@@ -150,7 +150,8 @@ func TestParseTopic(t *testing.T) {
 	if tp.Events != "waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/events" ||
 		tp.Checkpoints != "waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/checkpoints" ||
 		tp.Status != "waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/status" ||
-		tp.Anchors != "waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/anchors" {
+		tp.Anchors != "waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/anchors" ||
+		tp.Domain != "waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/domain" {
 		t.Fatalf("TopicsFor = %+v", tp)
 	}
 	for _, tc := range []struct {
@@ -160,6 +161,7 @@ func TestParseTopic(t *testing.T) {
 		{tp.Checkpoints, ChannelCheckpoints, ""},
 		{tp.Status, ChannelStatus, ""},
 		{tp.Anchors, ChannelAnchors, ""},
+		{tp.Domain, ChannelDomain, ""},
 		{"waybill/v2/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/events", "", "is not waybill/v1"},
 		{"waybill/v1/demo/0x2c7536e3605d9c16a7a3d7b1898e529396a65c23/events/x", "", "is not waybill/v1"},
 		{"waybill/v1/demo/0x2C7536e3605d9c16a7a3d7b1898e529396a65c23/events", "", "not lowercase hex"},

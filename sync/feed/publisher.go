@@ -168,6 +168,7 @@ type Publisher struct {
 	opts     Options
 	logger   *slog.Logger
 	topics   Topics
+	domain   []byte // the domain message, published retained on every connection
 	origin   string
 	clientID string
 	tls      *tls.Config // nil: no ssl:// broker
@@ -204,6 +205,7 @@ func New(log Log, opts Options) (*Publisher, error) {
 	p := &Publisher{
 		log: log, opts: o, logger: o.Logger,
 		topics: TopicsFor(id.Fleet, id.Device), origin: log.Origin(),
+		domain:   (&DomainMessage{ChainID: id.ChainID, Device: id.Device, Fleet: id.Fleet}).Marshal(),
 		clientID: o.ClientID,
 		notify:   make(chan struct{}, 1),
 		dirty:    make(chan struct{}, 1),

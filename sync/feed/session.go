@@ -122,6 +122,7 @@ const (
 	kindCheckpoint
 	kindStatus
 	kindAnchor
+	kindDomain
 )
 
 // pending is a published message awaiting its PUBACK.
@@ -140,6 +141,8 @@ func (it pending) String() string {
 		return fmt.Sprintf("checkpoint of size %d", it.seq)
 	case kindAnchor:
 		return "anchor record"
+	case kindDomain:
+		return "domain message"
 	}
 	return "status"
 }
@@ -201,6 +204,9 @@ func (p *Publisher) session(ctx context.Context) (time.Duration, error) {
 func (s *session) run(ctx context.Context) error {
 	p := s.p
 	if err := s.publish(pending{kind: kindStatus}, p.topics.Status, true, []byte(StatusOnline)); err != nil {
+		return err
+	}
+	if err := s.publish(pending{kind: kindDomain}, p.topics.Domain, true, p.domain); err != nil {
 		return err
 	}
 	s.next = p.acked()

@@ -77,6 +77,50 @@ type vecFeed struct {
 	Topics   Topics       `json:"topics"`
 	Messages []vecMessage `json:"messages"`
 	Invalid  []vecInvalid `json:"invalid"`
+	// InvalidDomain are domain messages that must be refused: by
+	// ParseDomain ("parse") or by VerifyDomain with the vector checkpoint
+	// and the vector device's topic ("verify").
+	InvalidDomain []vecInvalid `json:"invalid_domain"`
+}
+
+// invalidDomains are the refused variants of the vector domain message.
+var invalidDomains = []struct{ name, stage, payload string }{
+	{"white space", "parse", `{"chain_id": 1337,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`},
+	{"members out of order", "parse", `{"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","chain_id":1337,"fleet":"demo","v":1}`},
+	{"chain_id 0", "parse", `{"chain_id":0,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`},
+	{"chain_id as a string", "parse", `{"chain_id":"1337","device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`},
+	{"chain_id beyond 2^53-1", "parse", `{"chain_id":9007199254740992,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`},
+	{"uppercase device", "parse", `{"chain_id":1337,"device":"0x2C7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`},
+	{"invalid fleet", "parse", `{"chain_id":1337,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"Demo","v":1}`},
+	{"unknown member", "parse", `{"chain_id":1337,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","salt":"x","v":1}`},
+	{"no device", "parse", `{"chain_id":1337,"fleet":"demo","v":1}`},
+	{"version 2", "parse", `{"chain_id":1337,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":2}`},
+	{"another chain", "verify", `{"chain_id":1,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`},
+	{"another fleet", "verify", `{"chain_id":1337,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"other","v":1}`},
+	{"another device", "verify", `{"chain_id":1337,"device":"0x0000000000000000000000000000000000000001","fleet":"demo","v":1}`},
+}
+
+// invalidDomainVectors checks invalidDomains with the reference
+// implementation and records its verdicts.
+func invalidDomainVectors(t testing.TB, note []byte, device event.Address) []vecInvalid {
+	t.Helper()
+	var out []vecInvalid
+	for _, c := range invalidDomains {
+		m, err := ParseDomain([]byte(c.payload))
+		stage, want := "parse", ErrMalformed
+		if err == nil {
+			stage, want = "verify", ErrInvalid
+			err = VerifyDomain(m, vecDomain.Fleet, device, note)
+		}
+		if err == nil {
+			t.Fatalf("invalid domain message %q is accepted", c.name)
+		}
+		if stage != c.stage || !errors.Is(err, want) {
+			t.Fatalf("invalid domain message %q is refused by %s (%v), want %s", c.name, stage, err, c.stage)
+		}
+		out = append(out, vecInvalid{Name: c.name, Stage: stage, Payload: c.payload, Error: err.Error()})
+	}
+	return out
 }
 
 // vecLog builds the vector log and returns it with its checkpoint note.
@@ -268,12 +312,19 @@ func generateFeedVectors(t *testing.T) (map[string][]byte, *vecFeed) {
 	}
 	files["checkpoint.note"] = note
 	v.Messages = append(v.Messages, vecMessage{Topic: topics.Checkpoints, QoS: 1, Retain: true, File: "checkpoint.note"})
+	dm := (&DomainMessage{ChainID: id.ChainID, Device: id.Device, Fleet: id.Fleet}).Marshal()
+	if m, err := ParseDomain(dm); err != nil || VerifyDomain(m, id.Fleet, id.Device, note) != nil {
+		t.Fatalf("domain message %s: %v", dm, err)
+	}
+	files["domain.json"] = dm
+	v.Messages = append(v.Messages, vecMessage{Topic: topics.Domain, QoS: 1, Retain: true, File: "domain.json"})
 	files["status-online"] = []byte(StatusOnline)
 	files["status-offline"] = []byte(StatusOffline)
 	v.Messages = append(v.Messages,
 		vecMessage{Topic: topics.Status, QoS: 1, Retain: true, File: "status-online"},
 		vecMessage{Topic: topics.Status, QoS: 1, Retain: true, File: "status-offline"})
 	v.Invalid = invalidVectors(t, msgs[0], id.Device)
+	v.InvalidDomain = invalidDomainVectors(t, note, id.Device)
 	vj, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -380,8 +431,8 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, quoted := range []string{string(files["events-0.json"]), v.Messages[0].LeafHash, v.ClientID,
-		v.Topics.Events, v.Topics.Checkpoints, v.Topics.Status, v.Topics.Anchors} {
+	for _, quoted := range []string{string(files["events-0.json"]), string(files["domain.json"]), v.Messages[0].LeafHash, v.ClientID,
+		v.Topics.Events, v.Topics.Checkpoints, v.Topics.Status, v.Topics.Anchors, v.Topics.Domain} {
 		if !bytes.Contains(doc, []byte(quoted)) {
 			t.Errorf("%s does not quote the vector %q", feedDoc, quoted)
 		}
@@ -394,7 +445,7 @@ func TestVectors_OverMQTT(t *testing.T) {
 	files, v := generateFeedVectors(t)
 	b := mosquitto.Start(t, nil)
 	l, _ := vecLog(t)
-	sub := subscribe(t, b.URL(), "consumer", v.Topics.Events, v.Topics.Checkpoints, v.Topics.Status)
+	sub := subscribe(t, b.URL(), "consumer", v.Topics.Events, v.Topics.Checkpoints, v.Topics.Status, v.Topics.Domain)
 	p, err := New(l, testOptions(t, b.URL()))
 	if err != nil {
 		t.Fatal(err)
@@ -409,7 +460,8 @@ func TestVectors_OverMQTT(t *testing.T) {
 	stop()
 	sub.waitFor("offline", func() bool { return len(sub.messages(v.Topics.Status)) >= 2 })
 	got := map[string][][]byte{}
-	for _, topic := range []string{v.Topics.Events, v.Topics.Checkpoints, v.Topics.Status} {
+	sub.waitFor("the domain message", func() bool { return len(sub.messages(v.Topics.Domain)) > 0 })
+	for _, topic := range []string{v.Topics.Events, v.Topics.Checkpoints, v.Topics.Status, v.Topics.Domain} {
 		for _, r := range sub.messages(topic) {
 			got[topic] = append(got[topic], r.payload)
 		}
