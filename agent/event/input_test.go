@@ -179,6 +179,9 @@ func numbersExact(b []byte) error {
 		if !ok || len(n) > 100 {
 			continue
 		}
+		if _, e, ok := strings.Cut(strings.ToLower(string(n)), "e"); ok && len(strings.TrimLeft(e, "+-0")) > 3 {
+			continue // big.Rat would compute 10^e; only 0 can be accepted with such an exponent
+		}
 		c, err := jcs.Canonicalize([]byte(n))
 		if err != nil {
 			return err
