@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/waybill-eu/waybill/agent/event"
@@ -28,9 +29,21 @@ func KeyName(fleet string, device event.Address) string { return signer.KeyName(
 func (id Identity) Origin(epoch uint32) string { return signer.Origin(id.Fleet, id.Device, epoch) }
 
 // ReadIdentity returns the identity recorded in the log directory dir,
-// without opening (or locking) the log.
+// without opening (or locking) the log. When the manifest is missing or
+// damaged, it reads the identity its segments record.
 func ReadIdentity(dir string) (Identity, error) {
-	m, err := readManifest(dir)
+	_, m, err := loadManifest(dir)
+	if errors.Is(err, errManifest) {
+		inv, serr := scanLog(dir, true)
+		if serr != nil {
+			return Identity{}, serr
+		}
+		id, _, ierr := inv.identity(nil)
+		if ierr != nil {
+			return Identity{}, fmt.Errorf("%w; the log's identity cannot be read from its segments: %v", err, ierr)
+		}
+		return id, nil
+	}
 	if err != nil {
 		return Identity{}, err
 	}

@@ -156,6 +156,9 @@ func Open(ctx context.Context, dir string, o *Options) (*Log, error) {
 	} else if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("eventlog: no log at %s: %w", dir, err)
 	}
+	if err := readableDir(dir); err != nil {
+		return nil, err
+	}
 	lk, err := lockDir(dir, l.writable, opts.LockTimeout)
 	if err != nil {
 		return nil, err
@@ -178,29 +181,46 @@ func Open(ctx context.Context, dir string, o *Options) (*Log, error) {
 }
 
 func (l *Log) open(ctx context.Context) error {
-	m, err := readManifest(l.dir)
+	raw, m, err := loadManifest(l.dir)
 	if errors.Is(err, errNoLog) && l.opts.Create != nil {
 		if !l.writable {
 			return fmt.Errorf("eventlog: creating a log needs the device key")
 		}
 		return l.create(*l.opts.Create, 0, nil)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errManifest) {
 		return err
+	}
+	// The manifest is checked against the segments it names and the files
+	// on disk; a manifest that is lost or disagrees with them is rebuilt
+	// from the segments, never used to create a log over them.
+	inv, serr := scanLog(l.dir, true)
+	if serr != nil {
+		return serr
+	}
+	if err == nil {
+		if problem := inv.check(m); problem != "" {
+			err = fmt.Errorf("eventlog: %s: %w: %s", filepath.Join(l.dir, manifestName), errManifest, problem)
+		} else if c := l.opts.Create; c != nil && c.Device == mustAddr(m.Device) && c.Fleet == m.Fleet && c.ChainID != m.ChainID {
+			if what, ok, _ := inv.confirm(*c); ok {
+				err = fmt.Errorf("eventlog: %s: %w: it says chain ID %d; the signature of %s is made on chain %d", filepath.Join(l.dir, manifestName), errManifest, m.ChainID, what, c.ChainID)
+			}
+		}
+	}
+	if err != nil {
+		if m, err = l.recoverManifest(raw, m, err, inv); err != nil || m == nil {
+			return err // m == nil: a new epoch was started
+		}
 	}
 	id, err := m.identity()
 	if err != nil {
 		return err
 	}
-	if c := l.opts.Create; c != nil && *c != id {
-		return fmt.Errorf("eventlog: %s belongs to device %s in fleet %q on chain %d, not device %s in fleet %q on chain %d",
-			l.dir, id.Device, id.Fleet, id.ChainID, c.Device, c.Fleet, c.ChainID)
+	if err := l.checkIdentity(id); err != nil {
+		return err
 	}
 	if l.writable && m.Salvaged != "" {
 		return fmt.Errorf("eventlog: %s is a read-only copy salvaged from %s; appending to it would sign a second history of epoch %d", l.dir, m.Salvaged, m.Epoch)
-	}
-	if k := l.opts.Keys; k != nil && k.Address() != id.Device {
-		return fmt.Errorf("eventlog: %s is the log of device %s; the key given is device %s", l.dir, id.Device, k.Address())
 	}
 	l.id, l.man, l.epoch = id, m, m.Epoch
 	l.origin = id.Origin(m.Epoch)
@@ -257,12 +277,22 @@ func (l *Log) create(id Identity, epoch uint32, prev *manifest) error {
 		return fmt.Errorf("eventlog: %w", err)
 	}
 	path := filepath.Join(l.dir, m.Segments[0].File)
-	os.Remove(path) // a leftover from a crash before the manifest named it
+	// The epoch is new: no file of it may exist, and none is replaced.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("eventlog: start epoch %d: %w", epoch, err)
+	}
+	f.Close()
 	db, err := l.boltOpen(path, false)
 	if err != nil {
 		return err
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return initSegment(tx, l.origin, 0, nil) }); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := initSegment(tx, l.origin, 0, nil); err != nil {
+			return err
+		}
+		return putMetaIdentity(tx, id)
+	}); err != nil {
 		db.Close()
 		return fmt.Errorf("eventlog: initialize %s: %w", path, err)
 	}
@@ -282,6 +312,9 @@ func (l *Log) create(id Identity, epoch uint32, prev *manifest) error {
 	return nil
 }
 
+// boltOpen opens the segment file at path. An existing file's pages are
+// checked first (checkSegmentPages): fully when it is opened for writing,
+// its branch pages when read-only.
 func (l *Log) boltOpen(path string, readOnly bool) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o644, &bolt.Options{
 		Timeout:      l.opts.LockTimeout,
@@ -412,11 +445,15 @@ func (l *Log) moveAside(cause error) error {
 		}
 	}
 	l.sealed = map[int]*sealedSeg{}
-	if err := l.create(l.id, m.Epoch+1, m); err != nil {
+	next, err := nextEpoch(l.dir, m)
+	if err != nil {
+		return err
+	}
+	if err := l.create(l.id, next, m); err != nil {
 		return err
 	}
 	l.damage = fmt.Sprintf("epoch %d failed its checks (%v); its files were moved intact to %s and epoch %d started with origin %s; recover with: waybill log salvage --data %s --epoch %d",
-		m.Epoch, cause, rel, m.Epoch+1, l.origin, l.dir, m.Epoch)
+		m.Epoch, cause, rel, next, l.origin, l.dir, m.Epoch)
 	l.opts.Logger.Error("LOG DAMAGED: started a new epoch", "dir", l.dir, "damaged_epoch", m.Epoch,
 		"moved_to", rel, "new_origin", l.origin, "cause", cause.Error())
 	return nil
@@ -797,12 +834,25 @@ func (l *Log) maybeRollLocked() error {
 	k := len(l.man.Segments)
 	seg := segInfo{File: segFile(l.epoch, k), First: l.frontier.Size()}
 	path := filepath.Join(l.dir, seg.File)
-	os.Remove(path) // a leftover from a crash before the manifest named it
+	if _, err := os.Lstat(path); err == nil {
+		// A leftover from a crash before the manifest named it: removed
+		// only if it provably holds nothing.
+		if l.emptySegment(path) {
+			os.Remove(path)
+		} else {
+			l.keepLeftover(seg.File)
+		}
+	}
 	db, err := l.boltOpen(path, false)
 	if err != nil {
 		return err
 	}
-	err = db.Update(func(tx *bolt.Tx) error { return initSegment(tx, l.origin, seg.First, l.top) })
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := initSegment(tx, l.origin, seg.First, l.top); err != nil {
+			return err
+		}
+		return putMetaIdentity(tx, l.id)
+	})
 	if err == nil {
 		err = atomicfile.SyncDir(filepath.Dir(path))
 	}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/waybill-eu/waybill/agent/atomicfile"
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/signer"
 )
 
 const manifestName = "manifest.json"
@@ -60,32 +62,111 @@ func (m *manifest) identity() (Identity, error) {
 // errNoLog is returned by readManifest for a directory without a log.
 var errNoLog = errors.New("no log in directory")
 
+// errManifest is wrapped by readManifest's error when manifest.json is
+// missing from a directory that holds a log's files, or cannot be used:
+// empty, not JSON, or naming no segments or segments out of order.
+var errManifest = errors.New("manifest is missing or damaged")
+
 func readManifest(dir string) (*manifest, error) {
-	b, err := os.ReadFile(filepath.Join(dir, manifestName))
+	_, m, err := loadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// loadManifest reads and parses dir's manifest. It returns the bytes read
+// (nil if there was no file) with the error, which wraps errNoLog when dir
+// holds no log, errManifest when the manifest is missing from a log or
+// cannot be used, and neither when it could not be read.
+func loadManifest(dir string) ([]byte, *manifest, error) {
+	path := filepath.Join(dir, manifestName)
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("eventlog: %s: %w (create one by appending with --key)", dir, errNoLog)
+		ok, xerr := Exists(dir)
+		switch {
+		case xerr != nil:
+			return nil, nil, xerr
+		case ok:
+			return nil, nil, fmt.Errorf("eventlog: %s: %w: %s does not exist, but the log's files do (start the agent with its key to rebuild the manifest from the segments)", dir, errManifest, manifestName)
+		}
+		return nil, nil, fmt.Errorf("eventlog: %s: %w (create one by appending with --key)", dir, errNoLog)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("eventlog: %w", err)
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, nil, unreadable(path, err)
+		}
+		return nil, nil, fmt.Errorf("eventlog: %w", err)
 	}
+	m, err := parseManifest(b)
+	if err != nil {
+		// m, if the JSON decoded, still helps to rebuild the history.
+		return b, m, fmt.Errorf("eventlog: %s: %w: %v", path, errManifest, err)
+	}
+	return b, m, nil
+}
+
+// parseManifest parses and validates a manifest's bytes. When the JSON
+// decodes but does not validate, it returns the decoded manifest with the
+// error.
+func parseManifest(b []byte) (*manifest, error) {
 	var m manifest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("eventlog: %s: %w", filepath.Join(dir, manifestName), err)
+		if err == io.EOF {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, err
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the manifest object")
+	}
+	if err := m.validate(); err != nil {
+		return &m, err
+	}
+	return &m, nil
+}
+
+func (m *manifest) validate() error {
 	if m.Version != 1 {
-		return nil, fmt.Errorf("eventlog: %s: unsupported version %d", filepath.Join(dir, manifestName), m.Version)
+		return fmt.Errorf("unsupported version %d", m.Version)
+	}
+	if _, err := m.identity(); err != nil {
+		return err
 	}
 	if len(m.Segments) == 0 {
-		return nil, fmt.Errorf("eventlog: %s lists no segments", filepath.Join(dir, manifestName))
+		return errors.New("it lists no segments")
 	}
 	for i, s := range m.Segments {
 		if i > 0 && s.First < m.Segments[i-1].First {
-			return nil, fmt.Errorf("eventlog: %s: segments out of order", filepath.Join(dir, manifestName))
+			return errors.New("segments out of order")
 		}
 	}
-	return &m, nil
+	n := 0
+	seen := map[uint32]bool{}
+	for _, e := range m.Epochs {
+		if seen[e.Epoch] {
+			return fmt.Errorf("epoch %d is recorded twice", e.Epoch)
+		}
+		seen[e.Epoch] = true
+		if e.Epoch > m.Epoch {
+			return fmt.Errorf("epoch %d is recorded, after the current epoch %d", e.Epoch, m.Epoch)
+		}
+		if e.Epoch == m.Epoch {
+			n++
+			if e.MovedTo != "" {
+				return fmt.Errorf("the current epoch %d is recorded as moved to %s", e.Epoch, e.MovedTo)
+			}
+		}
+		if e.Origin != signer.Origin(m.Fleet, mustAddr(m.Device), e.Epoch) {
+			return fmt.Errorf("epoch %d has origin %q", e.Epoch, e.Origin)
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("the current epoch %d is not in the history", m.Epoch)
+	}
+	return nil
 }
 
 func writeManifest(dir string, m *manifest) error {

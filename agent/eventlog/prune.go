@@ -301,6 +301,9 @@ func (l *Log) copyHashes(i int, path string, s segInfo, end uint64) error {
 		if err := m.Put(kPruned, u64(uint64(l.opts.Now().Unix()))); err != nil {
 			return err
 		}
+		if err := copyMetaIdentity(stx, tx); err != nil {
+			return err
+		}
 		for _, name := range [][]byte{bTop, bCheckpoints} {
 			if _, _, err := copyBucketN(stx.Bucket(name), tx.Bucket(name), nil, 0); err != nil {
 				return err
@@ -363,13 +366,15 @@ func copyBucketN(src, dst *bolt.Bucket, from []byte, n int) (next []byte, copied
 var leftoverRE = regexp.MustCompile(`^seg-[0-9]+(\.pruned)?\.db(\.tmp)?$`)
 
 // removeLeftovers removes the segment files of the current epoch that the
-// manifest does not name: a segment created by a roll, or a copy or an
-// original of a prune, when the process stopped before or after the
-// manifest was written.
+// manifest does not name and that hold nothing of the log: the other form of
+// a named segment (a prune stopped before or after the manifest named the
+// copy) and an empty segment a roll created before the manifest named it.
+// Any other unnamed segment file is moved, intact, under damaged/.
 func (l *Log) removeLeftovers() {
 	named := map[string]bool{}
 	for _, s := range l.man.Segments {
 		named[filepath.Base(s.File)] = true
+		named[segBase(filepath.Base(s.File))] = true
 	}
 	dir := filepath.Join(l.dir, epochDir(l.epoch))
 	ents, err := os.ReadDir(dir)
@@ -381,10 +386,14 @@ func (l *Log) removeLeftovers() {
 		if !e.Type().IsRegular() || named[e.Name()] || !leftoverRE.MatchString(e.Name()) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
-			removed = true
-			l.opts.Logger.Info("removed a segment file no manifest names (left by an interrupted roll or prune)", "file", e.Name())
+		if named[segBase(e.Name())] || l.emptySegment(filepath.Join(dir, e.Name())) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				removed = true
+				l.opts.Logger.Info("removed a segment file no manifest names (left by an interrupted roll or prune)", "file", e.Name())
+			}
+			continue
 		}
+		l.keepLeftover(filepath.Join(epochDir(l.epoch), e.Name()))
 	}
 	if removed {
 		atomicfile.SyncDir(dir)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -276,15 +275,25 @@ func logger(e *env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func (f *flags) logExists() bool {
-	_, err := os.Stat(filepath.Join(f.data, "manifest.json"))
-	return err == nil
+// logExists reports whether f.data holds any file of a log: a log whose
+// manifest is lost is still there. A directory that cannot be read is an
+// error, not "no log".
+func (f *flags) logExists() (bool, error) {
+	ok, err := eventlog.Exists(f.data)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	return ok, nil
 }
 
 // checkCreate refuses to go on when the log must be created and the flags
 // that fix its identity are missing; it runs before the key is decrypted.
 func (f *flags) checkCreate() error {
-	if !f.logExists() && (f.fleet == "" || f.chainID == 0) {
+	ok, err := f.logExists()
+	if err != nil {
+		return err
+	}
+	if !ok && (f.fleet == "" || f.chainID == 0) {
 		return usageError{fmt.Sprintf("%s: %s holds no log yet; creating one needs --fleet NAME (as given to keygen) and --chain-id N (the ledger's EIP-155 chain ID, 1337 for a geth --dev chain)", f.Name(), f.data)}
 	}
 	return nil
@@ -296,15 +305,20 @@ func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlo
 	if err := f.checkCreate(); err != nil {
 		return nil, err
 	}
-	if !f.logExists() {
+	exists, err := f.logExists()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !exists || f.fleet != "" && f.chainID != 0:
+		// Open creates the log with this identity, or checks that the
+		// existing log has it; it also confirms a lost manifest's chain
+		// ID against the log's signatures with it.
 		id = &eventlog.Identity{Device: k.Address(), Fleet: f.fleet, ChainID: f.chainID}
-	} else if f.fleet != "" || f.chainID != 0 {
+	case f.fleet != "" || f.chainID != 0:
 		// An existing log keeps its identity; flags given must agree with it.
 		m, err := eventlog.ReadIdentity(f.data)
-		if err != nil {
-			return nil, err
-		}
-		if (f.fleet != "" && f.fleet != m.Fleet) || (f.chainID != 0 && f.chainID != m.ChainID) {
+		if err == nil && ((f.fleet != "" && f.fleet != m.Fleet) || (f.chainID != 0 && f.chainID != m.ChainID)) {
 			return nil, fmt.Errorf("%s is the log of fleet %q on chain %d; --fleet/--chain-id say otherwise", f.data, m.Fleet, m.ChainID)
 		}
 	}
