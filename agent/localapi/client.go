@@ -97,7 +97,7 @@ func (c *Client) roundTrip(ctx context.Context, wd *watch, method, pathAndQuery 
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, c.dialError(ctx, err)
+			return nil, c.dialError(ctx, op)
 		}
 		return nil, c.explain(ctx, wd, "waiting for the answer", err)
 	}

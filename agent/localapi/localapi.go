@@ -12,9 +12,12 @@
 //	                                      a proof bundle (F: json or tlog-proof; L: the
 //	                                      event's leaf, base64url, for a pruned event)
 //	GET  /v1/consistency?from=M&to=N      a consistency proof
-//	POST /v1/append                       JSON lines in, one result line out per input line
+//	POST /v1/append                       JSON lines in, one answer line out per input line,
+//	                                      streamed both ways, counts in trailers
 //
-// Errors are HTTP 4xx/5xx with the error text as the body. The functions
+// firmware-docs/LOCALAPI.md is the contract of the socket, of the append
+// stream and of the clients' timeouts. Errors are HTTP 4xx/5xx with the
+// error text as the body. The functions
 // that produce each answer (Show, Prove, …) are the same ones the CLI calls
 // when it opens the log itself, so both paths print identical bytes.
 package localapi

@@ -242,7 +242,8 @@ func TestSocket_Append100kSlowReaderAndStoppedAgent(t *testing.T) {
 }
 
 // failingInput has bad lines among good ones: not JSON, an unknown kind,
-// an empty line, a line over the limit, and a last line without a newline.
+// an empty line, a line over the limit, and a last line without a newline;
+// the answers are for a log of 3 events.
 func failingInput() (string, []string) {
 	var b strings.Builder
 	b.WriteString(inputLine(0) + "\n")
@@ -254,22 +255,43 @@ func failingInput() (string, []string) {
 	b.WriteString(inputLine(2) + "\r\n")
 	b.WriteString(inputLine(3))
 	want := []string{
-		"1",
+		"3",
 		"error: line 2: ",
-		"2",
+		"4",
 		"error: line 4: empty line (skipped)",
 		"error: line 5: ",
 		fmt.Sprintf("error: line 6: longer than %d bytes (skipped)", localapi.MaxLineBytes),
-		"3",
-		"4",
+		"5",
+		"6",
 	}
 	return b.String(), want
 }
 
-// TestSocket_FailingLinesSameAsDirect appends the same input with bad lines
-// directly and through the agent: the same answers, stderr and exit status.
+// docVector returns the append-input and append-output blocks of
+// firmware-docs/LOCALAPI.md.
+func docVector(t *testing.T) (in, out string) {
+	t.Helper()
+	b, err := os.ReadFile("../../../firmware-docs/LOCALAPI.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(name string) string {
+		_, rest, ok := strings.Cut(string(b), "```text "+name+"\n")
+		body, _, ok2 := strings.Cut(rest, "```")
+		if !ok || !ok2 {
+			t.Fatalf("LOCALAPI.md has no ```text %s block", name)
+		}
+		return body
+	}
+	return block("append-input"), block("append-output")
+}
+
+// TestSocket_FailingLinesSameAsDirect appends the same inputs with bad
+// lines directly and through the agent: the same answers, stderr and exit
+// status. The first input is LOCALAPI.md's vector, with its answers.
 func TestSocket_FailingLinesSameAsDirect(t *testing.T) {
 	dir, key, _, _ := keyed(t)
+	docIn, docOut := docVector(t)
 	in, want := failingInput()
 	// Both logs start with one event.
 	direct, viaAgent := filepath.Join(dir, "direct"), filepath.Join(dir, "agent")
@@ -278,26 +300,37 @@ func TestSocket_FailingLinesSameAsDirect(t *testing.T) {
 			t.Fatalf("append: %s", errs)
 		}
 	}
-	dcode, dout, derr := waybill(t, in, "log", "append", "--data", direct, "--key", key)
-
 	a := startAgent(t, viaAgent, key)
-	acode, aout, aerr := waybill(t, in, "log", "append", "--data", viaAgent)
-	a.stop()
-
-	lines := strings.Split(strings.TrimSuffix(dout, "\n"), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("direct: %d answers for %d lines:\n%s", len(lines), len(want), dout)
-	}
-	for i, w := range want {
-		if !strings.HasPrefix(lines[i], w) {
-			t.Errorf("direct answer %d = %q; want prefix %q", i+1, lines[i], w)
+	defer a.stop()
+	for _, c := range []struct {
+		name, in  string
+		check     func(out string) bool
+		exit      int
+		errSuffix string
+	}{
+		{"LOCALAPI.md's vector", docIn, func(out string) bool { return out == docOut }, 1, "3 of 5 input line(s) not appended (see the error lines above); every other line was appended\n"},
+		{"failing lines", in, func(out string) bool {
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if len(lines) != len(want) {
+				return false
+			}
+			for i, w := range want {
+				if !strings.HasPrefix(lines[i], w) {
+					return false
+				}
+			}
+			return true
+		}, 1, "4 of 8 input line(s) not appended (see the error lines above); every other line was appended\n"},
+		{"good lines", inputLine(7) + "\n" + inputLine(8) + "\n", func(out string) bool { return out == "7\n8\n" }, 0, ""},
+	} {
+		dcode, dout, derr := waybill(t, c.in, "log", "append", "--data", direct, "--key", key)
+		acode, aout, aerr := waybill(t, c.in, "log", "append", "--data", viaAgent)
+		if !c.check(dout) || dcode != c.exit || !strings.HasSuffix(derr, c.errSuffix) {
+			t.Errorf("%s directly: exit %d, stdout\n%s\nstderr %q", c.name, dcode, dout, derr)
 		}
-	}
-	if dcode != 1 || !strings.Contains(derr, "4 of 8 input line(s) not appended") {
-		t.Errorf("direct: exit %d, stderr %q; want 1 and the count", dcode, derr)
-	}
-	if acode != dcode || aout != dout || aerr != derr {
-		t.Errorf("through the agent: exit %d, stdout\n%s\nstderr %q\ndirectly: exit %d, stdout\n%s\nstderr %q", acode, aout, aerr, dcode, dout, derr)
+		if acode != dcode || aout != dout || aerr != derr {
+			t.Errorf("%s through the agent: exit %d, stdout\n%s\nstderr %q\ndirectly: exit %d, stdout\n%s\nstderr %q", c.name, acode, aout, aerr, dcode, dout, derr)
+		}
 	}
 }
 
