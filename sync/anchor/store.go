@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,6 +90,93 @@ func openStore(path string, readOnly bool, timeout time.Duration, now time.Time)
 }
 
 func (s *store) close() error { return s.db.Close() }
+
+// ErrDamaged is wrapped by the error of a store that cannot be opened or
+// read: a damaged file (bbolt's own error, a page it cannot parse, a record
+// that does not decode, a file shorter than its pages) or one that cannot
+// be read at all (permissions).
+var ErrDamaged = errors.New("anchor: store damaged")
+
+// openChecked opens the store at path and reads and checks it whole: every
+// record, and every page with bbolt's consistency check. An existing file
+// is checked read-only first, so that a damaged store is moved aside as it
+// was found. bbolt panics (or faults on its memory map) on some damaged
+// pages instead of returning an error; both are caught here and returned
+// as ErrDamaged, so that a damaged store is found at open rather than by a
+// panic in the running anchoring loop. ErrLocked is returned as it is.
+func openChecked(path string, readOnly bool, timeout time.Duration, now time.Time) (*store, *persisted, error) {
+	if _, err := os.Lstat(path); err == nil || readOnly {
+		s, p, err := guarded(path, true, timeout, now)
+		if err != nil || readOnly {
+			return s, p, err
+		}
+		s.close()
+	}
+	return guarded(path, false, timeout, now)
+}
+
+// guarded opens, checks and loads the store, turning panics and memory
+// faults into ErrDamaged.
+func guarded(path string, readOnly bool, timeout time.Duration, now time.Time) (s *store, p *persisted, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			s, p, err = nil, nil, fmt.Errorf("%w: %s: %v", ErrDamaged, path, r)
+		}
+	}()
+	if fi, serr := os.Stat(path); serr == nil && fi.Size() > 0 && fi.Size() < 4*int64(os.Getpagesize()) {
+		// bbolt writes two meta pages, a freelist and a root page.
+		return nil, nil, fmt.Errorf("%w: %s: %d bytes, shorter than an empty store", ErrDamaged, path, fi.Size())
+	}
+	s, err = openStore(path, readOnly, timeout, now)
+	if errors.Is(err, ErrLocked) {
+		return nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	if err := s.check(); err != nil {
+		s.close()
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrDamaged, path, err)
+	}
+	if p, err = s.load(); err != nil {
+		s.close()
+		return nil, nil, fmt.Errorf("%w: %w", ErrDamaged, err)
+	}
+	return s, p, nil
+}
+
+// check verifies that the file holds every page its meta page counts and
+// runs bbolt's consistency check of every page.
+func (s *store) check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			return err
+		}
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("%d bytes, shorter than the %d its pages take", fi.Size(), tx.Size())
+		}
+		var errs []error
+		for err := range tx.Check() {
+			if len(errs) < 3 {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// moveAside renames the store at path (and nothing else) to
+// PATH.damaged-<UTC time> and returns the new path. The file is kept: it
+// holds the signed transactions and evidence of past anchors.
+func moveAside(path string, now time.Time) (string, error) {
+	to := path + ".damaged-" + now.UTC().Format("20060102T150405.000000000Z")
+	if err := os.Rename(path, to); err != nil {
+		return "", err
+	}
+	return to, nil
+}
 
 func u64(v uint64) []byte {
 	var b [8]byte
@@ -194,15 +283,11 @@ func (s *store) apply(u update) error {
 // every anchor, oldest first. It fails with ErrLocked if the daemon holds
 // the store open.
 func ReadStore(path string) (Status, []Anchor, error) {
-	s, err := openStore(path, true, 500*time.Millisecond, time.Time{})
+	s, p, err := openChecked(path, true, 500*time.Millisecond, time.Time{})
 	if err != nil {
 		return Status{}, nil, err
 	}
 	defer s.close()
-	p, err := s.load()
-	if err != nil {
-		return Status{}, nil, err
-	}
 	st := persistedStatus(p)
 	out := make([]Anchor, len(p.anchors))
 	for i, an := range p.anchors {
