@@ -118,10 +118,14 @@ func FromHex(h string) (*Key, error) {
 }
 
 // Create generates a key and writes it encrypted to path, which must not
-// exist. It returns the new key.
+// exist. It returns the new key. The passphrase must be 1 to
+// MaxPassphraseLen bytes.
 func Create(path string, passphrase []byte) (*Key, error) {
 	if len(passphrase) == 0 {
 		return nil, errors.New("devkey: refusing an empty passphrase")
+	}
+	if len(passphrase) > MaxPassphraseLen {
+		return nil, fmt.Errorf("devkey: %w: %d bytes, more than %d", ErrTooLong, len(passphrase), MaxPassphraseLen)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fmt.Errorf("devkey: %s already exists; refusing to overwrite a device key", path)

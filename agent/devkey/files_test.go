@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -322,5 +323,55 @@ func waitOpened(t *testing.T, path string) {
 			t.Fatalf("%s not opened after %v", path, waitDeadline)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestProtocolDoc_KeyLimits checks that PROTOCOL.md §5 states the limits
+// this package enforces.
+func TestProtocolDoc_KeyLimits(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "firmware-docs", "PROTOCOL.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "## 5. Device keys")
+	end := strings.Index(doc, "## 6. ")
+	if start < 0 || end < start {
+		t.Fatal("PROTOCOL.md has no §5")
+	}
+	doc = doc[start:end]
+	log2 := func(n int) string {
+		for i := 0; i < 63; i++ {
+			if 1<<i == n {
+				return "2^" + strconv.Itoa(i)
+			}
+		}
+		t.Fatalf("%d is not a power of two", n)
+		return ""
+	}
+	thousands := func(n int) string {
+		s := strconv.Itoa(n)
+		for i := len(s) - 3; i > 0; i -= 3 {
+			s = s[:i] + "," + s[i:]
+		}
+		return s
+	}
+	for _, want := range []string{
+		"at most " + thousands(MaxKeyFileSize) + " bytes",
+		"`n` a power of two from " + log2(MinScryptN) + " to " + log2(MaxScryptN),
+		"`r` from 1 to " + strconv.Itoa(MaxScryptR),
+		"`p` from 1 to " + strconv.Itoa(MaxScryptP),
+		"n·r·p ≤ " + log2(MaxScryptWork),
+		"`c` from " + log2(MinPBKDF2C) + " to " + log2(MaxPBKDF2C),
+		"`salt`, " + strconv.Itoa(MinSaltLen) + " to " + strconv.Itoa(MaxSaltLen) + " bytes in hex",
+		"caps it at " + strconv.Itoa(128*MaxScryptR*MaxScryptN>>20) + " MiB",
+		"at most " + thousands(MaxPassphraseLen) + " bytes",
+		"no more than " + thousands(MaxPassphraseLen+2) + " bytes",
+		"others can write it",
+		"`chmod 600 FILE`",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("PROTOCOL.md §5 does not say %q", want)
+		}
 	}
 }
