@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -271,6 +272,16 @@ func (c *checker) checkSegment(s segInfo, origin string) (cs checkSeg, p *CheckP
 	if _, err := os.Stat(path); err != nil {
 		return cs, c.problem(s.File, "segment file: %v", err)
 	}
+	// The pages are checked before bbolt maps the file (see
+	// checkSegmentPages); what bbolt still panics or faults on is caught.
+	if err := checkSegmentPages(path, s.File, true); err != nil {
+		var d *DamageError
+		if errors.As(err, &d) {
+			return cs, &CheckProblem{Epoch: c.epoch, File: s.File, Seq: d.Seq, HasSeq: d.HasSeq, Err: d.Err}
+		}
+		return cs, c.problem(s.File, "%v", err)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			p = c.problem(s.File, "reading the segment failed (bbolt: %v)", r)
@@ -504,6 +515,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		add(seq, nil, p)
 		stop = true
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			next := s.first

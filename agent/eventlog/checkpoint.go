@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -86,13 +87,27 @@ func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
 		start = r.segFor(size - 1)
 	}
 	for i := start; i < len(r.segs); i++ {
-		tx, err := r.tx(i)
+		var note []byte
+		err := r.view(i, 0, false, func(tx *bolt.Tx) error {
+			note = bytes.Clone(tx.Bucket(bCheckpoints).Get(u64(size)))
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		if v := tx.Bucket(bCheckpoints).Get(u64(size)); v != nil {
-			return append([]byte(nil), v...), nil
+		if note == nil {
+			continue
 		}
+		// A stored note is handed out only if it is what was signed.
+		c, _, err := checkpoint.OpenCheckpoint(note, l.Verifier())
+		if err == nil && (c.Origin != r.l.Origin() || c.Size != size) {
+			err = fmt.Errorf("it is the checkpoint of %q at size %d", c.Origin, c.Size)
+		}
+		if err != nil {
+			return nil, l.noteDamage(&DamageError{File: r.segs[i].File,
+				Err: fmt.Errorf("the checkpoint stored at size %d does not verify: %v", size, err)})
+		}
+		return note, nil
 	}
 	return nil, fmt.Errorf("eventlog: no checkpoint was signed at size %d (sign one with: waybill log checkpoint --key …, or prove against the latest)", size)
 }
@@ -130,10 +145,13 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, checkpoint.Checkpoint, er
 	size, root := l.frontier.Size(), l.frontier.Root()
 	scrubFrom := l.scrub
 	l.mu.Unlock()
-	next, err := l.verifyHistory(ctx, r, prev, size, root, scrubFrom)
-	// Release the read transactions before writing: a bbolt write that
-	// grows the mapping waits for every open read transaction.
-	r.release()
+	// Release the read transactions before writing (a bbolt write that
+	// grows the mapping waits for every open read transaction), and
+	// whatever happens: bbolt's Close waits for them too.
+	next, err := func() (uint64, error) {
+		defer r.release()
+		return l.verifyHistory(ctx, r, prev, size, root, scrubFrom)
+	}()
 	if err != nil {
 		if errors.Is(err, ErrInconsistent) {
 			l.mu.Lock()
@@ -157,19 +175,72 @@ func (l *Log) Checkpoint(ctx context.Context) ([]byte, checkpoint.Checkpoint, er
 	if err != nil {
 		return nil, zero, fmt.Errorf("eventlog: sign checkpoint: %w", err)
 	}
-	l.mu.Lock()
-	active := l.active
-	l.mu.Unlock()
-	if err := active.Update(func(tx *bolt.Tx) error { return tx.Bucket(bCheckpoints).Put(u64(size), note) }); err != nil {
-		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", keepErrno(err))
-	}
-	if err := atomicfile.WriteFile(l.checkpointPath(), note, 0o644); err != nil {
-		return nil, zero, fmt.Errorf("eventlog: store checkpoint: %w", err)
+	if err := l.storeCheckpoint(size, note); err != nil {
+		return nil, zero, err
 	}
 	l.mu.Lock()
 	l.scrub = next
 	l.mu.Unlock()
 	return note, c, nil
+}
+
+// storeCheckpoint stores note, signed at size, in the active segment and
+// as the epoch's checkpoint file. Either both hold it when it returns nil,
+// or, when it returns an error, the file is as it was and the segment
+// holds it at most if the error came after the segment's commit and the
+// file's rename (a failed directory sync; see below). The steps:
+//
+//  1. write the new file's content to a temporary file and fsync it:
+//     a full disk fails here, before anything is stored;
+//  2. commit the note to the active segment's checkpoints bucket;
+//  3. rename the temporary file over the checkpoint file and fsync the
+//     directory.
+//
+// A crash between 2 and 3 leaves the note in the segment and the previous
+// checkpoint in the file: a state Open accepts, as the file then names an
+// older checkpoint of the same history. For the same reason a failed
+// directory sync after the rename is only logged: the checkpoint is stored.
+func (l *Log) storeCheckpoint(size uint64, note []byte) error {
+	path := l.checkpointPath()
+	tmp := path + ".tmp"
+	fail := func(err error) error {
+		os.Remove(tmp)
+		return fmt.Errorf("eventlog: store checkpoint of size %d: %w (nothing was stored)", size, keepErrno(err))
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	_, err = f.Write(note)
+	if err == nil {
+		err = f.Sync()
+	}
+	if e := f.Close(); err == nil {
+		err = e
+	}
+	if err != nil {
+		return fail(err)
+	}
+	l.mu.Lock()
+	active, file := l.active, l.man.Segments[l.activeNo].File
+	l.mu.Unlock()
+	err = update(active, file, 0, false, func(tx *bolt.Tx) error { return tx.Bucket(bCheckpoints).Put(u64(size), note) })
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		// The note is in the segment; the file still names the previous
+		// checkpoint. Take the note out again so that the result agrees.
+		if e := update(active, file, 0, false, func(tx *bolt.Tx) error { return tx.Bucket(bCheckpoints).Delete(u64(size)) }); e != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("eventlog: store checkpoint of size %d: %w; it is stored in %s but is not the latest (removing it failed: %v)", size, err, file, e)
+		}
+		return fail(err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
+		l.opts.Logger.Warn("checkpoint stored; its directory was not synced", "size", size, "err", err)
+	}
+	return nil
 }
 
 // verifyHistory runs Checkpoint's checks and returns where the next scrub

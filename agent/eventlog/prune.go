@@ -199,7 +199,7 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 	if err != nil {
 		return 0, false, fmt.Errorf("eventlog: prune %s: %w", s.File, err)
 	}
-	if err := l.copyHashes(i, tmp, s, end); err != nil {
+	if err := guard(s.File, 0, false, func() error { return l.copyHashes(i, tmp, s, end) }); err != nil {
 		os.Remove(tmp)
 		return 0, false, fmt.Errorf("eventlog: prune %s: %w", s.File, keepErrno(err))
 	}

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -147,6 +148,23 @@ func (l *Log) evictLocked(keep int) {
 	}
 }
 
+// view runs fn on the read transaction of segment i, for event seq (when
+// hasSeq). Every
+// read of a segment goes through it: a panic or fault inside bbolt (a
+// damaged page) becomes a *DamageError naming the file and the event,
+// recorded by the log. The transaction stays with the reader, which rolls
+// it back in release.
+func (r *reader) view(i int, seq uint64, hasSeq bool, fn func(tx *bolt.Tx) error) error {
+	err := guard(r.segs[i].File, seq, hasSeq, func() error {
+		tx, err := r.tx(i)
+		if err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return r.l.noteDamage(err)
+}
+
 // Node implements merkle.NodeReader.
 func (r *reader) Node(level uint8, index uint64) (merkle.Hash, error) {
 	if level >= TopLevel {
@@ -162,54 +180,67 @@ func (r *reader) Node(level uint8, index uint64) (merkle.Hash, error) {
 	if last >= r.size {
 		return merkle.Hash{}, fmt.Errorf("eventlog: node (%d, %d) lies beyond size %d", level, index, r.size)
 	}
+	var h merkle.Hash
 	i := r.segFor(last)
-	tx, err := r.tx(i)
-	if err != nil {
-		return merkle.Hash{}, err
-	}
-	hs := tx.Bucket(bTree).Get(u64(last))
-	if len(hs) != 32*merkle.StoredCount(last) {
-		return merkle.Hash{}, fmt.Errorf("eventlog: %w: stored hashes of event %d missing or malformed in %s", errSegmentCheck, last, r.segs[i].File)
-	}
-	return merkle.Hash(hs[32*int(level) : 32*int(level)+32]), nil
+	err := r.view(i, last, true, func(tx *bolt.Tx) error {
+		hs := tx.Bucket(bTree).Get(u64(last))
+		if len(hs) != 32*merkle.StoredCount(last) {
+			return &DamageError{File: r.segs[i].File, Seq: last, HasSeq: true, Err: errors.New("its stored hashes are missing or malformed")}
+		}
+		h = merkle.Hash(hs[32*int(level) : 32*int(level)+32])
+		return nil
+	})
+	return h, err
 }
 
-// leaf returns a copy of the leaf bytes of event seq.
+// leaf returns a copy of the leaf bytes of event seq, checked against the
+// event's stored leaf hash: what the log hands out is what it stored.
 func (r *reader) leaf(seq uint64) ([]byte, error) {
 	if seq >= r.size {
 		return nil, fmt.Errorf("eventlog: event %d does not exist (log size %d)", seq, r.size)
 	}
+	var leaf []byte
 	i := r.segFor(seq)
-	tx, err := r.tx(i)
-	if err != nil {
-		return nil, err
-	}
-	v := tx.Bucket(bLeaves).Get(u64(seq))
-	if v == nil && tx.Bucket(bMeta).Get(kPruned) != nil {
-		return nil, &PrunedError{Seq: seq, Retained: r.l.Retained()}
-	}
-	if v == nil {
-		return nil, fmt.Errorf("eventlog: %w: event %d missing from %s", errSegmentCheck, seq, r.segs[i].File)
-	}
-	return append([]byte(nil), v...), nil
+	err := r.view(i, seq, true, func(tx *bolt.Tx) error {
+		damaged := func(format string, args ...any) error {
+			return &DamageError{File: r.segs[i].File, Seq: seq, HasSeq: true, Err: fmt.Errorf(format, args...)}
+		}
+		v := tx.Bucket(bLeaves).Get(u64(seq))
+		if v == nil && tx.Bucket(bMeta).Get(kPruned) != nil {
+			return &PrunedError{Seq: seq, Retained: r.l.Retained()}
+		}
+		if v == nil {
+			return damaged("the event is missing from the leaves bucket")
+		}
+		hs := tx.Bucket(bTree).Get(u64(seq))
+		if len(hs) != 32*merkle.StoredCount(seq) {
+			return damaged("its stored hashes are missing or malformed")
+		}
+		if merkle.LeafHash(v) != merkle.Hash(hs[:32]) {
+			return damaged("the event does not match its stored hash")
+		}
+		leaf = append([]byte(nil), v...)
+		return nil
+	})
+	return leaf, err
 }
 
 // storedHashes returns a copy of the hashes stored for leaf seq.
 func (r *reader) storedHashes(seq uint64) ([]merkle.Hash, error) {
+	var out []merkle.Hash
 	i := r.segFor(seq)
-	tx, err := r.tx(i)
-	if err != nil {
-		return nil, err
-	}
-	hs := tx.Bucket(bTree).Get(u64(seq))
-	if len(hs) != 32*merkle.StoredCount(seq) {
-		return nil, fmt.Errorf("eventlog: %w: stored hashes of event %d missing or malformed in %s", errSegmentCheck, seq, r.segs[i].File)
-	}
-	out := make([]merkle.Hash, len(hs)/32)
-	for k := range out {
-		out[k] = merkle.Hash(hs[32*k:])
-	}
-	return out, nil
+	err := r.view(i, seq, true, func(tx *bolt.Tx) error {
+		hs := tx.Bucket(bTree).Get(u64(seq))
+		if len(hs) != 32*merkle.StoredCount(seq) {
+			return &DamageError{File: r.segs[i].File, Seq: seq, HasSeq: true, Err: errors.New("its stored hashes are missing or malformed")}
+		}
+		out = make([]merkle.Hash, len(hs)/32)
+		for k := range out {
+			out[k] = merkle.Hash(hs[32*k:])
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Leaf returns the leaf bytes (the canonical signed event) of event seq.
@@ -276,8 +307,33 @@ func (l *Log) ProveInclusion(seq, size uint64) (leaf []byte, proof []merkle.Hash
 	if leaf, err = r.leaf(seq); err != nil {
 		return nil, nil, err
 	}
-	proof, err = merkle.ProveInclusion(seq, size, r)
-	return leaf, proof, err
+	if proof, err = merkle.ProveInclusion(seq, size, r); err != nil {
+		return nil, nil, err
+	}
+	if err := r.checkProof(seq, size, merkle.LeafHash(leaf), proof); err != nil {
+		return nil, nil, err
+	}
+	return leaf, proof, nil
+}
+
+// checkProof checks an inclusion proof made from stored nodes against the
+// root the log holds in memory, when size is the snapshot's size: a
+// damaged stored node is then reported, not handed out.
+func (r *reader) checkProof(seq, size uint64, lh merkle.Hash, proof []merkle.Hash) error {
+	if size != r.size {
+		return nil
+	}
+	r.l.mu.Lock()
+	n, root := r.l.frontier.Size(), r.l.frontier.Root()
+	r.l.mu.Unlock()
+	if n != size {
+		return nil
+	}
+	if err := merkle.CheckInclusion(proof, seq, size, lh, root); err != nil {
+		return r.l.noteDamage(&DamageError{File: r.segs[r.segFor(seq)].File, Seq: seq, HasSeq: true,
+			Err: fmt.Errorf("the stored nodes of its proof do not give the log's root: %v", err)})
+	}
+	return nil
 }
 
 // InclusionProof returns the stored leaf hash of event seq and its RFC 9162
@@ -301,7 +357,13 @@ func (l *Log) InclusionProof(seq, size uint64) (merkle.Hash, []merkle.Hash, erro
 		return merkle.Hash{}, nil, err
 	}
 	proof, err := merkle.ProveInclusion(seq, size, r)
-	return h, proof, err
+	if err != nil {
+		return merkle.Hash{}, nil, err
+	}
+	if err := r.checkProof(seq, size, h, proof); err != nil {
+		return merkle.Hash{}, nil, err
+	}
+	return h, proof, nil
 }
 
 // ProveConsistency returns the RFC 9162 consistency proof between sizes

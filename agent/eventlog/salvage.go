@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -693,7 +694,17 @@ func (s *salvager) scanFile(path string) error {
 }
 
 // scanBolt offers the leaves and checkpoints of a segment through bbolt.
+// Its pages are checked first (checkSegmentPages): a file that fails is
+// left to the page scan and the carving.
 func (s *salvager) scanBolt(path string) (err error) {
+	if err := checkSegmentPages(path, path, false); err != nil {
+		var d *DamageError
+		if errors.As(err, &d) {
+			return d.Err
+		}
+		return err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("bbolt: %v", r)

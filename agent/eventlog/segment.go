@@ -106,7 +106,7 @@ func initSegment(tx *bolt.Tx, origin string, first uint64, top map[nodeKey]merkl
 func isDamage(err error) bool {
 	return errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) ||
 		errors.Is(err, berrors.ErrVersionMismatch) || errors.Is(err, berrors.ErrInvalidMapping) ||
-		errors.Is(err, errSegmentCheck)
+		errors.Is(err, errSegmentCheck) || errors.Is(err, ErrDamaged)
 }
 
 // errSegmentCheck is wrapped by the checks Open runs on a segment's content.

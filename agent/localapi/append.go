@@ -17,8 +17,9 @@ import (
 
 // MaxLineBytes is the longest input line `waybill log append` reads, not
 // counting its line end. A longer line is reported as an error and skipped;
-// the lines after it are read as usual.
-const MaxLineBytes = 1 << 20
+// the lines after it are read as usual. It is event.MaxInput, the longest
+// line event.ParseInput reads.
+const MaxLineBytes = event.MaxInput
 
 // maxInFlight bounds the input bytes of the lines read but not yet
 // answered, so that a client that does not read its answers stops the

@@ -1,0 +1,103 @@
+package eventlog
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime/debug"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrDamaged is wrapped by every *DamageError.
+var ErrDamaged = errors.New("damaged")
+
+// DamageError reports a segment file whose bytes are not what the log
+// wrote: a page bbolt cannot read, a file shorter than its own meta page
+// says, or an event that does not match its stored hash. What it names is
+// never handed out.
+type DamageError struct {
+	File   string // the segment file, relative to the log directory when inside it
+	Seq    uint64 // the first event affected, when HasSeq
+	HasSeq bool
+	Err    error // what is wrong
+}
+
+func (e *DamageError) Error() string {
+	where := e.File
+	if e.HasSeq {
+		where += fmt.Sprintf(", event %d", e.Seq)
+	}
+	return fmt.Sprintf("eventlog: %s: %v: %v (waybill log check names the damage; waybill log salvage recovers what the file still proves)",
+		where, ErrDamaged, e.Err)
+}
+
+// Unwrap returns ErrDamaged and the underlying error.
+func (e *DamageError) Unwrap() []error { return []error{ErrDamaged, e.Err} }
+
+// guard runs fn and turns a panic or a memory fault inside it into a
+// *DamageError about file (and event seq, when hasSeq). bbolt trusts the
+// bytes of its file: on a damaged page it panics ("assertion failed",
+// index out of range), and a page past the end of a truncated file raises
+// SIGBUS when read through the mapping. fn must leave no transaction of
+// its own open when it panics (bbolt's View and Update roll back theirs;
+// the reader keeps its transactions until release), so that closing the
+// file never waits on it.
+func guard(file string, seq uint64, hasSeq bool, fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = &DamageError{File: file, Seq: seq, HasSeq: hasSeq, Err: fmt.Errorf("bbolt cannot read it: %v", p)}
+		}
+	}()
+	return fn()
+}
+
+// update runs db.Update(fn) behind guard: a panic inside bbolt becomes
+// the transaction's error, and Update rolls the transaction back.
+func update(db *bolt.DB, file string, seq uint64, hasSeq bool, fn func(*bolt.Tx) error) error {
+	return guard(file, seq, hasSeq, func() error { return db.Update(fn) })
+}
+
+// relFile returns path relative to the log directory when it lies inside it.
+func (l *Log) relFile(path string) string {
+	if r, err := filepath.Rel(l.dir, path); err == nil && filepath.IsLocal(r) {
+		return r
+	}
+	return path
+}
+
+// maxDamageKept bounds the damage Damaged reports.
+const maxDamageKept = 64
+
+// noteDamage records err if it is damage met by a read, logs it the first
+// time it is seen, and returns err.
+func (l *Log) noteDamage(err error) error {
+	var d *DamageError
+	if !errors.As(err, &d) {
+		return err
+	}
+	l.mu.Lock()
+	for _, k := range l.found {
+		if k.File == d.File && k.Seq == d.Seq && k.HasSeq == d.HasSeq {
+			l.mu.Unlock()
+			return err
+		}
+	}
+	l.foundN++
+	if len(l.found) < maxDamageKept {
+		l.found = append(l.found, *d)
+	}
+	l.mu.Unlock()
+	l.opts.Logger.Error("LOG DAMAGED: a read met a damaged segment; the damaged events are not handed out", "err", err)
+	return err
+}
+
+// Damaged returns the number of distinct damaged places (a file and an
+// event) reads have met since Open, and the first of them. An event named
+// here is refused on every read, never served.
+func (l *Log) Damaged() (int, []DamageError) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.foundN, append([]DamageError(nil), l.found...)
+}
