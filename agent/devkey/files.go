@@ -117,7 +117,7 @@ func ReadKeyFile(path string) (*KeyFile, error) {
 }
 
 // keyFileHint is the next step for a key file ParseKeyFile refuses.
-const keyFileHint = "the file is damaged, or was written with parameters firmware-docs/PROTOCOL.md §5 does not accept: " + restoreHint
+const keyFileHint = "the file is damaged, or is not a key file as firmware-docs/PROTOCOL.md §5 accepts it: " + restoreHint
 
 // open opens path for reading without blocking on a FIFO (O_NONBLOCK:
 // opening a FIFO's read end would wait for a writer) and returns the

@@ -105,7 +105,7 @@ func TestReadKeyFile_NotAKeyFile(t *testing.T) {
 		{fifo, "is a FIFO, not a regular file", nil}, // and does not wait for a writer
 		{"/dev/zero", "is a character device, not a regular file", nil},
 		{big, "1073741824 bytes is larger than a key file can be (65536 bytes)", ErrInvalidKeyFile},
-		{empty, "the file is empty (the file is damaged", ErrInvalidKeyFile},
+		{empty, "the file is empty (the file is damaged, or is not a key file", ErrInvalidKeyFile},
 		{garbage, "not valid UTF-8", ErrInvalidKeyFile},
 	} {
 		_, err := ReadKeyFile(tc.path)

@@ -344,7 +344,7 @@ func members(b []byte, at string, known func(string) bool) (map[string]json.RawM
 	d.UseNumber()
 	t, err := d.Token()
 	if err != nil {
-		return nil, jsonErr(where, d, err)
+		return nil, jsonErr(where, b, err)
 	}
 	if t != json.Delim('{') {
 		return nil, formatErr(where, "not a JSON object")
@@ -353,12 +353,12 @@ func members(b []byte, at string, known func(string) bool) (map[string]json.RawM
 	for d.More() {
 		t, err := d.Token()
 		if err != nil {
-			return nil, jsonErr(where, d, err)
+			return nil, jsonErr(where, b, err)
 		}
 		name := t.(string) // an object's member starts with its name
 		var v json.RawMessage
 		if err := d.Decode(&v); err != nil {
-			return nil, jsonErr(at+name, d, err)
+			return nil, jsonErr(at+name, b, err)
 		}
 		if _, dup := m[name]; dup {
 			return nil, formatErr(at+name, "given twice")
@@ -369,7 +369,7 @@ func members(b []byte, at string, known func(string) bool) (map[string]json.RawM
 		m[name] = v
 	}
 	if _, err := d.Token(); err != nil {
-		return nil, jsonErr(where, d, err)
+		return nil, jsonErr(where, b, err)
 	}
 	if _, err := d.Token(); err != io.EOF {
 		return nil, formatErr(where, "unexpected data after the JSON object at byte %d", d.InputOffset())
@@ -377,9 +377,9 @@ func members(b []byte, at string, known func(string) bool) (map[string]json.RawM
 	return m, nil
 }
 
-func jsonErr(field string, d *json.Decoder, err error) error {
+func jsonErr(field string, b []byte, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return formatErr(field, "the JSON ends at byte %d before it is complete (truncated)", d.InputOffset())
+		return formatErr(field, "the JSON ends after %d bytes, before it is complete (truncated)", len(b))
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
