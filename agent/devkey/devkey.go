@@ -11,12 +11,14 @@
 // (RFC 5869, SHA-256; see firmware-docs/PROTOCOL.md §5), so one file and one
 // passphrase hold the whole identity and the two keys can never drift apart.
 //
-// The file is written with mode 0600. Load refuses a key file or a
-// passphrase file that group or others can access, and validates the
-// keystore against the limits of PROTOCOL.md §5 (allowed KDFs and their
-// parameters, sizes of every field) before deriving any key, so that a
-// damaged or hostile file gives an error naming the file and the field,
-// never a panic or an exhausted memory.
+// The file is written with mode 0600. Load (a key file) and
+// ReadPassphrase (a passphrase file) refuse a file that group or others
+// can access. Load validates the keystore against the limits of
+// PROTOCOL.md §5 (the KDFs allowed and their parameters, the size of
+// every field) before deriving any key, so that a damaged or hostile file
+// gives an error naming the file and the field, never a panic or an
+// exhausted memory; ReadPassphrase reads at most MaxPassphraseLen bytes
+// and stops waiting for a FIFO's writer when its context ends.
 package devkey
 
 import (
