@@ -58,8 +58,11 @@ func ParseInput(line []byte, now func() (ms int64, src TimeSource)) (Event, erro
 	if depth > jcs.MaxDepth {
 		return ev, invalid("line nests %d levels deep; a payload may nest at most %d", depth, MaxPayloadDepth)
 	}
-	if len(bytes.TrimLeft(line[end:], " \t\r\n")) > 0 {
-		return ev, invalid("more than one JSON value on the line (one event per line)")
+	if rest := bytes.TrimLeft(line[end:], " \t\r\n"); len(rest) > 0 {
+		if rest[0] == '{' || rest[0] == '[' {
+			return ev, invalid("more than one JSON value on the line (one event per line)")
+		}
+		return ev, invalid("unexpected %s after the object at offset %d", short(strconv.Quote(string(rest))), len(line)-len(rest))
 	}
 	canon, err := jcs.Canonicalize(line)
 	if err != nil {

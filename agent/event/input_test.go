@@ -78,6 +78,7 @@ var inputCases = []inputCase{
 	{rule: "one object", line: `[1,2]`, err: `not a JSON object`},
 	{rule: "one object", line: `{"kind":"manual","payload":{"note":"hi"}} {}`, err: `more than one JSON value`},
 	{rule: "one object", line: `{"kind":"manual","payload":{"note":"hi"}`, err: `unexpected end of input`},
+	{rule: "one object", line: `{"kind":"manual","payload":{"note":"hi"}},`, err: `unexpected "," after the object at offset 41`},
 
 	{rule: "numbers", line: `{"kind":"x_n","payload":{"x_a":5.0,"x_b":5e0,"x_c":-0,"x_d":0.10,"x_e":1E2,"x_f":1e21,"x_g":9007199254740992,"x_h":5e-324}}`,
 		payload: `{"x_a":5,"x_b":5,"x_c":0,"x_d":0.1,"x_e":100,"x_f":1e+21,"x_g":9007199254740992,"x_h":5e-324}`},
