@@ -278,9 +278,11 @@ func (a *Agent) emit(out sampler.Output) error {
 		a.mu.Lock()
 		a.faults++
 		a.mu.Unlock()
-		p := map[string]any{"sensor": f.Sensor, "error": truncate(f.Err.Error(), 1000), "count": f.Count}
+		// Text from drivers and the system is recorded, not refused: a
+		// noncharacter or a cut rune in it must not stop the agent.
+		p := map[string]any{"sensor": event.Text(f.Sensor), "error": event.Text(truncate(f.Err.Error(), 1000)), "count": f.Count}
 		if f.Step != "" {
-			p["step"] = f.Step
+			p["step"] = event.Text(f.Step)
 		}
 		b, err := jcs.Marshal(p)
 		if err != nil {

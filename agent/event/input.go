@@ -304,6 +304,24 @@ func nesting(b []byte) (depth, end int) {
 	return depth, len(b)
 }
 
+// Text returns s as a string a payload may hold: every invalid UTF-8
+// byte and every Unicode noncharacter (which I-JSON, and so a payload,
+// refuses) replaced by U+FFFD. It is for text the device did not choose,
+// such as an error message, that must be recorded rather than refused.
+func Text(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, jcs.IsNoncharacter) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if jcs.IsNoncharacter(r) {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // short shortens s for an error message.
 func short(s string) string {
 	if len(s) <= 64 {

@@ -63,3 +63,23 @@ func TestNesting(t *testing.T) {
 		}
 	}
 }
+
+func TestText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"é😀\ufffd\ufdcf", "é😀\ufffd\ufdcf"},
+		{"a\uffffb", "a\ufffdb"},
+		{"\ufdd0\U0010fffe", "\ufffd\ufffd"},
+		{"bad \xff\xfe byte", "bad \ufffd byte"},
+		{"cut \xe2\x82", "cut \ufffd"},
+	} {
+		got := Text(c.in)
+		if got != c.want {
+			t.Errorf("Text(%q) = %q, want %q", c.in, got, c.want)
+		}
+		ev := Event{Time: 1, Source: SourceUnsynced, Kind: "manual", Payload: []byte(`{"note":"` + got + `"}`)}
+		if err := ev.Validate(); err != nil {
+			t.Errorf("Text(%q) = %q is not payload text: %v", c.in, got, err)
+		}
+	}
+}
