@@ -16,7 +16,7 @@ import (
 
 // MaxSize is the largest bundle or consistency document ParseBundle and
 // ParseConsistency read, in bytes (1 MiB).
-const MaxSize = 1 << 20
+const MaxSize = jcs.MaxSize
 
 // MaxSafeInteger is the largest integer a JSON number in these documents may
 // hold: 2^53−1, the largest integer an IEEE-754 double (and so RFC 8785)
