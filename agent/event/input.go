@@ -31,9 +31,10 @@ var inputMembers = []string{"kind", "payload", "time", "time_source"}
 // ParseInput is strict where encoding/json is lenient. It refuses, naming
 // the member or byte offset:
 //
+//   - anything but one JSON object on the line;
 //   - anything agent/jcs refuses: invalid UTF-8, lone surrogates, Unicode
-//     noncharacters, duplicate member names, numbers that overflow a double,
-//     more than one value on the line;
+//     noncharacters, duplicate member names (compared after unescaping),
+//     numbers that overflow a double;
 //   - member names that differ from the specified ones, including in case
 //     ("Kind" is not "kind");
 //   - a number whose value would change in canonical form: canonical JSON
@@ -104,7 +105,7 @@ func ParseInput(line []byte, now func() (ms int64, src TimeSource)) (Event, erro
 	case hasTime:
 		ms, err := strconv.ParseInt(string(t), 10, 64)
 		if err != nil || ms < 0 || ms > MaxSeq {
-			return ev, invalid(`"time" is %s, not an integer number of milliseconds 0 … %d`, t, MaxSeq)
+			return ev, invalid(`"time" is %s, not an integer number of milliseconds 0 … %d`, short(string(t)), MaxSeq)
 		}
 		ev.Time, ev.Source = ms, TimeSource(src)
 	default:
