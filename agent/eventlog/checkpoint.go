@@ -253,7 +253,7 @@ func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Che
 		}
 		got, err := merkle.TreeHash(prev.Size, r)
 		if err != nil {
-			return 0, fmt.Errorf("eventlog: %w: %v", ErrInconsistent, err)
+			return 0, fmt.Errorf("eventlog: %w: %w", ErrInconsistent, err)
 		}
 		if got != prev.Root {
 			return 0, fmt.Errorf("eventlog: %w: stored tree of size %d has root %s, the checkpoint signed %s", ErrInconsistent, prev.Size, got, merkle.Hash(prev.Root))
@@ -261,10 +261,12 @@ func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Che
 		from = prev.Size
 	}
 	if err := verifyRange(ctx, r, from, size); err != nil {
-		return 0, fmt.Errorf("eventlog: %w: %v", ErrInconsistent, err)
+		return 0, fmt.Errorf("eventlog: %w: %w", ErrInconsistent, err)
 	}
-	if got, err := merkle.TreeHash(size, r); err != nil || got != root {
-		return 0, fmt.Errorf("eventlog: %w: stored tree of size %d does not give the in-memory root (%v)", ErrInconsistent, size, err)
+	if got, err := merkle.TreeHash(size, r); err != nil {
+		return 0, fmt.Errorf("eventlog: %w: %w", ErrInconsistent, err)
+	} else if got != root {
+		return 0, fmt.Errorf("eventlog: %w: stored tree of size %d does not give the in-memory root", ErrInconsistent, size)
 	}
 	// Rotating scrub of the events under the previous checkpoint.
 	if from == 0 {
@@ -276,7 +278,7 @@ func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Che
 	}
 	end := min(scrub+budget, from)
 	if err := verifyRange(ctx, r, scrub, end); err != nil {
-		return 0, fmt.Errorf("eventlog: %w: an event under the signed size %d changed: %v", ErrInconsistent, from, err)
+		return 0, fmt.Errorf("eventlog: %w: an event under the signed size %d changed: %w", ErrInconsistent, from, err)
 	}
 	if end >= from {
 		end = 0

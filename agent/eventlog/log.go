@@ -454,10 +454,11 @@ func (l *Log) checkAgainstCheckpoint() error {
 	defer r.release()
 	root, err := merkle.TreeHash(cp.Size, r)
 	if err != nil {
-		return fmt.Errorf("eventlog: %w: %v", errSegmentCheck, err)
+		return fmt.Errorf("eventlog: %w: %w", errSegmentCheck, err)
 	}
 	if root != cp.Root {
-		return fmt.Errorf("eventlog: %w: tree of size %d has root %s; checkpoint signed %s", errSegmentCheck, cp.Size, root, merkle.Hash(cp.Root))
+		return fmt.Errorf("eventlog: %w: the tree of size %d stored in %s and the segments before it has root %s; checkpoint signed %s",
+			errSegmentCheck, cp.Size, l.man.Segments[l.activeNo].File, root, merkle.Hash(cp.Root))
 	}
 	return nil
 }
