@@ -923,6 +923,9 @@ func FuzzCanonicalize(f *testing.F) {
 		if !utf8.Valid(out) {
 			t.Fatalf("output is not valid UTF-8: %q", out)
 		}
+		if i := bytes.IndexFunc(out, IsNoncharacter); i >= 0 {
+			t.Fatalf("output holds a noncharacter at %d: %q", i, out)
+		}
 		// Accepted input is a strict subset of what encoding/json accepts,
 		// and the value is preserved.
 		if !json.Valid(in) {
