@@ -268,6 +268,10 @@ func readDiskSeg(path string, s *diskSeg) {
 		s.err = errors.New("the file is empty")
 		return
 	}
+	if err := checkSegmentPages(path, s.file, false); err != nil {
+		s.err = err
+		return
+	}
 	db, err := bolt.Open(path, 0o644, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		s.err = err
@@ -327,7 +331,7 @@ func (inv *inventory) identity(cands []Identity) (Identity, string, error) {
 	}
 	if !found {
 		for _, c := range cands {
-			if c.Validate() == nil {
+			if c.Device != (event.Address{}) && c.Validate() == nil {
 				return c, "no segment could be read; the identity given by the caller was used", nil
 			}
 		}
@@ -342,7 +346,8 @@ func (inv *inventory) identity(cands []Identity) (Identity, string, error) {
 	}
 	var tried []string
 	for _, c := range cands {
-		if c.Device != id.Device || c.Fleet != id.Fleet || c.ChainID == 0 {
+		// A candidate without a device or fleet names only a chain ID.
+		if c.Device != (event.Address{}) && c.Device != id.Device || c.Fleet != "" && c.Fleet != id.Fleet || c.ChainID == 0 {
 			continue
 		}
 		try := id
@@ -362,7 +367,7 @@ func (inv *inventory) identity(cands []Identity) (Identity, string, error) {
 	if len(tried) > 0 {
 		return id, "", fmt.Errorf("the signatures in the log's segments do not verify with chain ID %s; give the chain ID the log was created with (--chain-id)", strings.Join(tried, ", "))
 	}
-	return id, "", fmt.Errorf("its segments predate recording the chain ID in them; give the chain ID the log was created with (--chain-id N, with --fleet %s) so that it can be confirmed from their signatures", id.Fleet)
+	return id, "", fmt.Errorf("its segments predate recording the chain ID in them; give the chain ID the log was created with (--chain-id N) so that it can be confirmed from their signatures")
 }
 
 // confirm checks id against the signed data on disk: checkpoint files,
@@ -785,4 +790,37 @@ func (l *Log) keepLeftover(rel string) {
 	}
 	l.opts.Logger.Error("moved a segment file no manifest names, which may hold events, aside", "file", rel, "moved_to", to,
 		"recover_with", "waybill log salvage --data "+l.dir+" --from "+filepath.Join(l.dir, to))
+}
+
+// salvageIdentity reads the identity of the segment files being salvaged,
+// and of the log in logDir ("" if unknown), without a manifest. chainID,
+// if not 0, is confirmed against their signatures when they do not record
+// it.
+func salvageIdentity(logDir, epochPath string, files []string, chainID uint64) (Identity, error) {
+	inv := &inventory{}
+	if logDir != "" {
+		var err error
+		if inv, err = scanLog(logDir, true); err != nil {
+			return Identity{}, err
+		}
+	}
+	ep := &diskEpoch{rel: epochPath}
+	for _, f := range files {
+		s := diskSeg{file: f}
+		if fi, err := os.Stat(f); err == nil {
+			s.bytes = fi.Size()
+		}
+		readDiskSeg(f, &s)
+		ep.segs = append(ep.segs, s)
+	}
+	if b, err := os.ReadFile(filepath.Join(epochPath, "checkpoint")); err == nil {
+		ep.checkpoint = b
+	}
+	inv.moved = append(inv.moved, ep)
+	var cands []Identity
+	if chainID != 0 {
+		cands = append(cands, Identity{ChainID: chainID})
+	}
+	id, _, err := inv.identity(cands)
+	return id, err
 }

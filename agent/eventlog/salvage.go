@@ -38,8 +38,12 @@ type SalvageOptions struct {
 	// under which the default output goes. Default: the nearest parent of
 	// from that holds a manifest.json.
 	LogDir string
-	// Identity is the log's identity; default from LogDir's manifest.
+	// Identity is the log's identity; default from LogDir's manifest, or
+	// without one from the segments.
 	Identity *Identity
+	// ChainID, if not 0, is the chain ID to confirm against the signatures
+	// of segments that do not record theirs, when there is no manifest.
+	ChainID uint64
 	// Epoch is the epoch of the damaged files. Default: from the directory
 	// name (epoch-N or epoch-N-<time>), else from the first valid event.
 	Epoch *uint32
@@ -272,7 +276,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 	logDir := opts.LogDir
 	if logDir == "" && opts.Identity == nil || logDir == "" && out == "" {
 		for d := filepath.Dir(epochDirPath); ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, manifestName)); err == nil {
+			if ok, _ := Exists(d); ok {
 				logDir = d
 				break
 			}
@@ -282,12 +286,9 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 		}
 	}
 	var srcMan *manifest
+	manErr := fmt.Errorf("no log directory above %s", from)
 	if logDir != "" {
-		if m, err := readManifest(logDir); err == nil {
-			srcMan = m
-		} else if opts.Identity == nil {
-			return rep, fmt.Errorf("eventlog: salvage: the log's identity: %w", err)
-		}
+		srcMan, manErr = readManifest(logDir)
 	}
 	var id Identity
 	switch {
@@ -298,7 +299,10 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 			return rep, fmt.Errorf("eventlog: salvage: %w", err)
 		}
 	default:
-		return rep, fmt.Errorf("eventlog: salvage: no manifest.json above %s gives the log's identity; name the log directory or the identity", from)
+		// Without a manifest, the segments give the identity.
+		if id, err = salvageIdentity(logDir, epochDirPath, files, opts.ChainID); err != nil {
+			return rep, fmt.Errorf("eventlog: salvage: the log's identity: %v; from the segments: %w", manErr, err)
+		}
 	}
 	if err := id.Validate(); err != nil {
 		return rep, err

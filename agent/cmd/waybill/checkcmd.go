@@ -42,11 +42,13 @@ func cmdSalvage(ctx context.Context, e *env, args []string) error {
 	epoch := f.String("epoch", "", "the damaged epoch to recover (see manifest.json or the agent's warning)")
 	out := f.String("out", "", "where to write the recovered log (default DIR/salvaged/epoch-N)")
 	from := f.String("from", "", "a damaged epoch directory or segment file to read instead of the one --epoch names")
+	f.Var((*chainIDValue)(&f.chainID), "chain-id", "the log's chain ID, needed only without a manifest for segments that do not record it (it is checked against their signatures)")
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
 	var opts eventlog.SalvageOptions
 	opts.LogDir = f.data
+	opts.ChainID = f.chainID
 	opts.Logger = logger(e)
 	src := *from
 	if *epoch != "" {

@@ -55,8 +55,11 @@ Usage:
   waybill log consistency --data DIR --from M --to N
   waybill log check --data DIR
   waybill log salvage --data DIR --epoch N [--out DIR]
-  waybill verify [--device ADDRESS] [--fleet NAME] [--chain-id N] [--vkey VKEY]
-                 [--rpc URL --contract ADDRESS [--confirmations K] [--consistency FILE]] BUNDLE
+  waybill verify [--form F] [--device ADDRESS] [--fleet NAME] [--chain-id N | --domain FILE] [--vkey VKEY]
+                 [--old NOTE --new NOTE] [--checkpoint NOTE]
+                 [--rpc URL [--contract ADDRESS] [--confirmations K] [--consistency FILE]] FILE|-
+                 (offline: a bundle, tlog-proof, consistency proof, checkpoint note, feed event or
+                  domain message, log show line or anchor evidence; the form is detected)
   waybill bench [--events N] [--json] [--round D]
 
 Commands that use the key read its passphrase from --passphrase-file FILE or
