@@ -552,6 +552,9 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 	})
 	t.Run(cellRun, func(t *testing.T) {
 		out := agent.stop(t)
+		if (f.name == "feed-cursor" || f.name == "anchor-db") && !agent.serving {
+			t.Errorf("a damaged %s kept the agent from running (exit %d): %s", f.shownAs, out.code, tail(out.stderr))
+		}
 		r.judge(t, cellRun, out, true)
 		if agent.serving && moved(r.log()) && !strings.Contains(out.stderr, "damaged") {
 			t.Errorf("run moved files aside without saying so: %s", out.stderr)
@@ -812,9 +815,12 @@ func (c *cell) start(t *testing.T) *agentProc {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = cl.Do(ctx, "GET", "/v1/status", nil, &bytes.Buffer{})
+		var st bytes.Buffer
+		err = cl.Do(ctx, "GET", "/v1/status", nil, &st)
 		cancel()
-		if err == nil {
+		// The local API answers before the sensors and the sync loops
+		// have started; the agent serves once its status has them.
+		if err == nil && strings.Contains(st.String(), `"sync"`) {
 			a.serving = true
 			return a
 		}
@@ -851,10 +857,16 @@ func (a *agentProc) stop(t *testing.T) output {
 func (c *cell) kept(t *testing.T, onDisk map[uint64]bool, afterRun bool) {
 	t.Helper()
 	if c.kind.name == "unreadable" {
-		// The operator's next step: give the file its permissions back.
-		if err := os.Chmod(filepath.Join(c.dir, c.file.rel), 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			t.Fatal(err)
-		}
+		// The operator's next step: give the file its permissions back,
+		// wherever the agent moved it.
+		filepath.WalkDir(c.dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if fi, err := d.Info(); err == nil && fi.Mode().Perm() == 0 {
+					os.Chmod(p, 0o600)
+				}
+			}
+			return nil
+		})
 	}
 	found := map[uint64]bool{}
 	add := func(o output) {
@@ -950,8 +962,9 @@ func firstFew(s []uint64) []uint64 {
 	return s
 }
 
-// tail returns the end of a long output.
+// tail returns the end of a long output, progress lines unfolded.
 func tail(s string) string {
+	s = strings.ReplaceAll(s, "\r", "\n")
 	if len(s) > 3000 {
 		return "…" + s[len(s)-3000:]
 	}
