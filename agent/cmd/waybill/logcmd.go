@@ -99,12 +99,12 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 	report := func(res localapi.Result, err error) error {
 		if err != nil {
 			if res.NotAppended > 0 {
-				return fmt.Errorf("%w (%d of the %d input line(s) answered were not appended)", err, res.NotAppended, res.Lines)
+				return fmt.Errorf("%w (%d input line(s) not appended, of %d answered)", err, res.NotAppended, res.Lines)
 			}
 			return err
 		}
 		if res.NotAppended > 0 {
-			return fmt.Errorf("%d of %d input line(s) not appended (see the error lines above); every other line was appended", res.NotAppended, res.Lines)
+			return fmt.Errorf("%d input line(s) not appended, of %d read (see the error lines above); every other line was appended", res.NotAppended, res.Lines)
 		}
 		return nil
 	}

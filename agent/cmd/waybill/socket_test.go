@@ -308,7 +308,7 @@ func TestSocket_FailingLinesSameAsDirect(t *testing.T) {
 		exit      int
 		errSuffix string
 	}{
-		{"LOCALAPI.md's vector", docIn, func(out string) bool { return out == docOut }, 1, "3 of 5 input line(s) not appended (see the error lines above); every other line was appended\n"},
+		{"LOCALAPI.md's vector", docIn, func(out string) bool { return out == docOut }, 1, "3 input line(s) not appended, of 5 read (see the error lines above); every other line was appended\n"},
 		{"failing lines", in, func(out string) bool {
 			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 			if len(lines) != len(want) {
@@ -320,7 +320,7 @@ func TestSocket_FailingLinesSameAsDirect(t *testing.T) {
 				}
 			}
 			return true
-		}, 1, "4 of 8 input line(s) not appended (see the error lines above); every other line was appended\n"},
+		}, 1, "4 input line(s) not appended, of 8 read (see the error lines above); every other line was appended\n"},
 		{"good lines", inputLine(7) + "\n" + inputLine(8) + "\n", func(out string) bool { return out == "7\n8\n" }, 0, ""},
 	} {
 		dcode, dout, derr := waybill(t, c.in, "log", "append", "--data", direct, "--key", key)
@@ -426,7 +426,7 @@ func TestSocket_FullDiskSameAsDirect(t *testing.T) {
 		fillDisk(t, filepath.Join(mnt, "ballast"))
 		code, out, errs := waybill(t, in.String(), args...)
 		k := checkFullDiskAnswers(t, via, out, 1, n)
-		if code != 1 || !strings.Contains(errs, fmt.Sprintf("%d of %d input line(s) not appended", n-k, n)) {
+		if code != 1 || !strings.Contains(errs, fmt.Sprintf("%d input line(s) not appended, of %d read", n-k, n)) {
 			t.Errorf("%s: exit %d, stderr %q; want 1 and the count", via, code, errs)
 		}
 		// Space returns: the next input is appended after the first k.
