@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -265,5 +266,13 @@ func TestStore_Damaged(t *testing.T) {
 				t.Fatal("damage reported as ErrLocked")
 			}
 		})
+	}
+}
+
+// No store is not a damaged store.
+func TestReadStore_Missing(t *testing.T) {
+	_, _, err := ReadStore(filepath.Join(t.TempDir(), "anchor.db"))
+	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrDamaged) {
+		t.Fatalf("ReadStore of a missing file = %v, want fs.ErrNotExist and not ErrDamaged", err)
 	}
 }

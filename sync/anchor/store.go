@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"time"
@@ -129,8 +130,8 @@ func guarded(path string, readOnly bool, timeout time.Duration, now time.Time) (
 		return nil, nil, fmt.Errorf("%w: %s: %d bytes, shorter than an empty store", ErrDamaged, path, fi.Size())
 	}
 	s, err = openStore(path, readOnly, timeout, now)
-	if errors.Is(err, ErrLocked) {
-		return nil, nil, err
+	if errors.Is(err, ErrLocked) || errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err // no store is not a damaged one
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrDamaged, err)

@@ -57,6 +57,9 @@ func cmdAnchorStatus(ctx context.Context, e *env, args []string) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("anchor status: %s has no anchor store: the configuration has no anchor section, or the agent has not run with it", f.data)
 	}
+	if errors.Is(err, anchor.ErrDamaged) {
+		return fmt.Errorf("anchor status: %w; the agent moves the file aside (%s.damaged-<time>, kept for inspection) and starts a new store when it next starts", err, path)
+	}
 	if err != nil {
 		return fmt.Errorf("anchor status: %w", err)
 	}
