@@ -74,6 +74,9 @@ func (c *Client) Do(ctx context.Context, method, pathAndQuery string, body io.Re
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return c.explain(ctx, wd, "reading the answer", err)
 	}
+	if msg := resp.Trailer.Get(TrailerError); msg != "" {
+		return errors.New(msg)
+	}
 	return nil
 }
 

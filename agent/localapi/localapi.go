@@ -177,7 +177,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("localapi: listen on %s: %w", path, err)
 	}
 	os.Chmod(path, 0o600)
-	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Requests end with ctx: an append stream then stops reading, answers
+	// what it read and says why in its trailer.
+	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -202,7 +205,12 @@ func (s *Server) handler() http.Handler {
 			fail(w, 400, err)
 			return
 		}
-		Show(w, s.Log, from, limit)
+		// An event that cannot be read (damage) ends the answer early:
+		// the events before it were sent, the error goes in a trailer.
+		w.Header().Set("Trailer", TrailerError)
+		if err := Show(w, s.Log, from, limit); err != nil {
+			w.Header().Set(TrailerError, oneLine(err.Error()))
+		}
 	})
 	mux.HandleFunc("GET /v1/checkpoint", func(w http.ResponseWriter, r *http.Request) {
 		note, _, err := latest(s.Log)
@@ -304,7 +312,7 @@ func (s *Server) serveAppend(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(TrailerLines, strconv.Itoa(res.Lines))
 	w.Header().Set(TrailerNotAppended, strconv.Itoa(res.NotAppended))
 	if err != nil {
-		w.Header().Set(TrailerError, oneLine(err.Error()))
+		w.Header().Set(TrailerError, "the agent stopped the stream: "+oneLine(err.Error()))
 	}
 	if s.Logger != nil {
 		lvl := slog.LevelInfo
