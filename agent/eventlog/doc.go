@@ -38,7 +38,42 @@
 // no recovery step: the event was never acknowledged. A failed commit (full
 // disk, I/O error) returns its error to every append in the batch and leaves
 // the in-memory tree as it was, so later appends continue from the last
-// durable state.
+// durable state. A checkpoint is stored when Checkpoint returns it: its
+// note is written to a temporary file first (a full disk fails there,
+// storing nothing), then committed to the active segment, then renamed
+// over the epoch's checkpoint file.
+//
+// # Damage
+//
+// A segment file's bytes may not be what the log wrote (a failing SD card:
+// a page zeroed, bits flipped, the file cut short). bbolt trusts its file,
+// so the log checks what bbolt would trust before it maps a file, and
+// turns what bbolt still panics or faults on into an error wrapping
+// ErrDamaged (a *DamageError naming the file and, where known, the event).
+// No damage panics, hangs or crashes the process, and no read leaves a
+// transaction open for Close to wait on.
+//
+// Every segment opened is first read with bounds-checked reads: a valid
+// meta page, and every branch page of every bucket well formed (type, id,
+// elements within the page, keys in order, children below the high-water
+// mark and reached once), so that bbolt can never loop. A writable Open
+// checks the active segment in full (bounded by its size, at most
+// Options.SegmentBytes): every leaf page too, the bucket headers, the file
+// not shorter than its meta page says, and a freelist that frees no page
+// in use. It then checks the active segment's last 4,096 events, and every
+// one of it after the latest checkpoint, against their stored hashes and
+// the nodes they complete, and the stored tree against the latest
+// checkpoint's root. Damage found at Open moves the epoch aside (see
+// Epochs); a read-only Open reports it.
+//
+// Every read that leaves the process checks each event against its stored
+// leaf hash (Leaf, Range, ProveInclusion), checks a proof of the current
+// size against the root held in memory, and verifies a stored checkpoint's
+// signature (CheckpointAt). An event that fails is never handed out: the
+// read stops there with a *DamageError, each time it is read; the damage is
+// logged once and counted by Log.Damaged. Checkpoint refuses to sign over
+// damage it meets (ErrInconsistent wrapping ErrDamaged). Damage in sealed
+// segments does not stop the log: appends and the intact events go on.
 //
 // # Pruning
 //
