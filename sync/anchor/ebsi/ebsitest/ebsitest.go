@@ -164,6 +164,12 @@ func Start(o Options) (*Server, error) {
 		return fail(fmt.Errorf("ebsitest: Timestamp stand-in deployment failed: %v", err))
 	}
 	s.Contract = addr
+	ictx, cancel := context.WithTimeout(context.Background(), IndexTimeout)
+	err = waitTxIndexed(ictx, s.node)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
 	if s.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		return fail(err)
 	}
@@ -184,6 +190,43 @@ func Start(o Options) (*Server, error) {
 	})
 	s.srv = httptest.NewTLSServer(mux)
 	return s, nil
+}
+
+// IndexTimeout bounds Start's wait for the chain's transaction index: far
+// beyond the milliseconds it takes, so that only a chain that never
+// indexes fails, also on a loaded machine.
+const IndexTimeout = 2 * time.Minute
+
+// waitTxIndexed waits, bounded by ctx, until the chain's transaction
+// indexer has caught up with its head, as eth_syncing reports it (false, or
+// txIndexRemainingBlocks 0). Until then geth answers a lookup of a
+// transaction it does not hold with "transaction indexing is in progress"
+// instead of null; the indexer first runs when the first block is sealed,
+// and once it has indexed from genesis it keeps up with every new head, so
+// Start waits once, after sealing the contract's deployment.
+func waitTxIndexed(ctx context.Context, c *rpc.Client) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var p json.RawMessage
+		err := c.CallContext(ctx, &p, "eth_syncing")
+		if err == nil {
+			if string(p) == "false" {
+				return nil
+			}
+			var s struct {
+				Remaining *hexutil.Uint64 `json:"txIndexRemainingBlocks"`
+			}
+			if json.Unmarshal(p, &s) == nil && s.Remaining != nil && *s.Remaining == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ebsitest: the chain's transaction index is not ready (eth_syncing: %s, %v): %w", p, err, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // parisRules are the chain rules of the stand-in's chain: the merge
