@@ -367,6 +367,9 @@ func printSync(w io.Writer, sy *daemon.Sync) {
 	if sy.Feed != nil {
 		st := sy.Feed.Status()
 		fmt.Fprintf(w, "feed: %d events acknowledged by the broker (%s), backlog %d\n", st.Cursor, st.Broker, st.Backlog)
+		if st.Damaged != "" {
+			fmt.Fprintf(w, "  WARNING: feed cursor damaged: %s\n", oneLine(st.Damaged))
+		}
 	}
 	if sy.Anchor != nil {
 		st := sy.Anchor.Status()
@@ -375,5 +378,8 @@ func printSync(w io.Writer, sy *daemon.Sync) {
 			fmt.Fprintf(w, "; last: size %d in block %d", st.Last.Size, st.Last.BlockNumber)
 		}
 		fmt.Fprintln(w)
+		if st.Damaged != "" {
+			fmt.Fprintf(w, "  WARNING: anchor store damaged: %s\n", oneLine(st.Damaged))
+		}
 	}
 }
