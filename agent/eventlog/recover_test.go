@@ -5,15 +5,22 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/waybill-eu/waybill/testbench/fault"
 )
 
 // rcBuild writes a closed log of n events in several segments with
@@ -154,7 +161,9 @@ func TestOpen_ManifestLostOrDamaged(t *testing.T) {
 				return m
 			})
 		}},
-		{"chain changed", func(b []byte) []byte { return bytes.Replace(b, []byte(`"chain_id": 1337`), []byte(`"chain_id": 1338`), 1) }},
+		{"chain changed", func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"chain_id": 1337`), []byte(`"chain_id": 1338`), 1)
+		}},
 	}
 	for _, legacy := range []bool{false, true} {
 		base := t.TempDir()
@@ -489,4 +498,83 @@ func TestChainSegments(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpen_UnreadableDirectory: a log directory the process may not read
+// (mode 000) is reported as unreadable, never as holding no log, and
+// nothing is created in it. Permissions do not bind root, so when the test
+// runs as root it runs the checks in a copy of the test binary started as
+// the user nobody.
+func TestOpen_UnreadableDirectory(t *testing.T) {
+	parent, err := os.MkdirTemp("", "eventlog-unreadable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(parent) })
+	os.Chmod(parent, 0o755)
+	dir := filepath.Join(parent, "log")
+	rcBuild(t, dir, 300, false)
+	os.Chmod(dir, 0)
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+
+	bin, _ := os.Executable()
+	cmd := exec.Command(bin, "-test.run=^TestHelperUnreadable$", "-test.count=1", "-test.v")
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("nobody")
+		if err != nil {
+			t.Skipf("running as root and there is no user nobody to test permissions with: %v", err)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Path = filepath.Join(parent, "eventlog.test")
+		if err := os.WriteFile(cmd.Path, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	cmd.Dir = parent
+	cmd.Env = append(os.Environ(), fault.HelperEnv+"=TestHelperUnreadable", "WAYBILL_UNREADABLE_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	t.Logf("helper, as uid %d or nobody:\n%s", os.Geteuid(), out)
+	for _, want := range []string{"Exists: unreadable", "reader: unreadable", "writer: unreadable"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("helper output lacks %q:\n%s", want, out)
+		}
+	}
+	os.Chmod(dir, 0o755)
+	if _, err := os.Stat(filepath.Join(dir, "epoch-1")); err == nil {
+		t.Fatal("a new epoch was created")
+	}
+	l, err := Open(context.Background(), dir, nil)
+	if err != nil || l.Size() != 300 {
+		t.Fatalf("after the permissions are restored: %v", err)
+	}
+	l.Close()
+}
+
+func TestHelperUnreadable(t *testing.T) {
+	if !fault.IsHelper("TestHelperUnreadable") {
+		t.Skip("helper process of TestOpen_UnreadableDirectory")
+	}
+	dir := os.Getenv("WAYBILL_UNREADABLE_DIR")
+	report := func(what string, err error) {
+		if errors.Is(err, ErrUnreadable) && strings.Contains(err.Error(), dir) {
+			fmt.Printf("%s: unreadable (%v)\n", what, err)
+		} else {
+			fmt.Printf("%s: WRONG: %v\n", what, err)
+		}
+	}
+	_, err := Exists(dir)
+	report("Exists", err)
+	_, err = Open(context.Background(), dir, nil)
+	report("reader", err)
+	_, err = Open(context.Background(), dir, &Options{Keys: testKey(t), Create: testIdentity(testKey(t))})
+	report("writer", err)
 }
