@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -87,6 +88,30 @@ func FuzzParseTlogProof(f *testing.F) {
 		}
 		if b, err := p.Bundle(fx.dom); err == nil {
 			_ = b.Verify(Options{})
+		}
+	})
+}
+
+func FuzzVerifyNote(f *testing.F) {
+	fx := genericFixture(f, 3)
+	for _, n := range fx.notes {
+		f.Add(n)
+	}
+	f.Add([]byte("waybill/a/0x0000000000000000000000000000000000000000/0\n1\nAAAA\n\n— x AAAAAAA=\n"))
+	o := Options{ChainID: fx.dom.ChainID}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		n, err := VerifyNote(data, o)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v wraps neither ErrMalformed nor ErrInvalid", err)
+			}
+			return
+		}
+		// Only the device signs: an accepted note's text is one it signed.
+		genuine, ok := fx.notes[n.Checkpoint.Size]
+		text := func(b []byte) []byte { return b[:bytes.LastIndex(b, []byte("\n\n"))+1] }
+		if !ok || !bytes.Equal(text(data), text(genuine)) {
+			t.Fatalf("accepted a note the device did not sign: %q", data)
 		}
 	})
 }

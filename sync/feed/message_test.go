@@ -181,3 +181,20 @@ func TestParseTopic(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseDomain(f *testing.F) {
+	f.Add([]byte(`{"chain_id":1337,"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","fleet":"demo","v":1}`))
+	f.Add([]byte(`{"chain_id":0,"device":"","fleet":"","v":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseDomain(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if out := m.Marshal(); string(out) != string(data) {
+			t.Fatalf("accepted %q, which marshals back as %q", data, out)
+		}
+	})
+}
