@@ -275,7 +275,7 @@ func (k *Keeper) Step(ctx context.Context) {
 }
 
 func (k *Keeper) prune(ctx context.Context) error {
-	used, _, err := usage(k.l.Dir())
+	used, _, _, err := usage(k.l.Dir())
 	if err != nil {
 		return err
 	}
@@ -332,7 +332,12 @@ func (k *Keeper) watermark() (uint64, string) {
 // evaluate measures usage and sets the level. It runs on Step and, when
 // the last measurement is old, on Admit.
 func (k *Keeper) evaluate() {
-	used, free, err := usage(k.l.Dir())
+	used, free, skipped, err := usage(k.l.Dir())
+	if err == nil && len(skipped) > 0 {
+		// Reported, not fatal: what cannot be read is not counted, and
+		// the measurement of everything else stands.
+		err = fmt.Errorf("retention: %d unreadable path(s) under %s not counted (first %s); give the agent's user access to them, or move them out of the log directory", len(skipped), k.l.Dir(), skipped[0])
+	}
 	below, by := k.watermark()
 	prunable := false
 	if segs, serr := k.l.Segments(); serr == nil {
@@ -345,7 +350,7 @@ func (k *Keeper) evaluate() {
 	k.since = 0
 	prev := k.st.Level
 	k.st.Err = ""
-	if err == nil {
+	if err == nil || len(skipped) > 0 && free > 0 {
 		k.st.Used, k.st.Free = used, free
 	}
 	if err = errors.Join(err, k.pruneErr); err != nil {
@@ -470,14 +475,24 @@ func (k *Keeper) Status() Status {
 
 // usage returns the disk space the files under dir take, as du counts it
 // (allocated blocks), and the space free to unprivileged users on its
-// filesystem.
-func usage(dir string) (used, free int64, err error) {
+// filesystem. A directory below dir that cannot be read (permissions, a
+// damaged file system entry) is not counted and is returned in skipped: one
+// unreadable subdirectory must not stop the measurement, which would leave
+// the Keeper deciding on no figures at all.
+func usage(dir string) (used, free int64, skipped []string, err error) {
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while walking (a pruned segment)
 			}
-			return err
+			if p == dir {
+				return err
+			}
+			skipped = append(skipped, p)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		if fi, err := d.Info(); err == nil {
 			used += eventlog.DiskBytes(fi)
@@ -485,11 +500,11 @@ func usage(dir string) (used, free int64, err error) {
 		return nil
 	})
 	if err != nil {
-		return used, 0, fmt.Errorf("retention: measure %s: %w", dir, err)
+		return used, 0, skipped, fmt.Errorf("retention: measure %s: %w", dir, err)
 	}
 	var sf syscall.Statfs_t
 	if err := syscall.Statfs(dir, &sf); err != nil {
-		return used, 0, fmt.Errorf("retention: free space of %s: %w", dir, err)
+		return used, 0, skipped, fmt.Errorf("retention: free space of %s: %w", dir, err)
 	}
-	return used, int64(sf.Bavail) * int64(sf.Bsize), nil
+	return used, int64(sf.Bavail) * int64(sf.Bsize), skipped, nil
 }
