@@ -487,6 +487,7 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 	// The reading commands, then log salvage.
 	a := b.newCell(t, f, d, nextCellID())
 	t.Run(cellShow, func(t *testing.T) {
+		skipKnown(t)
 		out := a.expect(t, cellShow, "log", "show", "--data", a.log(), "--from", strconv.FormatUint(b.pruned, 10))
 		if out.code == 0 && out.genuine < uint64(len(b.leaves))-b.pruned {
 			t.Errorf("exit 0 after %d of the %d events from %d", out.genuine, uint64(len(b.leaves))-b.pruned, b.pruned)
@@ -498,6 +499,7 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		seq = (s.first + s.end) / 2
 	}
 	t.Run(cellProve, func(t *testing.T) {
+		skipKnown(t)
 		args := []string{"log", "prove", "--data", a.log(), "--seq", strconv.FormatUint(seq, 10)}
 		if seq < b.pruned {
 			// A pruned event is proven from the copy its holder kept.
@@ -513,6 +515,7 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		}
 	})
 	t.Run(cellCheck, func(t *testing.T) {
+		skipKnown(t)
 		out := a.expect(t, cellCheck, "log", "check", "--data", a.log())
 		if out.code == 0 && !strings.HasPrefix(out.stdout, "OK:") {
 			t.Errorf("exit 0 without OK: %q", out.stdout)
@@ -527,9 +530,11 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		}
 	})
 	t.Run(cellSalvage, func(t *testing.T) {
+		skipKnown(t)
 		a.expect(t, cellSalvage, "log", "salvage", "--data", a.log(), "--epoch", "0")
 	})
 	t.Run("kept-after-salvage", func(t *testing.T) {
+		skipKnown(t)
 		a.kept(t, onDisk, false)
 	})
 
@@ -537,6 +542,7 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 	r := b.newCell(t, f, d, nextCellID())
 	agent := r.start(t)
 	t.Run(cellStatus, func(t *testing.T) {
+		skipKnown(t)
 		if !agent.serving {
 			out := r.run(t, "status", "--data", r.log())
 			r.judge(t, cellStatus, out, false)
@@ -552,6 +558,7 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 	})
 	t.Run(cellRun, func(t *testing.T) {
 		out := agent.stop(t)
+		skipKnown(t)
 		if (f.name == "feed-cursor" || f.name == "anchor-db") && !agent.serving {
 			t.Errorf("a damaged %s kept the agent from running (exit %d): %s", f.shownAs, out.code, tail(out.stderr))
 		}
@@ -561,6 +568,7 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		}
 	})
 	t.Run("kept-after-run", func(t *testing.T) {
+		skipKnown(t)
 		r.kept(t, onDisk, true)
 	})
 }
@@ -569,6 +577,19 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 func movedAside(dir, name string) bool {
 	m, _ := filepath.Glob(filepath.Join(dir, name+".damaged-*"))
 	return len(m) > 0
+}
+
+// knownFailing names the cells that fail for a reason outside this test,
+// by cell name (FILE/DAMAGE/COMMAND), with the reason. Each is skipped,
+// saying why, until the cause is fixed; then its entry goes.
+var knownFailing = map[string]string{}
+
+// skipKnown skips the running cell if it is known to fail.
+func skipKnown(t *testing.T) {
+	t.Helper()
+	if why, ok := knownFailing[strings.TrimPrefix(t.Name(), "TestDamageMatrix/")]; ok {
+		t.Skip("known failure: " + why)
+	}
 }
 
 // moved reports whether anything was moved aside in the log directory.
