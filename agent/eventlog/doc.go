@@ -10,11 +10,31 @@
 //	manifest.json        identity, current epoch, epoch history, segment list
 //	epoch-N/checkpoint   the latest checkpoint signed in epoch N (a signed note)
 //	epoch-N/seg-K.db     bbolt segment files of epoch N (seg-K.pruned.db once pruned)
-//	damaged/             epochs moved aside after a failed open or check
+//	damaged/             epochs moved aside after a failed open or check,
+//	                     damaged manifests (manifest-<time>.json) and segment
+//	                     files no manifest named (leftover-<time>-…)
+//	salvaged/            read-only copies written by Salvage
 //	waybill.sock         the running daemon's local API (see agent/localapi)
 //
 // Every file other than the bbolt segments is written with atomicfile:
 // temporary file, fsync, rename, directory fsync.
+//
+// The manifest is a table of contents, not the only record of the log's
+// identity: every segment's meta bucket holds its origin
+// (waybill/<fleet>/<device>/<epoch>), its first sequence number and, in
+// segments written since they were added, the chain ID, device and fleet.
+// Open checks the manifest against the segments on disk. A manifest that is
+// missing, unparsable or disagrees with them (an epoch or a segment that
+// does not exist, segments out of order or missing from it, another
+// identity) is rebuilt from the segments: its bytes are kept under damaged/,
+// the rebuild is logged at error level and reported by Log.Damage, and the
+// log goes on in the same epoch. The chain ID of segments that do not record
+// it is taken only from the caller (Options.Create) and only if a signature
+// on disk (a checkpoint or an event) verifies with it; otherwise Open fails
+// and says so, changing nothing. A reader rebuilds in memory and writes
+// nothing. Open never creates a log in a directory holding any of its files
+// (Exists), never replaces a segment file, and reports a directory it may
+// not read as such (ErrUnreadable), never as empty.
 //
 // # Segments
 //
@@ -90,7 +110,12 @@
 // A segment that fails to open, or a log whose stored state disagrees with
 // itself or with its latest signed checkpoint, is never deleted and never
 // retried in a loop: Open moves the epoch's directory aside under damaged/,
-// starts epoch N+1 with a new origin, logs it at error level and reports it
-// in Log.Epochs. `waybill log salvage` recovers what the damaged files still
-// prove; `waybill log check` re-verifies a log completely.
+// starts a new epoch with a new origin, logs it at error level and reports
+// it in Log.Epochs. So does a rebuild whose segments do not form one log (a
+// segment missing, or one not starting where the previous one ends). A new
+// epoch's number is above every epoch named in the manifest or on disk
+// (epoch-N, damaged/epoch-N-*, salvaged/epoch-N), so no sequence number of
+// an epoch is signed twice. `waybill log salvage` recovers what the damaged
+// files still prove, with or without a manifest; `waybill log check`
+// re-verifies a log completely.
 package eventlog
