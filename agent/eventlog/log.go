@@ -502,8 +502,8 @@ func (l *Log) moveAside(cause error) error {
 	return nil
 }
 
-// Damage returns a report when Open found the log damaged and started a new
-// epoch, or "" when it did not.
+// Damage returns a report when Open found the log damaged and rebuilt its
+// manifest or started a new epoch, or "" when it did not.
 func (l *Log) Damage() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
