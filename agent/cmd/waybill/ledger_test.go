@@ -107,6 +107,34 @@ func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
 		t.Errorf("anchor status = %d:\n%s\n%s", code, out, errs)
 	}
 
+	// The anchor's evidence names the registry payload, the contract and
+	// the chain, and verify checks it offline and against the node.
+	code, evs, errs := waybill(t, "", "anchor", "status", "--data", data, "--evidence")
+	if code != 0 || strings.Count(evs, "\n") != 1 {
+		t.Fatalf("anchor status --evidence = %d:\n%s\n%s", code, evs, errs)
+	}
+	for _, m := range []string{`"payload":"registry"`, `"to":"` + strings.ToLower(contract.Hex()) + `"`, `"chain_id":1337`, `"v":2`} {
+		if !strings.Contains(evs, m) {
+			t.Errorf("evidence lacks %s: %s", m, evs)
+		}
+	}
+	epath := filepath.Join(dir, "evidence.json")
+	os.WriteFile(epath, []byte(evs), 0o644)
+	if code, out, errs := waybill(t, "", "verify", epath); code != 0 || !strings.Contains(out, "payload registry to "+strings.ToLower(contract.Hex())) {
+		t.Errorf("verify evidence = %d:\n%s\n%s", code, out, errs)
+	}
+	if code, out, errs := waybill(t, "", "verify", "--rpc", node.URL(), epath); code != 0 || !strings.Contains(out, "still has hash") {
+		t.Errorf("verify --rpc evidence = %d:\n%s\n%s", code, out, errs)
+	}
+	if code, _, errs := waybill(t, "", "verify", "--rpc", node.URL(), "--confirmations", "1000", epath); code != 1 || !strings.Contains(errs, "fewer than 1000") {
+		t.Errorf("verify --rpc evidence, 1000 confirmations = %d %s", code, errs)
+	}
+	other := strings.Replace(evs, `"to":"`+strings.ToLower(contract.Hex()), `"to":"0x00000000000000000000000000000000000012`+strings.ToLower(contract.Hex())[40:], 1)
+	os.WriteFile(epath, []byte(other), 0o644)
+	if code, _, errs := waybill(t, "", "verify", epath); code != 1 || !strings.Contains(errs, "INVALID evidence") {
+		t.Errorf("verify evidence naming another contract = %d %s", code, errs)
+	}
+
 	// The chain node restarts while the device's log grows: the anchoring
 	// loop, restarted over the same store, anchors the new checkpoint with
 	// a consistency proof from the anchored one.
