@@ -8,14 +8,19 @@
 // note verifier keys given in [Options]).
 //
 // A [Consistency] is the RFC 9162 consistency proof that `waybill log
-// consistency` prints, and [Bundle.TlogProof] writes a bundle's proof in the
-// c2sp.org/tlog-proof text form.
+// consistency` prints; [Consistency.VerifyBetween] pairs it with the two
+// signed checkpoints it connects, by size and by root (a proof alone binds
+// neither). [Bundle.TlogProof] writes a bundle's proof in the
+// c2sp.org/tlog-proof text form, and [VerifyNote] checks a signed checkpoint
+// note on its own.
 //
 // Every format here has exactly one accepted byte form on output: [Bundle]
 // and [Consistency] marshal to their RFC 8785 (JCS) canonical JSON, so their
-// members appear in sorted order. Parsing is strict (see [ParseBundle]).
-// The formats and the verification algorithm are specified in
-// firmware-docs/PROTOCOL.md §8 and §9.
+// members appear in sorted order. Parsing is strict (see [ParseBundle]):
+// only white space between tokens and member order are free
+// ([CheckSpelling]). The formats and the verification algorithm are
+// specified in firmware-docs/PROTOCOL.md §7–§9, with the rule vectors of
+// firmware-docs/testdata/rules/rules.json.
 //
 // Every error this package returns is one line of text naming the first
 // thing found wrong; errors from parsing wrap [ErrMalformed] and errors from
