@@ -535,3 +535,34 @@ func TestCLI_ChainIDZeroIsInvalid(t *testing.T) {
 		t.Fatalf("--chain-id 0: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestSocket_AgentStopsMidStream: when the agent is stopped (SIGTERM) while
+// an append stream is open, it answers every line it read and says why the
+// stream ended; log append prints the answers and fails.
+func TestSocket_AgentStopsMidStream(t *testing.T) {
+	dir, key, _, _ := keyed(t)
+	data := filepath.Join(dir, "log")
+	a := startAgent(t, data, key)
+	pr, pw := io.Pipe() // an input that stays open
+	defer pw.Close()
+	go func() {
+		for i := 0; i < 10; i++ {
+			pw.Write([]byte(inputLine(i) + "\n"))
+		}
+	}()
+	out := &slowWriter{}
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), []string{"log", "append", "--data", data}, pr, out, &errb) }()
+	waitFor(t, 2*time.Minute, "10 answers", func() bool { return out.lines.Load() == 10 })
+	a.stop()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "the agent stopped the stream: interrupted after input line 10") {
+			t.Errorf("append while the agent stopped: exit %d, stderr %q", code, errb.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("log append did not end within 2 minutes of the agent's SIGTERM")
+	}
+	checkSeqs(t, data, out.String(), 0, 10)
+}
