@@ -93,9 +93,6 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	if *consFile != "" && *rpcURL == "" {
 		return usageError{"verify: --consistency needs --rpc"}
 	}
-	if (*oldFile == "") != (*newFile == "") && *newFile != "" {
-		return usageError{"verify: --new needs --old"}
-	}
 	v := verifyOpts{form: *form, domainFile: *domainFile, rpcURL: *rpcURL, contract: *contract, confs: *confs,
 		consFile: *consFile, ebsiHashID: *ebsiHashID}
 	if *device != "" {
@@ -250,13 +247,15 @@ func short(s string) string {
 	return s
 }
 
-// domain returns the signing domain for fleet: the chain ID must be known.
+// domain returns the signing domain of an artefact of fleet that does not
+// carry the chain ID: the chain ID must have been given, and fleet must be
+// the pinned one, if any.
 func (v *verifyOpts) domain(what, fleet string) (signer.Domain, error) {
 	if v.o.ChainID == 0 {
 		return signer.Domain{}, usageError{fmt.Sprintf("verify: a %s does not carry the chain ID: give --chain-id or --domain (the feed's domain message)", what)}
 	}
 	if v.o.Fleet != "" && v.o.Fleet != fleet {
-		return signer.Domain{}, verify.ErrInvalid
+		return signer.Domain{}, fmt.Errorf("the %s is of fleet %q, not %q", what, fleet, v.o.Fleet)
 	}
 	return signer.Domain{ChainID: v.o.ChainID, Fleet: fleet}, nil
 }
@@ -278,9 +277,6 @@ func (v *verifyOpts) check(ctx context.Context, e *env, kind string, data []byte
 		}
 		d, err := v.domain("tlog-proof", fleet)
 		if err != nil {
-			if errors.Is(err, verify.ErrInvalid) {
-				return nil, fmt.Errorf("checkpoint origin is of fleet %q, not %q", fleet, v.o.Fleet)
-			}
 			return nil, err
 		}
 		b, err := p.Bundle(d)
@@ -296,6 +292,9 @@ func (v *verifyOpts) check(ctx context.Context, e *env, kind string, data []byte
 		c, err := verify.ParseConsistency(bytes.TrimSuffix(data, []byte("\n")))
 		if err != nil {
 			return nil, err
+		}
+		if (v.oldNote == nil) != (v.newNote == nil) {
+			return nil, usageError{"verify: a consistency proof is paired with two checkpoints: give both --old and --new"}
 		}
 		if v.oldNote == nil {
 			if err := c.Verify(); err != nil {
@@ -371,9 +370,6 @@ func (v *verifyOpts) checkSigned(what, fleet string, m *feed.Message) ([]string,
 	}
 	d, err := v.domain(what, fleet)
 	if err != nil {
-		if errors.Is(err, verify.ErrInvalid) {
-			return nil, fmt.Errorf("the event is of fleet %q, not %q", fleet, v.o.Fleet)
-		}
 		return nil, err
 	}
 	if v.o.Device != nil && s.Device != *v.o.Device {
