@@ -683,7 +683,7 @@ func (c *cell) expect(t *testing.T, name string, args ...string) output {
 }
 
 var (
-	crashed  = regexp.MustCompile(`(?m)^(panic: |fatal error: |goroutine \d+ \[)`)
+	crashed = regexp.MustCompile(`(?m)^(panic: |fatal error: |goroutine \d+ \[)`)
 	// nextStep matches the ways a message tells the operator what to do.
 	nextStep = regexp.MustCompile(`(?i)(waybill (log|run|keygen|anchor)|salvage|restore|chmod|chown|delete it|remove it|mov(e|ed|es|ing) .*aside|rebuil|replace|permission|start the agent)`)
 )
