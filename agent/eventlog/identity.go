@@ -57,3 +57,22 @@ func (id Identity) Validate() error {
 	}
 	return id.Domain().Validate()
 }
+
+// RecoverIdentity returns the identity of the log in dir as its segments
+// record it, without the manifest. chainID, if not 0, is the chain ID to
+// confirm against the signatures of segments that do not record theirs.
+func RecoverIdentity(dir string, chainID uint64) (Identity, error) {
+	inv, err := scanLog(dir, true)
+	if err != nil {
+		return Identity{}, err
+	}
+	var cands []Identity
+	if chainID != 0 {
+		cands = append(cands, Identity{ChainID: chainID})
+	}
+	id, _, err := inv.identity(cands)
+	if err != nil {
+		return Identity{}, fmt.Errorf("eventlog: %s: %w", dir, err)
+	}
+	return id, nil
+}

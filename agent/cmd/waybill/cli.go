@@ -321,6 +321,14 @@ func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlo
 	case f.fleet != "" || f.chainID != 0:
 		// An existing log keeps its identity; flags given must agree with it.
 		m, err := eventlog.ReadIdentity(f.data)
+		if err != nil && f.chainID != 0 {
+			// No usable manifest: the segments' identity, its chain ID
+			// confirmed by their signatures.
+			if m, err = eventlog.RecoverIdentity(f.data, f.chainID); err != nil {
+				return nil, err
+			}
+			id = &m
+		}
 		if err == nil && ((f.fleet != "" && f.fleet != m.Fleet) || (f.chainID != 0 && f.chainID != m.ChainID)) {
 			return nil, fmt.Errorf("%s is the log of fleet %q on chain %d; --fleet/--chain-id say otherwise", f.data, m.Fleet, m.ChainID)
 		}

@@ -42,8 +42,13 @@ func TestCLI_ManifestLostKeepsLog(t *testing.T) {
 		}
 	}
 
-	// log append, manifest removed.
+	// log append, manifest removed. Another chain ID is refused, not used
+	// to create a log.
 	os.Remove(filepath.Join(data, "manifest.json"))
+	code, _, errs := waybill(t, `{"kind":"manual","payload":{"note":"wrong"}}`+"\n", "log", "append", "--data", data, "--key", key, "--chain-id", "1")
+	if code == 0 || !strings.Contains(errs, "on chain 1337") {
+		t.Fatalf("append with another chain ID = %d: %s", code, errs)
+	}
 	code, out, errs := waybill(t, `{"kind":"manual","payload":{"note":"after"}}`+"\n", append([]string{"log", "append", "--data", data, "--key", key}, id...)...)
 	if code != 0 || strings.TrimSpace(out) != "300" || !strings.Contains(errs, "rebuilt from the 1 segment(s) of epoch 0") {
 		t.Fatalf("append without the manifest = %d %q: %s", code, out, errs)
