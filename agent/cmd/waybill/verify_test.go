@@ -84,6 +84,21 @@ func TestCLI_VerifyEveryArtefact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The feed vectors: the bytes a subscriber receives from Mosquitto
+	// (sync/feed's TestVectors_OverMQTT).
+	const feedDir = "../../../firmware-docs/testdata/feed/"
+	feedEvent4, err := os.ReadFile(feedDir + "events-4.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedNote, err := os.ReadFile(feedDir + "checkpoint.note")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedDomain, err := os.ReadFile(feedDir + "domain.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	artefacts := []struct {
 		name, form, content string
@@ -99,6 +114,9 @@ func TestCLI_VerifyEveryArtefact(t *testing.T) {
 		{"feed event message", "event", string(feedEvent), []string{"--domain", domainPath}, nil},
 		{"feed checkpoint message", "note", newNote, []string{"--domain", domainPath, "--vkey", vkey}, nil},
 		{"feed domain message", "domain", string(domain), []string{"--checkpoint", newPath}, nil},
+		{"feed vector event message", "event", string(feedEvent4), []string{"--domain", feedDir + "domain.json"}, nil},
+		{"feed vector checkpoint message", "note", string(feedNote), []string{"--domain", feedDir + "domain.json", "--vkey", strings.TrimSpace(string(vecVkey))}, nil},
+		{"feed vector domain message", "domain", string(feedDomain), []string{"--checkpoint", feedDir + "checkpoint.note"}, nil},
 		{"anchor evidence", "evidence", string(evidence), []string{"--vkey", strings.TrimSpace(string(vecVkey))}, unboundReceipt(t, evidence)},
 		{"anchor evidence, version 1", "evidence", string(evidenceV1), []string{"--vkey", strings.TrimSpace(string(vecVkey))}, unboundReceipt(t, evidenceV1)},
 	}
