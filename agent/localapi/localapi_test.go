@@ -3,6 +3,7 @@ package localapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -249,4 +251,71 @@ func TestServer_AppendDoesNotBufferForAClientThatDoesNotRead(t *testing.T) {
 		t.Fatalf("the server took %d bytes from a client that reads nothing", last)
 	}
 	t.Logf("the server stopped taking input after %d bytes (%d lines) while the client read nothing", last, last/int64(len(line)))
+}
+
+// TestAppendStream_Interrupted: when ctx ends while the input is still
+// open (a terminal), AppendStream stops reading, answers every line it
+// read and says it was interrupted.
+func TestAppendStream_Interrupted(t *testing.T) {
+	k, _ := devkey.FromHex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+	id := eventlog.Identity{Device: k.Address(), Fleet: "t", ChainID: 1}
+	l, err := eventlog.Open(context.Background(), t.TempDir(), &eventlog.Options{Create: &id, Keys: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		for i := 0; i < 5; i++ {
+			fmt.Fprintf(pw, `{"kind":"manual","payload":{"note":"n%d"}}`+"\n", i)
+		}
+	}()
+	var out lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		res Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := AppendStream(ctx, l, fixedClock, pr, &out)
+		done <- result{res, err}
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for strings.Count(out.String(), "\n") < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 answers not written within a minute: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if r.res != (Result{Lines: 5}) || !errors.Is(r.err, context.Canceled) || !strings.Contains(r.err.Error(), "interrupted after input line 5") {
+			t.Fatalf("AppendStream after the interrupt = %+v, %v", r.res, r.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("AppendStream did not return within a minute of the interrupt")
+	}
+	if out.String() != "0\n1\n2\n3\n4\n" {
+		t.Fatalf("answers %q", out.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

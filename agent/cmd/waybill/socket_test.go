@@ -215,7 +215,7 @@ func TestSocket_Append100kSlowReaderAndStoppedAgent(t *testing.T) {
 		}
 		pw.Close()
 	}()
-	out := &slowWriter{slowWrites: 500}
+	out := &slowWriter{slowWrites: 5000}
 	var errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
