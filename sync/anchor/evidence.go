@@ -360,6 +360,27 @@ func (e *Evidence) Check() error {
 	return nil
 }
 
+// Extends checks that the evidence's previous checkpoint is prev, a
+// checkpoint whose signature the caller has verified (the previous anchor's
+// evidence note, or a note from the feed): same origin, PrevSize equal to
+// its size and PrevRoot to its root, and the consistency proof from there
+// to this checkpoint checks. Both size and root are compared: PrevSize and
+// PrevRoot are signed by nothing in the evidence, and an RFC 9162
+// consistency proof does not bind sizes (PROTOCOL.md §9).
+func (e *Evidence) Extends(prev checkpoint.Checkpoint) error {
+	if e.PrevSize == 0 {
+		return fmt.Errorf("evidence: anchors the first checkpoint of %q; it extends no earlier anchor", e.Origin)
+	}
+	if prev.Origin != e.Origin || prev.Size != e.PrevSize || merkle.Hash(prev.Root) != e.PrevRoot {
+		return fmt.Errorf("evidence: prev_size %d prev_root %s of %q are not the checkpoint of %q size %d root %s",
+			e.PrevSize, e.PrevRoot, e.Origin, prev.Origin, prev.Size, merkle.Hash(prev.Root))
+	}
+	if err := merkle.CheckConsistency(e.Consistency, e.PrevSize, e.Size, e.PrevRoot, e.Root); err != nil {
+		return fmt.Errorf("evidence: consistency from size %d to %d: %w", e.PrevSize, e.Size, err)
+	}
+	return nil
+}
+
 // noteCheckpoint parses a signed checkpoint note without verifying its
 // signatures.
 func noteCheckpoint(note []byte) (checkpoint.Checkpoint, error) {

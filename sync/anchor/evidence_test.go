@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/waybill-eu/waybill/agent/checkpoint"
 )
 
 // docVector returns the evidence vector of firmware-docs/ANCHORING.md.
@@ -150,4 +152,39 @@ func FuzzParseEvidence(f *testing.F) {
 		}
 		_ = e.Check() // must not panic
 	})
+}
+
+// prev_size and prev_root are unsigned: Extends pairs them with a verified
+// checkpoint by size and by root.
+func TestEvidence_Extends(t *testing.T) {
+	e, err := ParseEvidence(docVector(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := checkpoint.Checkpoint{Origin: e.Origin, Size: e.PrevSize, Root: e.PrevRoot}
+	if err := e.Extends(prev); err != nil {
+		t.Fatalf("Extends(the size-2 checkpoint) = %v", err)
+	}
+	for name, c := range map[string]checkpoint.Checkpoint{
+		"another size, same root": {Origin: e.Origin, Size: 3, Root: e.PrevRoot},
+		"another root":            {Origin: e.Origin, Size: 2, Root: e.Root},
+		"another origin":          {Origin: e.Origin + "1", Size: 2, Root: e.PrevRoot},
+	} {
+		if err := e.Extends(c); err == nil || !strings.Contains(err.Error(), "are not the checkpoint") {
+			t.Errorf("%s: Extends = %v", name, err)
+		}
+	}
+	// Relabelled: the evidence claims prev_size 3 for the same root and
+	// proof; the proof may even check, but no signed checkpoint of size 3
+	// has that root.
+	m := *e
+	m.PrevSize = 3
+	if err := m.Extends(prev); err == nil {
+		t.Error("evidence relabelled to prev_size 3 extends the size-2 checkpoint")
+	}
+	first := *e
+	first.PrevSize = 0
+	if err := first.Extends(prev); err == nil {
+		t.Error("a first anchor extends something")
+	}
 }

@@ -181,6 +181,40 @@ func TestCLI_VerifyEveryArtefact(t *testing.T) {
 	if code, _, errs := waybill(t, "", "verify", "--chain-id", "1", write("note", newNote)); code != 1 || !strings.Contains(errs, "invalid signature") {
 		t.Errorf("note on another chain: exit %d %s", code, errs)
 	}
+	// Evidence's unsigned prev_size/prev_root, paired with a signed
+	// checkpoint: the vector log's size-2 note (from the rule vectors).
+	var rules struct {
+		Cases []struct {
+			Name    string `json:"name"`
+			OldNote string `json:"old_note"`
+		} `json:"cases"`
+	}
+	rb, err := os.ReadFile("../../../firmware-docs/testdata/rules/rules.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(rb, &rules); err != nil {
+		t.Fatal(err)
+	}
+	var note2 string
+	for _, c := range rules.Cases {
+		if c.Name == "proof 2→5 with the checkpoints of sizes 2 and 5" {
+			note2 = c.OldNote
+		}
+	}
+	if note2 == "" {
+		t.Fatal("rules.json has no size-2 note")
+	}
+	ev := write("evidence.json", string(evidence))
+	if code, out, errs := waybill(t, "", "verify", "--old", write("note2", note2), ev); code != 0 || !strings.Contains(out, "extends the signed checkpoint of size 2") {
+		t.Errorf("evidence with --old (size 2) = %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := waybill(t, "", "verify", ev); code != 0 || !strings.Contains(out, "prev_size 2 and prev_root are not signed") {
+		t.Errorf("evidence without --old = %d\n%s", code, out)
+	}
+	if code, _, errs := waybill(t, "", "verify", "--old", "../../../firmware-docs/testdata/checkpoint.note", ev); code != 1 || !strings.Contains(errs, "are not the checkpoint") {
+		t.Errorf("evidence with --old of size 5 = %d %s", code, errs)
+	}
 	if code, _, errs := waybill(t, "", "verify", write("junk.json", `{"hello":1}`)); code != 1 || !strings.Contains(errs, "none of the Waybill artefacts") {
 		t.Errorf("unknown JSON: exit %d %s", code, errs)
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
-	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/signer"
 	"github.com/waybill-eu/waybill/agent/verify"
 	"github.com/waybill-eu/waybill/sync/anchor"
@@ -524,9 +523,8 @@ func (v *verifyOpts) checkEvidence(ctx context.Context, data []byte) ([]string, 
 			if err != nil {
 				return nil, fmt.Errorf("--old: %w", err)
 			}
-			if pn.Checkpoint.Origin != ev.Origin || pn.Checkpoint.Size != ev.PrevSize || merkle.Hash(pn.Checkpoint.Root) != ev.PrevRoot {
-				return nil, fmt.Errorf("evidence: prev_size %d prev_root %s are not the --old checkpoint's (%s size %d root %s)",
-					ev.PrevSize, ev.PrevRoot, pn.Checkpoint.Origin, pn.Checkpoint.Size, merkle.Hash(pn.Checkpoint.Root))
+			if err := ev.Extends(pn.Checkpoint); err != nil {
+				return nil, fmt.Errorf("--old: %w", err)
 			}
 			out = append(out, fmt.Sprintf("OK: evidence: it extends the signed checkpoint of size %d", ev.PrevSize))
 		}
