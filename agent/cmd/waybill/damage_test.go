@@ -559,6 +559,9 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 	t.Run(cellRun, func(t *testing.T) {
 		out := agent.stop(t)
 		skipKnown(t)
+		if agent.hung != "" {
+			t.Errorf("%s; stderr: %s", agent.hung, tail(out.stderr))
+		}
 		if (f.name == "feed-cursor" || f.name == "anchor-db") && !agent.serving {
 			t.Errorf("a damaged %s kept the agent from running (exit %d): %s", f.shownAs, out.code, tail(out.stderr))
 		}
@@ -785,6 +788,7 @@ type agentProc struct {
 	out, err *lockedBuffer
 	done     chan struct{}
 	serving  bool
+	hung     string // why start gave up waiting, if it did
 }
 
 type lockedBuffer struct {
@@ -805,7 +809,9 @@ func (l *lockedBuffer) String() string {
 }
 
 // start starts the agent on the cell and waits until it serves its local
-// API or has exited.
+// API and has signed a checkpoint of its log (or logged why it could not),
+// or has exited. A wait beyond the deadline is recorded in hung, for the
+// run cell to report.
 func (c *cell) start(t *testing.T) *agentProc {
 	t.Helper()
 	a := &agentProc{cmd: c.command("run", "--config", filepath.Join(c.dir, "config.yaml")),
@@ -829,24 +835,48 @@ func (c *cell) start(t *testing.T) *agentProc {
 		case <-a.done:
 			return a
 		case <-deadline:
-			t.Fatalf("run neither served nor exited within %v; stderr: %s", cellDeadline, tail(a.err.String()))
+			if a.serving {
+				a.hung = fmt.Sprintf("run served but neither signed a checkpoint of its log nor logged why within %v", cellDeadline)
+			} else {
+				a.hung = fmt.Sprintf("run neither served nor exited within %v", cellDeadline)
+			}
+			return a
 		case <-time.After(50 * time.Millisecond):
 		}
-		cl, err := localapi.Dial(c.log())
-		if err != nil {
-			continue
+		if strings.Contains(a.err.String(), "checkpoint not signed") {
+			return a
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var st bytes.Buffer
-		err = cl.Do(ctx, "GET", "/v1/status", nil, &st)
-		cancel()
+		st, err := c.get("/v1/status")
 		// The local API answers before the sensors and the sync loops
 		// have started; the agent serves once its status has them.
-		if err == nil && strings.Contains(st.String(), `"sync"`) {
-			a.serving = true
+		if err != nil || !strings.Contains(st, `"sync"`) {
+			continue
+		}
+		a.serving = true
+		var s struct {
+			Log struct {
+				Size uint64 `json:"size"`
+			} `json:"log"`
+		}
+		json.Unmarshal([]byte(st), &s)
+		note, err := c.get("/v1/checkpoint")
+		if lines := strings.SplitN(note, "\n", 3); err == nil && len(lines) == 3 && s.Log.Size > 0 && lines[1] == strconv.FormatUint(s.Log.Size, 10) {
 			return a
 		}
 	}
+}
+
+// get asks the agent's local API.
+func (c *cell) get(path string) (string, error) {
+	cl, err := localapi.Dial(c.log())
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var b bytes.Buffer
+	err = cl.Do(ctx, "GET", path, nil, &b)
+	return b.String(), err
 }
 
 // stop sends SIGTERM (if the agent still runs) and waits for its end.
