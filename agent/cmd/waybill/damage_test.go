@@ -562,6 +562,11 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		if agent.hung != "" {
 			t.Errorf("%s; stderr: %s", agent.hung, tail(out.stderr))
 		}
+		if agent.serving {
+			t.Logf("served; exit %d after SIGTERM", out.code)
+		} else {
+			t.Logf("refused to start, exit %d: %s", out.code, lastLine(out.stderr))
+		}
 		if (f.name == "feed-cursor" || f.name == "anchor-db") && !agent.serving {
 			t.Errorf("a damaged %s kept the agent from running (exit %d): %s", f.shownAs, out.code, tail(out.stderr))
 		}
@@ -1012,6 +1017,12 @@ func firstFew(s []uint64) []uint64 {
 		return s[:8]
 	}
 	return s
+}
+
+// lastLine returns the last line of s that is not empty.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // tail returns the end of a long output, progress lines unfolded.
