@@ -210,7 +210,7 @@ func (s *store) load() (*persisted, error) {
 				return fmt.Errorf("meta/queued: %w", err)
 			}
 		}
-		var last uint64
+		var last, flying uint64
 		return as.ForEach(func(k, v []byte) error {
 			if len(k) != 8 {
 				return fmt.Errorf("anchors: key of %d bytes", len(k))
@@ -222,6 +222,12 @@ func (s *store) load() (*persisted, error) {
 			}
 			if an.ID != id || id <= last {
 				return fmt.Errorf("anchors/%d: record says id %d", id, an.ID)
+			}
+			if an.State != StateConfirmed && an.State != StateFailed {
+				if flying != 0 {
+					return fmt.Errorf("anchors/%d: anchors %d and %d are both in flight", id, flying, id)
+				}
+				flying = id
 			}
 			last = id
 			p.anchors = append(p.anchors, an)
