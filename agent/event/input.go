@@ -105,7 +105,7 @@ func ParseInput(line []byte, now func() (ms int64, src TimeSource)) (Event, erro
 	case hasTime:
 		ms, err := strconv.ParseInt(string(t), 10, 64)
 		if err != nil || ms < 0 || ms > MaxSeq {
-			return ev, invalid(`"time" is %s, not an integer number of milliseconds 0 … %d`, short(string(t)), MaxSeq)
+			return ev, invalid(`"time" is %s, not an integer number of milliseconds 0 … %d`, short(string(t)), int64(MaxSeq))
 		}
 		ev.Time, ev.Source = ms, TimeSource(src)
 	default:
