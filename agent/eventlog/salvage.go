@@ -1048,6 +1048,9 @@ func buildLog(ctx context.Context, dir string, id Identity, epoch uint32, info E
 			if err := initSegment(tx, origin, seg.First, top); err != nil {
 				return err
 			}
+			if err := putMetaIdentity(tx, id); err != nil {
+				return err
+			}
 			if seg.First == 0 {
 				return putNote(tx)
 			}
