@@ -579,3 +579,23 @@ func FuzzOpenSegment(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWalkPages runs the page check on fuzzed bytes in both modes: it must
+// return, without panicking, whatever the bytes.
+func FuzzWalkPages(f *testing.F) {
+	base := f.TempDir()
+	dmBuild(f, base, 40)
+	seg, err := os.ReadFile(filepath.Join(base, seg0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seg)
+	f.Add(seg[:len(seg)/2])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		light := walkPages(bytes.NewReader(b), int64(len(b)), false)
+		full := walkPages(bytes.NewReader(b), int64(len(b)), true)
+		if light != nil && full == nil {
+			t.Errorf("the full check passes what the light one refuses: %v", light)
+		}
+	})
+}
