@@ -578,3 +578,42 @@ func TestHelperUnreadable(t *testing.T) {
 	_, err = Open(context.Background(), dir, &Options{Keys: testKey(t), Create: testIdentity(testKey(t))})
 	report("writer", err)
 }
+
+// TestSegments_RecordIdentity: every segment written (the first, rolled,
+// pruned copies) records the chain ID, device and fleet next to its origin.
+func TestSegments_RecordIdentity(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := prBuild(t, dir, 1200, 64<<10)
+	if res, err := l.Prune(context.Background(), l.Size()-300); err != nil || res.Segments == 0 {
+		t.Fatalf("Prune: %+v, %v", res, err)
+	}
+	l.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "epoch-0", "seg-*.db"))
+	pruned := 0
+	id := testIdentity(testKey(t))
+	for _, p := range segs {
+		s := diskSeg{bytes: 1}
+		readDiskSeg(p, &s)
+		if s.err != nil || s.chainID != id.ChainID {
+			t.Errorf("%s: chain ID %d, %v", p, s.chainID, s.err)
+		}
+		db, err := bolt.Open(p, 0o644, &bolt.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.View(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bMeta)
+			if !bytes.Equal(m.Get(kDevice), id.Device[:]) || string(m.Get(kFleet)) != id.Fleet {
+				t.Errorf("%s: device %x fleet %q", p, m.Get(kDevice), m.Get(kFleet))
+			}
+			return nil
+		})
+		db.Close()
+		if strings.HasSuffix(p, ".pruned.db") {
+			pruned++
+		}
+	}
+	if pruned == 0 || len(segs) < 3 {
+		t.Fatalf("%d segments, %d pruned", len(segs), pruned)
+	}
+}
