@@ -56,7 +56,7 @@ func readCursor(path string) (c cursor, ok bool, err error) {
 	n, _ := f.Read(data)
 	data = data[:n]
 	bad := func(why string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s (delete it to publish the log again from its first event)", ErrCursor, path, fmt.Sprintf(why, args...))
+		return fmt.Errorf("%w: %s: %s", ErrCursor, path, fmt.Sprintf(why, args...))
 	}
 	if n > maxCursorFile {
 		return c, false, bad("larger than %d bytes", maxCursorFile)
