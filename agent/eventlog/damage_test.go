@@ -599,3 +599,61 @@ func FuzzWalkPages(f *testing.F) {
 		}
 	})
 }
+
+// TestDamage_SealedSegment changes an event in a sealed segment. The log
+// opens for writing without moving anything aside (the active segment is
+// intact), refuses that event on every read, naming its file, counts it,
+// and goes on appending and serving the other events.
+func TestDamage_SealedSegment(t *testing.T) {
+	dir := t.TempDir()
+	leaves := ckBuild(t, dir, 300, 64<<10, 300)
+	segs, _ := filepath.Glob(filepath.Join(dir, epochDir(0), "seg-*.db"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments; want several", len(segs))
+	}
+	if n := ckXorAll(t, dir, []byte(`"parcel":"P000010"`), len(`"parcel":"P`), '0'^'9'); n == 0 {
+		t.Fatal("event 10 not found")
+	}
+	l := openTest(t, dir, nil)
+	defer func() { within(t, "Close", func() { l.Close() }) }()
+	if l.Damage() != "" || l.Epoch() != 0 {
+		t.Fatalf("Open moved the epoch aside for damage in a sealed segment: %q", l.Damage())
+	}
+	var file string
+	ss, _ := l.Segments()
+	for _, s := range ss {
+		if s.First <= 10 && 10 < s.End && !s.Active {
+			file = s.File
+		}
+	}
+	if file == "" {
+		t.Fatalf("event 10 is not in a sealed segment: %+v", ss)
+	}
+	for i := 0; i < 2; i++ {
+		_, err := l.Leaf(10)
+		var d *DamageError
+		if !errors.As(err, &d) || d.Seq != 10 || d.File != file {
+			t.Fatalf("Leaf(10), read %d = %v; want event 10 of %s damaged", i+1, err, file)
+		}
+	}
+	if n, ds := l.Damaged(); n != 1 || len(ds) != 1 || ds[0].Seq != 10 {
+		t.Errorf("Damaged() = %d, %v; want event 10 once", n, ds)
+	}
+	err := l.Range(11, 0, func(seq uint64, leaf []byte) error {
+		if !bytes.Equal(leaf, leaves[seq]) {
+			t.Errorf("event %d handed out altered", seq)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Range past the damaged event: %v", err)
+	}
+	if s, err := l.Append(context.Background(), testEvent(300)); err != nil || s.Seq != 300 {
+		t.Fatalf("Append after damage in a sealed segment = %v, %v", s, err)
+	}
+	var rep *CheckReport
+	within(t, "Check", func() { l.Close(); rep, _ = Check(context.Background(), dir, CheckOptions{Workers: 2}) })
+	if p := rep.Problem; p == nil || p.File != file || !p.HasSeq || p.Seq != 10 {
+		t.Errorf("Check: %v; want event 10 of %s", rep.Problem, file)
+	}
+}
