@@ -287,36 +287,51 @@ func TestDamage_ZeroedPage(t *testing.T) {
 }
 
 // TestDamage_ZeroedPageWhileRunning is the deadlock of a running agent: a
-// page is zeroed under an open log, then an append and a checkpoint. The
-// checkpoint's history check meets the page; it must return an error, and
-// Close must return, each within a bounded time (before, bbolt's panic
-// left a read transaction open and Close waited on it for ever).
+// page is zeroed under an open log, then a checkpoint is signed. Before,
+// bbolt's panic in the checkpoint's history check left a read transaction
+// open and Close waited on it for ever. Now the checkpoint returns, refusing
+// to sign (ErrInconsistent wrapping ErrDamaged), and so does Close, each
+// within a bounded time, whether the page holds events under the signed
+// size (the scrub meets it) or the events about to be signed.
 func TestDamage_ZeroedPageWhileRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		zero int // the event whose page is zeroed
+	}{
+		{"UnderTheSignedSize", 1500},
+		{"NewEvents", 3005},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := dmCopy(t)
+			l := openTest(t, dir, nil)
+			defer func() {
+				within(t, "Close", func() {
+					if err := l.Close(); err != nil {
+						t.Errorf("Close: %v", err)
+					}
+				})
+			}()
+			appendN(t, l, 3000, 10)
+			zeroPagesHolding(t, filepath.Join(dir, seg0), tc.zero)
+			within(t, "Checkpoint", func() {
+				_, c, err := l.Checkpoint(context.Background())
+				t.Logf("Checkpoint: size %d, %v", c.Size, err)
+				if !errors.Is(err, ErrDamaged) || !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "seg-000000.db") {
+					t.Errorf("Checkpoint over a zeroed page: %v; want ErrInconsistent and ErrDamaged naming the segment", err)
+				}
+			})
+			within(t, "reads", func() {
+				if _, err := l.Leaf(uint64(tc.zero)); !errors.Is(err, ErrDamaged) {
+					t.Errorf("Leaf(%d) = %v; want ErrDamaged", tc.zero, err)
+				}
+				if n, ds := l.Damaged(); n == 0 {
+					t.Errorf("Damaged() = %d, %v; want the damage counted", n, ds)
+				}
+			})
+		})
+	}
 	dir, _ := dmCopy(t)
-	l := openTest(t, dir, nil)
 	zeroPagesHolding(t, filepath.Join(dir, seg0), 1500)
-	within(t, "Append", func() {
-		if _, err := l.Append(context.Background(), testEvent(3000)); err != nil {
-			t.Logf("Append: %v", err)
-		}
-	})
-	within(t, "Checkpoint", func() {
-		_, _, err := l.Checkpoint(context.Background())
-		t.Logf("Checkpoint: %v", err)
-		if !errors.Is(err, ErrDamaged) || !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "seg-000000.db") {
-			t.Errorf("Checkpoint over a zeroed page: %v; want ErrInconsistent and ErrDamaged naming the segment", err)
-		}
-	})
-	within(t, "log checkpoint's Latest", func() {
-		if _, c, err := l.Latest(); err != nil || c.Size != 3000 {
-			t.Errorf("Latest = size %d, %v; want the checkpoint of size 3000", c.Size, err)
-		}
-	})
-	within(t, "Close", func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
 	openMovesAside(t, dir)
 }
 
@@ -650,6 +665,9 @@ func TestDamage_SealedSegment(t *testing.T) {
 	}
 	if s, err := l.Append(context.Background(), testEvent(300)); err != nil || s.Seq != 300 {
 		t.Fatalf("Append after damage in a sealed segment = %v, %v", s, err)
+	}
+	if _, _, err := l.Checkpoint(context.Background()); !errors.Is(err, ErrInconsistent) || !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Checkpoint after damage in a sealed segment = %v; want it refused (the scrub meets the damaged event)", err)
 	}
 	var rep *CheckReport
 	within(t, "Check", func() { l.Close(); rep, _ = Check(context.Background(), dir, CheckOptions{Workers: 2}) })
