@@ -131,12 +131,6 @@ type segRange struct {
 	pruned     bool
 }
 
-var (
-	baseOnce sync.Once
-	base     *damageBase
-	baseErr  error
-)
-
 // TestDamageMatrix runs the matrix; see the comment above.
 func TestDamageMatrix(t *testing.T) {
 	if testing.Short() {
@@ -200,21 +194,22 @@ func (b *damageBase) kinds(t *testing.T, f damagedFile) []damageKind {
 // signed checkpoints, a feed cursor the embedded broker acknowledged, an
 // anchor store whose anchors a simulated chain confirmed, and the oldest
 // segment pruned by retention's rule (delivered and anchored).
+// The base, the broker and the copy of the test binary go when the test
+// and all its cells have ended.
 func damageMatrixBase(t *testing.T) *damageBase {
-	baseOnce.Do(func() { base, baseErr = buildDamageBase() })
-	if baseErr != nil {
-		t.Fatalf("building the base log: %v", baseErr)
-	}
-	return base
-}
-
-func buildDamageBase() (*damageBase, error) {
 	root, err := os.MkdirTemp("", "waybill-damage-")
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	// Left for the process's end: cells run in parallel with it; the
-	// temporary directory is removed by the OS, not by the test.
+	t.Cleanup(func() { os.RemoveAll(root) })
+	b, err := buildDamageBase(t, root)
+	if err != nil {
+		t.Fatalf("building the base log: %v", err)
+	}
+	return b
+}
+
+func buildDamageBase(t *testing.T, root string) (*damageBase, error) {
 	b := &damageBase{dir: filepath.Join(root, "base")}
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, err
@@ -233,7 +228,8 @@ func buildDamageBase() (*damageBase, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.broker = broker.URL() // kept running: the agent's feed connects to it in every run cell
+	t.Cleanup(func() { broker.Close() })
+	b.broker = broker.URL() // the agent's feed connects to it in every run cell
 	ctx := context.Background()
 	data := filepath.Join(b.dir, "log")
 	l, err := eventlog.Open(ctx, data, &eventlog.Options{Keys: k, SegmentBytes: damageSegment,
@@ -484,55 +480,18 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		t.Skip("running as root without setpriv to drop privileges: permissions do not bind the commands, so an unreadable file cannot be tested")
 	}
 	onDisk := b.leavesOnDisk(t, f, d)
-	// The reading commands, then log salvage.
+	// The reading commands, then log salvage, one after another on one
+	// copy: none of them may change it.
 	a := b.newCell(t, f, d, nextCellID())
-	t.Run(cellShow, func(t *testing.T) {
-		skipKnown(t)
-		out := a.expect(t, cellShow, "log", "show", "--data", a.log(), "--from", strconv.FormatUint(b.pruned, 10))
-		if out.code == 0 && out.genuine < uint64(len(b.leaves))-b.pruned {
-			t.Errorf("exit 0 after %d of the %d events from %d", out.genuine, uint64(len(b.leaves))-b.pruned, b.pruned)
-		}
-	})
-	seq := uint64(len(b.leaves)) - 1
-	if f.seg >= 0 {
-		s := b.segs[f.seg]
-		seq = (s.first + s.end) / 2
+	for _, rc := range readingCommands {
+		t.Run(rc.name, func(t *testing.T) {
+			skipKnown(t)
+			out := a.expect(t, rc.name, rc.args(a)...)
+			if rc.check != nil {
+				rc.check(t, a, out)
+			}
+		})
 	}
-	t.Run(cellProve, func(t *testing.T) {
-		skipKnown(t)
-		args := []string{"log", "prove", "--data", a.log(), "--seq", strconv.FormatUint(seq, 10)}
-		if seq < b.pruned {
-			// A pruned event is proven from the copy its holder kept.
-			kept := filepath.Join(a.dir, "kept-event.json")
-			if err := os.WriteFile(kept, b.leaves[seq], 0o644); err != nil {
-				t.Fatal(err)
-			}
-			args = append(args, "--leaf", kept)
-		}
-		out := a.expect(t, cellProve, args...)
-		if out.code == 0 && out.genuine != 1 {
-			t.Errorf("exit 0 without the event's bundle: %q", out.stdout)
-		}
-	})
-	t.Run(cellCheck, func(t *testing.T) {
-		skipKnown(t)
-		out := a.expect(t, cellCheck, "log", "check", "--data", a.log())
-		if out.code == 0 && !strings.HasPrefix(out.stdout, "OK:") {
-			t.Errorf("exit 0 without OK: %q", out.stdout)
-		}
-		if out.code == 0 {
-			// An OK claims every event is intact: show must print them all.
-			shown := a.run(t, "log", "show", "--data", a.log(), "--from", strconv.FormatUint(b.pruned, 10))
-			if shown.code != 0 || shown.genuine != uint64(len(b.leaves))-b.pruned {
-				t.Errorf("log check said OK, but log show printed %d genuine events of %d and exited %d: %s",
-					shown.genuine, uint64(len(b.leaves))-b.pruned, shown.code, shown.stderr)
-			}
-		}
-	})
-	t.Run(cellSalvage, func(t *testing.T) {
-		skipKnown(t)
-		a.expect(t, cellSalvage, "log", "salvage", "--data", a.log(), "--epoch", "0")
-	})
 	t.Run("kept-after-salvage", func(t *testing.T) {
 		skipKnown(t)
 		a.kept(t, onDisk, false)
@@ -579,6 +538,72 @@ func (b *damageBase) cellGroup(t *testing.T, f damagedFile, d damageKind) {
 		skipKnown(t)
 		r.kept(t, onDisk, true)
 	})
+}
+
+// A readingCommand is a column of the matrix for a command that reads the
+// log: its arguments on a cell and what its success must show.
+type readingCommand struct {
+	name  string
+	args  func(c *cell) []string
+	check func(t *testing.T, c *cell, out output) // beyond the rules every cell keeps
+}
+
+// readingCommands are run in this order on one copy of the damaged log.
+var readingCommands = []readingCommand{
+	{name: cellShow,
+		args: func(c *cell) []string {
+			return []string{"log", "show", "--data", c.log(), "--from", strconv.FormatUint(c.b.pruned, 10)}
+		},
+		check: func(t *testing.T, c *cell, out output) {
+			if want := uint64(len(c.b.leaves)) - c.b.pruned; out.code == 0 && out.genuine < want {
+				t.Errorf("exit 0 after %d of the %d events from %d", out.genuine, want, c.b.pruned)
+			}
+		}},
+	{name: cellProve,
+		args: func(c *cell) []string {
+			seq := c.proveSeq()
+			args := []string{"log", "prove", "--data", c.log(), "--seq", strconv.FormatUint(seq, 10)}
+			if seq < c.b.pruned {
+				// A pruned event is proven from the copy its holder kept.
+				kept := filepath.Join(c.dir, "kept-event.json")
+				os.WriteFile(kept, c.b.leaves[seq], 0o644)
+				args = append(args, "--leaf", kept)
+			}
+			return args
+		},
+		check: func(t *testing.T, c *cell, out output) {
+			if out.code == 0 && out.genuine != 1 {
+				t.Errorf("exit 0 without the event's bundle: %q", out.stdout)
+			}
+		}},
+	{name: cellCheck,
+		args: func(c *cell) []string { return []string{"log", "check", "--data", c.log()} },
+		check: func(t *testing.T, c *cell, out output) {
+			if out.code != 0 {
+				return
+			}
+			if !strings.HasPrefix(out.stdout, "OK:") {
+				t.Errorf("exit 0 without OK: %q", out.stdout)
+			}
+			// An OK claims every event is intact: show must print them all.
+			shown := c.run(t, "log", "show", "--data", c.log(), "--from", strconv.FormatUint(c.b.pruned, 10))
+			if want := uint64(len(c.b.leaves)) - c.b.pruned; shown.code != 0 || shown.genuine != want {
+				t.Errorf("log check said OK, but log show printed %d genuine events of %d and exited %d: %s",
+					shown.genuine, want, shown.code, shown.stderr)
+			}
+		}},
+	{name: cellSalvage,
+		args: func(c *cell) []string { return []string{"log", "salvage", "--data", c.log(), "--epoch", "0"} }},
+}
+
+// proveSeq is the event log prove asks for: one in the middle of the
+// damaged segment, else the last.
+func (c *cell) proveSeq() uint64 {
+	if c.file.seg >= 0 {
+		s := c.b.segs[c.file.seg]
+		return (s.first + s.end) / 2
+	}
+	return uint64(len(c.b.leaves)) - 1
 }
 
 // movedAside reports whether the file named name was moved aside.
