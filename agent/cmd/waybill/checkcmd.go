@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/waybill-eu/waybill/agent/eventlog"
 )
@@ -23,6 +24,12 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	})
 	if rep != nil && rep.Events > 0 {
 		fmt.Fprintln(e.stderr)
+	}
+	if err != nil && !strings.Contains(err.Error(), "salvage") {
+		// The operator's next step, whatever the damage: the agent moves
+		// the damaged part aside when it starts, and salvage recovers
+		// what the files still prove.
+		return fmt.Errorf("%w\nnext: start the agent (waybill run), which moves what is damaged aside and goes on with a new epoch; then waybill log salvage --data %s --epoch N recovers what the damaged files still prove", err, f.data)
 	}
 	if err != nil {
 		return err
