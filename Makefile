@@ -37,8 +37,12 @@ test-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
 
+# -timeout: the slowest packages build the agent, start geth and Mosquitto
+# and emulate ARM under qemu; beside other work on a shared 2-core machine
+# they can outlast go test's default of 10 minutes, a wall-clock limit that
+# load alone reaches. Each test bounds its own waits; this bounds the whole.
 test: test-deps lint geth contracts-check
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # The registry contract: solc-js pinned in sync/anchor/contract/package.json
 # (npm packages in build/contract), evmVersion paris, abigen at go.mod's
