@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -29,14 +30,20 @@ func SegmentBytes(cfg *config.Config) int64 {
 // nil without one. Payloads may be pruned once every part of sy that runs
 // is done with them: the feed (the broker acknowledged them and the cursor
 // is persisted) and anchoring (a confirmed anchor covers them). now is the
-// clock of refusal records (nil: the system clock). The Keeper runs until
-// ctx is done.
+// clock of refusal records (nil: the system clock).
+//
+// The Keeper runs as a part of sy: it stops when ctx is done or sy is
+// closed, and sy.Wait waits for it before it closes the anchor store the
+// Keeper consults.
 func StartRetention(ctx context.Context, cfg *config.Config, l *eventlog.Log, sy *Sync, now func() time.Time, lg *slog.Logger) (*retention.Keeper, error) {
 	if cfg.Retention == nil {
 		return nil, nil
 	}
+	if sy == nil {
+		return nil, errors.New("retention: no Sync to run under (StartSync returns one even without feed or anchor)")
+	}
 	var holds []retention.Hold
-	if sy != nil && sy.Feed != nil {
+	if sy.Feed != nil {
 		p := sy.Feed
 		holds = append(holds, retention.Hold{Name: "feed", Done: func(origin string) uint64 {
 			if st := p.Status(); st.Origin == origin {
@@ -45,7 +52,7 @@ func StartRetention(ctx context.Context, cfg *config.Config, l *eventlog.Log, sy
 			return 0
 		}})
 	}
-	if sy != nil && sy.Anchor != nil {
+	if sy.Anchor != nil {
 		holds = append(holds, retention.Hold{Name: "anchor", Done: sy.Anchor.Anchored})
 	}
 	if lg == nil {
@@ -59,6 +66,11 @@ func StartRetention(ctx context.Context, cfg *config.Config, l *eventlog.Log, sy
 	if len(holds) == 0 {
 		lg.Warn("retention has no feed or anchor to wait for: nothing will be pruned, and events are refused at the budget")
 	}
-	go k.Run(ctx)
+	sy.run(func(syncCtx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer context.AfterFunc(syncCtx, cancel)()
+		defer cancel()
+		return k.Run(ctx)
+	})
 	return k, nil
 }

@@ -56,19 +56,43 @@ type SyncOptions struct {
 }
 
 // Sync is the running feed and anchoring, downstream of the log.
+//
+// Everything StartSync starts runs under a context the Sync owns, derived
+// from the caller's: a start that fails half-way, and Close, cancel it and
+// wait for what was started, so that no failure can leave a loop running
+// that the caller has no handle to stop.
 type Sync struct {
 	Feed   *feed.Publisher  // nil without a feed section
 	Anchor *anchor.Anchorer // nil without an anchor section
+
+	ctx    context.Context // the subsystems'; done when the caller's is, or on Close
+	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
-	closer func()
+	// closers release, in reverse order, what the stopped subsystems
+	// held: the anchor store, the ledger client.
+	closers []func() error
+	once    sync.Once
+	err     error
 }
 
 // StartSync starts the feed and the anchoring loop the configuration asks
-// for; they run until ctx is done. Wait returns when they have stopped.
+// for; they run until ctx is done or Close is called. Wait returns when
+// they have stopped. When one of them cannot start (an unreadable relayer
+// key, an anchor store another process holds, a ledger that cannot be
+// dialled), StartSync stops the ones it started, waits for them and
+// returns the error.
 func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
-	s := &Sync{closer: func() {}}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Sync{ctx: ctx, cancel: cancel}
+	if err := s.start(o); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
+}
+
+func (s *Sync) start(o SyncOptions) error {
 	var anchorer atomic.Pointer[anchor.Anchorer]
 	lg := o.Logger
 	if lg == nil {
@@ -85,47 +109,50 @@ func StartSync(ctx context.Context, o SyncOptions) (*Sync, error) {
 		if c.PasswordFile != "" {
 			b, err := os.ReadFile(c.PasswordFile)
 			if err != nil {
-				return nil, fmt.Errorf("feed: password_file: %w", err)
+				return fmt.Errorf("feed: password_file: %w", err)
 			}
 			fo.Password = strings.TrimRight(string(b), "\r\n")
 		}
 		if c.CAFile != "" || c.CertFile != "" || c.Insecure {
 			fo.TLS = &feed.TLSOptions{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, InsecureSkipVerify: c.Insecure}
 		}
-		p, err := feed.New(o.Log, fo)
+		p, err := feed.New(o.Log, fo) // its errors say "feed: "
 		if err != nil {
-			return nil, fmt.Errorf("feed: %w", err)
+			return err
 		}
 		s.Feed = p
-		s.run(func() error { return p.Run(ctx) })
+		s.run(p.Run)
 	}
 	if c := o.Config.Anchor; c != nil {
-		a, closeClient, err := openAnchor(ctx, o, c, filepath.Join(dir, AnchorStore), lg.With("subsystem", "anchor"))
+		a, closeClient, err := openAnchor(s.ctx, o, c, filepath.Join(dir, AnchorStore), lg.With("subsystem", "anchor"))
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("anchor: %w", err), s.Wait())
+			return err
 		}
-		s.Anchor, s.closer = a, closeClient
+		s.Anchor = a
+		s.closers = append(s.closers, func() error { closeClient(); return nil }, a.Close)
 		anchorer.Store(a)
-		s.run(func() error { return a.Run(ctx) })
+		s.run(a.Run)
 	}
-	return s, nil
+	return nil
 }
 
+// openAnchor opens the anchor store at path and the ledger backend. Its
+// errors start with "anchor: ", as anchor.Open's do.
 func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path string, lg *slog.Logger) (*anchor.Anchorer, func(), error) {
 	key := o.Key
 	if c.KeyFile != "" {
 		k, err := loadRelayer(ctx, c.KeyFile, c.PassFile)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("anchor: %w", err)
 		}
 		key = k
 	}
 	if key == nil {
-		return nil, nil, errors.New("no key to sign anchor transactions")
+		return nil, nil, errors.New("anchor: no key to sign anchor transactions")
 	}
 	be, closeClient, err := anchorBackend(ctx, o, c, key, lg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("anchor: %w", err)
 	}
 	fin, err := anchor.ParseFinality(c.Finality)
 	if err != nil {
@@ -189,11 +216,15 @@ func anchorBackend(ctx context.Context, o SyncOptions, c *config.Anchor, key *ec
 	return be, closeClient, nil
 }
 
-func (s *Sync) run(f func() error) {
+// run runs f in a goroutine of its own under the Sync's context, which f
+// must heed. Wait waits for it and returns its error with the others
+// before it releases the anchor store and the ledger client, so f may use
+// them. Only StartSync and StartRetention call it, before Wait.
+func (s *Sync) run(f func(context.Context) error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := f(); err != nil {
+		if err := f(s.ctx); err != nil {
 			s.mu.Lock()
 			s.errs = append(s.errs, err)
 			s.mu.Unlock()
@@ -214,20 +245,34 @@ func (s *Sync) Notify() {
 	}
 }
 
-// Wait waits for the feed and anchoring loops to stop (their context done),
-// closes the anchor store and the ledger client, and returns their errors.
+// Wait waits for the feed and anchoring loops to stop (the context given
+// to StartSync done, or Close called), releases the anchor store and the
+// ledger client, and returns their errors. It may be called more than
+// once, and on a nil Sync.
 func (s *Sync) Wait() error {
 	if s == nil {
 		return nil
 	}
 	s.wg.Wait()
-	if s.Anchor != nil {
-		if err := s.Anchor.Close(); err != nil {
-			s.errs = append(s.errs, err)
+	s.once.Do(func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			if err := s.closers[i](); err != nil {
+				s.errs = append(s.errs, err)
+			}
 		}
+		s.cancel()
+		s.err = errors.Join(s.errs...)
+	})
+	return s.err
+}
+
+// Close stops the feed and the anchoring loop and returns Wait's result.
+func (s *Sync) Close() error {
+	if s == nil {
+		return nil
 	}
-	s.closer()
-	return errors.Join(s.errs...)
+	s.cancel()
+	return s.Wait()
 }
 
 // Status returns the feed's and the anchoring's status for `waybill status`.
@@ -267,12 +312,18 @@ func latestAnchorRecord(a *anchor.Anchorer) []byte {
 }
 
 // loadRelayer loads the key that pays for anchors in place of the device.
+// The key file is read first: a missing or invalid key is reported as such,
+// before a passphrase is asked for.
 func loadRelayer(ctx context.Context, path, passFile string) (*ecdsa.PrivateKey, error) {
+	kf, err := devkey.ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("relayer key: %w", err)
+	}
 	pass, err := devkey.ReadPassphrase(ctx, passFile)
 	if err != nil {
 		return nil, fmt.Errorf("relayer key: %w", err)
 	}
-	k, err := devkey.Load(ctx, path, pass)
+	k, err := kf.Decrypt(ctx, pass)
 	if err != nil {
 		return nil, fmt.Errorf("relayer key: %w", err)
 	}

@@ -116,7 +116,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		// have stopped and, after a replay, the feed has caught up.
 		syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 		defer stopSync()
+		// A signal during the start (a relayer key's passphrase FIFO with
+		// no writer, its key derivation) stops it.
+		startStop := context.AfterFunc(ctx, stopSync)
 		sy, err := daemon.StartSync(syncCtx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), Logger: log})
+		startStop()
 		if err != nil {
 			stopSrv()
 			<-srvErr
