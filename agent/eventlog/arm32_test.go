@@ -66,9 +66,14 @@ func TestLog_Arm32(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("cross-compiling for GOARCH=arm: %v\n%s", err, out)
 	}
+	// Each emulated run is bounded: many times what it takes on a loaded
+	// machine, so that only a hung or runaway run fails on the bound.
+	const qemuDeadline = 10 * time.Minute
 	run := func(dir string, segment int64) ([]byte, time.Duration, error) {
 		start := time.Now()
-		cmd := exec.Command(qemu, bin,
+		ctx, cancel := context.WithTimeout(context.Background(), qemuDeadline)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, qemu, bin,
 			"-dir", dir, "-key", testKeyHex,
 			"-vm-budget", strconv.Itoa(arm32Budget),
 			"-segment", strconv.FormatInt(segment, 10),
@@ -76,6 +81,9 @@ func TestLog_Arm32(t *testing.T) {
 			"-bytes", strconv.FormatInt(1<<40, 10),
 			"-payload", "8192", "-workers", "16")
 		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Fatalf("the 32-bit run (segments of %d bytes) has not finished after %v:\n%s", segment, qemuDeadline, out)
+		}
 		return out, time.Since(start), err
 	}
 
