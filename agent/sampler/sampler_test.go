@@ -178,8 +178,10 @@ func TestSampler_LiveStuckSensorDoesNotBlockOthers(t *testing.T) {
 	var c collected
 	done := make(chan error)
 	go func() { done <- s.Run(ctx, c.emit) }()
-	for fast.calls.Load() < 20 {
-		time.Sleep(5 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); fast.calls.Load() < 20; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fast sensor was read %d times in a minute beside a stuck one, want 20", fast.calls.Load())
+		}
 	}
 	cancel()
 	close(stuck.block)

@@ -316,7 +316,7 @@ func TestBackend_BlocksNoncesReceipts(t *testing.T) {
 	}
 	// The pool promotes a sent transaction to pending asynchronously.
 	n, err := b.PendingNonce(ctx)
-	for deadline := time.Now().Add(5 * time.Second); err == nil && n != 1 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(time.Minute); err == nil && n != 1 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 		n, err = b.PendingNonce(ctx)
 	}
