@@ -417,6 +417,8 @@ type cell struct {
 	// unprivileged is false when the commands run with privileges that
 	// ignore file permissions.
 	unprivileged bool
+	// salvageOut is what the log-salvage cell printed.
+	salvageOut string
 }
 
 func (c *cell) log() string { return filepath.Join(c.dir, "log") }
@@ -593,7 +595,8 @@ var readingCommands = []readingCommand{
 			}
 		}},
 	{name: cellSalvage,
-		args: func(c *cell) []string { return []string{"log", "salvage", "--data", c.log(), "--epoch", "0"} }},
+		args:  func(c *cell) []string { return []string{"log", "salvage", "--data", c.log(), "--epoch", "0"} },
+		check: func(t *testing.T, c *cell, out output) { c.salvageOut = out.stdout }},
 }
 
 // proveSeq is the event log prove asks for: one in the middle of the
@@ -962,8 +965,9 @@ func (c *cell) kept(t *testing.T, onDisk map[uint64]bool, afterRun bool) {
 		t.Errorf("log show of the live log crashed: %s", tail(live.stderr))
 	}
 	add(live)
-	salvage := ""
+	salvage := c.salvageOut
 	if afterRun {
+		salvage = ""
 		if len(damagedEpochs(c.log())) > 0 || live.code != 0 {
 			o := c.run(t, "log", "salvage", "--data", c.log(), "--epoch", "0")
 			if crashed.MatchString(o.stderr) {
@@ -1011,6 +1015,48 @@ func (c *cell) kept(t *testing.T, onDisk map[uint64]bool, afterRun bool) {
 		t.Errorf("%d of the %d events whose bytes are on the disk are neither in the live log nor salvaged (first few: %v); live log show exited %d: %s; salvage: %s",
 			len(lost), len(onDisk), firstFew(lost), live.code, tail(live.stderr), tail(salvage))
 	}
+	// The events the damage destroyed are named by log salvage.
+	named, more := missingEvents(salvage)
+	var unnamed []uint64
+	for seq := c.b.pruned; seq < uint64(len(c.b.leaves)); seq++ {
+		if !found[seq] && !onDisk[seq] && !named[seq] {
+			unnamed = append(unnamed, seq)
+		}
+	}
+	if len(unnamed) > 0 && !more {
+		t.Errorf("events %v were destroyed but log salvage does not name them as missing: %s", firstFew(unnamed), tail(salvage))
+	}
+}
+
+// missingEvents parses the "missing events: 3-7, 9, and 4 more" line of log
+// salvage's summary; more is true when the list was cut short.
+func missingEvents(summary string) (named map[uint64]bool, more bool) {
+	named = map[uint64]bool{}
+	for _, line := range strings.Split(summary, "\n") {
+		list, ok := strings.CutPrefix(line, "missing events: ")
+		if !ok {
+			continue
+		}
+		for _, r := range strings.Split(list, ", ") {
+			if strings.HasPrefix(r, "and ") {
+				more = true
+				continue
+			}
+			lo, hi, _ := strings.Cut(r, "-")
+			a, err1 := strconv.ParseUint(lo, 10, 64)
+			b, err2 := strconv.ParseUint(hi, 10, 64)
+			if hi == "" {
+				b, err2 = a, nil
+			}
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			for seq := a; seq <= b && seq < a+1<<20; seq++ {
+				named[seq] = true
+			}
+		}
+	}
+	return named, more
 }
 
 // collect adds the genuine epoch-0 events of log show output to found.
