@@ -1134,3 +1134,18 @@ func copyFile(from, to string) error {
 	}
 	return os.WriteFile(to, b, fi.Mode().Perm())
 }
+
+// With no agent running, status names what an agent moved aside after
+// finding it damaged.
+func TestCLI_StatusNamesDamagedParts(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "damaged", "epoch-0-20261207T101010Z"), 0o755)
+	os.WriteFile(filepath.Join(dir, "feed.cursor.damaged-20261207T101010.000000000Z"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "anchor.db.damaged-20261207T101011.000000000Z"), nil, 0o644)
+	code, _, errs := waybill(t, "", "status", "--data", dir)
+	for _, want := range []string{"no agent is running", "damaged/epoch-0-20261207T101010Z", "feed.cursor.damaged-", "anchor.db.damaged-"} {
+		if code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("status = %d %q; want %q", code, errs, want)
+		}
+	}
+}

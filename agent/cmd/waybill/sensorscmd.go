@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -224,7 +225,27 @@ func cmdStatus(ctx context.Context, e *env, args []string) error {
 	}
 	c, err := dial(f.data, *timeout)
 	if err != nil {
+		if aside := damagedParts(f.data); len(aside) > 0 {
+			return fmt.Errorf("status: no agent is running on %s: %w; found damaged and moved aside there: %s", f.data, err, strings.Join(aside, ", "))
+		}
 		return fmt.Errorf("status: no agent is running on %s: %w", f.data, err)
 	}
 	return c.Do(ctx, "GET", "/v1/status", nil, e.stdout)
+}
+
+// damagedParts lists what the agent moved aside in the log directory dir
+// after finding it damaged: epochs under damaged/, a feed cursor or an
+// anchor store renamed to NAME.damaged-<time>.
+func damagedParts(dir string) []string {
+	var out []string
+	if es, err := os.ReadDir(filepath.Join(dir, "damaged")); err == nil {
+		for _, e := range es {
+			out = append(out, filepath.Join("damaged", e.Name()))
+		}
+	}
+	m, _ := filepath.Glob(filepath.Join(dir, "*.damaged-*"))
+	for _, p := range m {
+		out = append(out, filepath.Base(p))
+	}
+	return out
 }
