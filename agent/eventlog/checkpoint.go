@@ -18,8 +18,11 @@ import (
 )
 
 // ErrInconsistent is wrapped by Checkpoint's error when the stored history
-// contradicts the latest signed checkpoint. The log then signs nothing more
-// until an operator has checked it (waybill log check) and restarted it.
+// contradicts the latest signed checkpoint: stored hashes that do not give
+// its root, nodes that are not the hash of their children, a segment that
+// cannot be read. The log then signs nothing more until an operator has
+// checked it (waybill log check) and restarted it. An event whose bytes
+// alone are damaged is not such a contradiction: see Checkpoint.
 var ErrInconsistent = errors.New("history is inconsistent with the last signed checkpoint")
 
 // ErrNoCheckpoint is returned when no checkpoint has been signed yet.
@@ -119,6 +122,13 @@ func (l *Log) CheckpointAt(size uint64) ([]byte, error) {
 // signs nothing, raises the alarm (logged at error level, and returned by
 // Alarm) and returns an error wrapping ErrInconsistent; it then refuses to
 // sign until the log is reopened.
+//
+// An event whose bytes do not match its stored hash, while its stored
+// hashes agree with the nodes above them and with the signed checkpoints,
+// is damage of that event, not of the history: the tree Checkpoint signs is
+// made of the stored hashes. Checkpoint records it (Log.Damaged, logged
+// once at error level) and signs; the event is never served, and is proven
+// like a pruned one, from a copy its holder supplies.
 func (l *Log) Checkpoint(ctx context.Context) ([]byte, checkpoint.Checkpoint, error) {
 	var zero checkpoint.Checkpoint
 	if !l.writable {
@@ -260,7 +270,7 @@ func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Che
 		}
 		from = prev.Size
 	}
-	if err := verifyRange(ctx, r, from, size); err != nil {
+	if err := verifyRange(ctx, r, from, size, true); err != nil {
 		return 0, fmt.Errorf("eventlog: %w: %w", ErrInconsistent, err)
 	}
 	if got, err := merkle.TreeHash(size, r); err != nil {
@@ -277,7 +287,7 @@ func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Che
 		scrub = 0
 	}
 	end := min(scrub+budget, from)
-	if err := verifyRange(ctx, r, scrub, end); err != nil {
+	if err := verifyRange(ctx, r, scrub, end, true); err != nil {
 		return 0, fmt.Errorf("eventlog: %w: an event under the signed size %d changed: %w", ErrInconsistent, from, err)
 	}
 	if end >= from {
@@ -288,8 +298,11 @@ func (l *Log) verifyHistory(ctx context.Context, r *reader, prev *checkpoint.Che
 
 // verifyRange checks that every event in [lo, hi) hashes to its stored leaf
 // hash and that every node it completes is the hash of its two children.
-// Of a pruned event only the nodes can be checked.
-func verifyRange(ctx context.Context, r *reader, lo, hi uint64) error {
+// Of a pruned event only the nodes can be checked. So it is of an event
+// whose bytes alone are damaged (errLeafBytes) when bytesDamageOK: the
+// read recorded it (see Log.Damaged), and its stored hash, checked with
+// the nodes, stands for it. Otherwise such an event fails the check.
+func verifyRange(ctx context.Context, r *reader, lo, hi uint64, bytesDamageOK bool) error {
 	for seq := lo; seq < hi; seq++ {
 		if seq%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -297,7 +310,7 @@ func verifyRange(ctx context.Context, r *reader, lo, hi uint64) error {
 			}
 		}
 		leaf, err := r.leaf(seq)
-		if err != nil && !errors.Is(err, ErrPruned) {
+		if err != nil && !errors.Is(err, ErrPruned) && !(bytesDamageOK && errors.Is(err, errLeafBytes)) {
 			return err
 		}
 		hs, err := r.storedHashes(seq)

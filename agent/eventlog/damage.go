@@ -12,6 +12,14 @@ import (
 // ErrDamaged is wrapped by every *DamageError.
 var ErrDamaged = errors.New("damaged")
 
+// errLeafBytes is the damage of one event's bytes: they do not hash to the
+// event's stored leaf hash, and are not a genuine signed event of that
+// sequence number either. The stored hash still stands for the event, as a
+// pruned event's does: the tree the log signs is made of stored hashes, so
+// checkpoints go on, while the event is never served and is proven only
+// from a copy its holder supplies (InclusionProof).
+var errLeafBytes = errors.New("the event does not match its stored hash")
+
 // DamageError reports a segment file whose bytes are not what the log
 // wrote: a page bbolt cannot read, a file shorter than its own meta page
 // says, or an event that does not match its stored hash. What it names is
@@ -28,8 +36,16 @@ func (e *DamageError) Error() string {
 	if e.HasSeq {
 		where += fmt.Sprintf(", event %d", e.Seq)
 	}
-	return fmt.Sprintf("eventlog: %s: %v: %v (waybill log check names the damage; waybill log salvage recovers what the file still proves)",
-		where, ErrDamaged, e.Err)
+	return fmt.Sprintf("eventlog: %s: %v: %v (%s)", where, ErrDamaged, e.Err, e.next())
+}
+
+// next is the operator's next step.
+func (e *DamageError) next() string {
+	if e.HasSeq && errors.Is(e.Err, errLeafBytes) {
+		return fmt.Sprintf("its stored hash is intact, so checkpoints go on; the event is proven from a copy a feed consumer holds: "+
+			"waybill log prove --seq %d --leaf FILE; waybill log salvage recovers what the file still proves", e.Seq)
+	}
+	return "waybill log check names the damage; waybill log salvage recovers what the file still proves"
 }
 
 // Unwrap returns ErrDamaged and the underlying error.
@@ -89,13 +105,21 @@ func (l *Log) noteDamage(err error) error {
 		l.found = append(l.found, *d)
 	}
 	l.mu.Unlock()
-	l.opts.Logger.Error("LOG DAMAGED: a read met a damaged segment; the damaged events are not handed out", "err", err)
+	attrs := []any{"file", d.File}
+	if d.HasSeq {
+		attrs = append(attrs, "seq", d.Seq)
+	}
+	attrs = append(attrs, "next", d.next(), "err", err)
+	l.opts.Logger.Error("LOG DAMAGED: a read met a damaged segment; the damaged events are not handed out", attrs...)
 	return err
 }
 
 // Damaged returns the number of distinct damaged places (a file and an
-// event) reads have met since Open, and the first of them. An event named
-// here is refused on every read, never served.
+// event) reads and checks have met since Open, and the first
+// maxDamageKept of them. An event named here is refused on every read,
+// never served. An event whose bytes alone are damaged (its stored hash
+// agrees with the tree) does not stop checkpoints: Checkpoint's checks
+// meet it and count it here, and sign the stored tree.
 func (l *Log) Damaged() (int, []DamageError) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -9,13 +9,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
 )
 
 // The damage tests run on real bbolt files written by the log, damaged the
@@ -337,7 +340,9 @@ func TestDamage_ZeroedPageWhileRunning(t *testing.T) {
 
 // TestDamage_TamperedEvent changes event 100's bytes inside the segment
 // file, as the issue's event-000100 → event-999999 edit did. Reads stop at
-// it, proofs refuse it, Check and a writable Open find it.
+// it, proofs refuse it, Check and a writable Open find it. Its stored hash
+// is intact: the writable Open keeps the epoch, reports the event damaged
+// and signs the next checkpoint.
 func TestDamage_TamperedEvent(t *testing.T) {
 	dir, leaves := dmCopy(t)
 	if n := ckXorAll(t, dir, []byte(`"parcel":"P000100"`), len(`"parcel":"P`), '0'^'9'); n == 0 {
@@ -365,7 +370,17 @@ func TestDamage_TamperedEvent(t *testing.T) {
 	if p := checkDamaged(t, dir); !p.HasSeq || p.Seq != 100 {
 		t.Errorf("Check: %v; want event 100", p)
 	}
-	openMovesAside(t, dir)
+	l := openTest(t, dir, nil)
+	defer func() { within(t, "Close", func() { l.Close() }) }()
+	if n, ds := l.Damaged(); l.Damage() != "" || l.Epoch() != 0 || n != 1 || ds[0].Seq != 100 {
+		t.Fatalf("writable Open: epoch %d, damage %q, Damaged() = %d, %v; want epoch 0 kept and event 100 reported", l.Epoch(), l.Damage(), n, ds)
+	}
+	appendN(t, l, 3000, 3)
+	within(t, "Checkpoint", func() {
+		if _, c, err := l.Checkpoint(context.Background()); err != nil || c.Size != 3003 {
+			t.Errorf("Checkpoint = size %d, %v; want 3003 signed", c.Size, err)
+		}
+	})
 }
 
 // TestDamage_BitFlips flips bits at seeded offsets of the used part of the
@@ -404,7 +419,18 @@ func TestDamage_BitFlips(t *testing.T) {
 			t.Fatalf("seed %d: writable Open: %v", seed, err)
 		}
 		if l.Damage() == "" {
-			checkLeaves(t, l, 0)
+			// Kept: every event reads as written, or is damaged, reported.
+			n, ds := l.Damaged()
+			for seq := range l.Size() {
+				leaf, err := l.Leaf(seq)
+				var d *DamageError
+				switch {
+				case err == nil && !bytes.Equal(leaf, leaves[seq]):
+					t.Errorf("seed %d: event %d handed out altered", seed, seq)
+				case err != nil && (!errors.As(err, &d) || !slices.ContainsFunc(ds, func(k DamageError) bool { return k.Seq == seq })):
+					t.Errorf("seed %d: Leaf(%d) = %v; Damaged() = %d, %v: want it among them", seed, seq, err, n, ds)
+				}
+			}
 		}
 		within(t, "Close", func() { l.Close() })
 		t.Logf("seed %d: read %d events (%v); check: %v", seed, n, rerr, rep.Problem)
@@ -618,7 +644,10 @@ func FuzzWalkPages(f *testing.F) {
 // TestDamage_SealedSegment changes an event in a sealed segment. The log
 // opens for writing without moving anything aside (the active segment is
 // intact), refuses that event on every read, naming its file, counts it,
-// and goes on appending and serving the other events.
+// and goes on appending, serving the other events and signing
+// checkpoints, each consistent with the one before, across a restart; the
+// restarted log finds the damage again (its first checkpoint's scrub
+// passes the event) and reports it.
 func TestDamage_SealedSegment(t *testing.T) {
 	dir := t.TempDir()
 	leaves := ckBuild(t, dir, 300, 64<<10, 300)
@@ -663,11 +692,45 @@ func TestDamage_SealedSegment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Range past the damaged event: %v", err)
 	}
-	if s, err := l.Append(context.Background(), testEvent(300)); err != nil || s.Seq != 300 {
-		t.Fatalf("Append after damage in a sealed segment = %v, %v", s, err)
+	_, prev, err := l.Latest()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, _, err := l.Checkpoint(context.Background()); !errors.Is(err, ErrInconsistent) || !errors.Is(err, ErrDamaged) {
-		t.Fatalf("Checkpoint after damage in a sealed segment = %v; want it refused (the scrub meets the damaged event)", err)
+	// signs appends events and signs a checkpoint, which must extend prev.
+	signs := func(first int) {
+		t.Helper()
+		appendN(t, l, first, 5)
+		var c checkpoint.Checkpoint
+		within(t, "Checkpoint", func() { _, c, err = l.Checkpoint(context.Background()) })
+		if err != nil || c.Size != uint64(first+5) {
+			t.Fatalf("Checkpoint after damage in a sealed segment = size %d, %v; want size %d signed", c.Size, err, first+5)
+		}
+		_, _, proof, err := l.ProveConsistency(prev.Size, c.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := merkle.CheckConsistency(proof, prev.Size, c.Size, prev.Root, c.Root); err != nil {
+			t.Fatalf("checkpoint %d is not consistent with checkpoint %d: %v", c.Size, prev.Size, err)
+		}
+		prev = c
+	}
+	signs(300)
+	within(t, "Close", func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+
+	l = openTest(t, dir, nil)
+	if l.Damage() != "" || l.Epoch() != 0 || l.Size() != 305 {
+		t.Fatalf("reopen: epoch %d, size %d, damage %q; want epoch 0 of 305 events, nothing moved aside", l.Epoch(), l.Size(), l.Damage())
+	}
+	signs(305)
+	if n, ds := l.Damaged(); n != 1 || len(ds) != 1 || ds[0].Seq != 10 || ds[0].File != file {
+		t.Errorf("Damaged() after restart and a checkpoint = %d, %v; want event 10 of %s", n, ds, file)
+	}
+	if _, err := l.Leaf(10); !errors.Is(err, ErrDamaged) {
+		t.Errorf("Leaf(10) after restart = %v; want ErrDamaged", err)
 	}
 	var rep *CheckReport
 	within(t, "Check", func() { l.Close(); rep, _ = Check(context.Background(), dir, CheckOptions{Workers: 2}) })

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -213,39 +214,121 @@ func TestOpen_SecondWriterNamesHolder(t *testing.T) {
 	}
 }
 
-func TestCheckpoint_RefusesCorruptedSignedLeaf(t *testing.T) {
-	dir := t.TempDir()
-	l := openTest(t, dir, nil)
-	for i := 0; i < 20; i++ {
-		if _, err := l.Append(context.Background(), testEvent(i)); err != nil {
-			t.Fatal(err)
+// TestCheckpoint_SignsOverDamagedLeaf changes the bytes of event 7, under
+// the signed size, behind the log's back. Its stored hash still agrees with
+// the tree, so Checkpoint signs the next checkpoint, consistent with the
+// previous one; event 7 is reported damaged and never served; the other
+// events read as they were written; its genuine bytes are still proven.
+func TestCheckpoint_SignsOverDamagedLeaf(t *testing.T) {
+	l := openTest(t, t.TempDir(), nil)
+	defer l.Close()
+	var leaves [][]byte
+	add := func(from, to int) {
+		for i := from; i < to; i++ {
+			s, err := l.Append(context.Background(), testEvent(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, _ := s.Leaf()
+			leaves = append(leaves, leaf)
 		}
 	}
-	if _, _, err := l.Checkpoint(context.Background()); err != nil {
+	add(0, 20)
+	_, c1, err := l.Checkpoint(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 20; i < 25; i++ {
-		l.Append(context.Background(), testEvent(i))
+	add(20, 25)
+	damageInActive(t, l, bLeaves, 7, func(v []byte) { v[len(v)/2] ^= 1 })
+	_, c2, err := l.Checkpoint(context.Background())
+	if err != nil || c2.Size != 25 {
+		t.Fatalf("Checkpoint over a damaged leaf = size %d, %v; want size 25 signed", c2.Size, err)
 	}
-	// Corrupt leaf 7 under the signed size, behind the log's back.
+	if err := l.Alarm(); err != nil {
+		t.Fatalf("Alarm() = %v", err)
+	}
+	o, n, proof, err := l.ProveConsistency(c1.Size, c2.Size)
+	if err != nil || o != c1.Root || n != c2.Root {
+		t.Fatalf("ProveConsistency(20, 25) = %s, %s, %v", o, n, err)
+	}
+	if err := merkle.CheckConsistency(proof, c1.Size, c2.Size, c1.Root, c2.Root); err != nil {
+		t.Fatalf("the checkpoint signed over the damaged leaf is not consistent with the previous one: %v", err)
+	}
+	if cnt, ds := l.Damaged(); cnt != 1 || len(ds) != 1 || !ds[0].HasSeq || ds[0].Seq != 7 {
+		t.Fatalf("Damaged() = %d, %v; want event 7", cnt, ds)
+	}
+	_, err = l.Leaf(7)
+	var d *DamageError
+	if !errors.As(err, &d) || d.Seq != 7 || !strings.Contains(err.Error(), "seg-000000.db") || !strings.Contains(err.Error(), "--leaf") {
+		t.Fatalf("Leaf(7) = %v; want event 7 of seg-000000.db damaged, naming log prove --leaf", err)
+	}
+	for seq := range uint64(25) {
+		if seq == 7 {
+			continue
+		}
+		if leaf, err := l.Leaf(seq); err != nil || !bytes.Equal(leaf, leaves[seq]) {
+			t.Fatalf("Leaf(%d) = %.40q, %v", seq, leaf, err)
+		}
+	}
+	h, ip, err := l.InclusionProof(7, 25)
+	if err != nil || h != merkle.LeafHash(leaves[7]) {
+		t.Fatalf("InclusionProof(7) = %s, %v; want the genuine event's hash", h, err)
+	}
+	if err := merkle.CheckInclusion(ip, 7, 25, merkle.LeafHash(leaves[7]), c2.Root); err != nil {
+		t.Fatalf("the genuine event 7 is not proven in the new checkpoint: %v", err)
+	}
+	if cnt, _ := l.Damaged(); cnt != 1 {
+		t.Fatalf("Damaged() = %d after more reads of event 7; want it counted once", cnt)
+	}
+}
+
+// TestCheckpoint_AlarmOnDamagedStoredHash changes a stored hash under the
+// signed size, the event's bytes intact: that is history contradicting
+// what was signed, and Checkpoint raises the alarm and keeps it raised.
+func TestCheckpoint_AlarmOnDamagedStoredHash(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		seq   uint64
+		level int // the stored hash of that level of event seq is changed
+	}{
+		{"LeafHash", 7, 0},
+		{"Node", 5, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openTest(t, t.TempDir(), nil)
+			defer l.Close()
+			appendN(t, l, 0, 20)
+			if _, _, err := l.Checkpoint(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			appendN(t, l, 20, 5)
+			damageInActive(t, l, bTree, tc.seq, func(v []byte) { v[32*tc.level+3] ^= 1 })
+			_, _, err := l.Checkpoint(context.Background())
+			if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), fmt.Sprintf("event %d", tc.seq)) && !strings.Contains(err.Error(), "stored node") {
+				t.Fatalf("Checkpoint over a changed stored hash = %v; want ErrInconsistent naming the event or node", err)
+			}
+			t.Logf("Checkpoint: %v", err)
+			if _, _, err := l.Checkpoint(context.Background()); !errors.Is(err, ErrInconsistent) {
+				t.Fatalf("second Checkpoint = %v; want the alarm to stay raised", err)
+			}
+		})
+	}
+}
+
+// damageInActive changes the value of key seq in bucket of the open log's
+// active segment, behind the log's back.
+func damageInActive(t *testing.T, l *Log, bucket []byte, seq uint64, change func([]byte)) {
+	t.Helper()
 	l.mu.Lock()
 	db := l.active
 	l.mu.Unlock()
 	err := db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bLeaves)
-		v := append([]byte(nil), b.Get(u64(7))...)
-		v[len(v)/2] ^= 1
-		return b.Put(u64(7), v)
+		b := tx.Bucket(bucket)
+		v := bytes.Clone(b.Get(u64(seq)))
+		change(v)
+		return b.Put(u64(seq), v)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = l.Checkpoint(context.Background())
-	if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), "event 7") {
-		t.Fatalf("Checkpoint over a corrupted signed leaf = %v; want ErrInconsistent naming event 7", err)
-	}
-	if _, _, err := l.Checkpoint(context.Background()); !errors.Is(err, ErrInconsistent) {
-		t.Fatalf("second Checkpoint = %v; want the alarm to stay raised", err)
-	}
-	l.Close()
 }

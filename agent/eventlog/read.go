@@ -19,8 +19,9 @@ const maxSealedOpen = 2
 // reader reads leaves and stored nodes across segments within one snapshot
 // of the log. It implements merkle.NodeReader. Call release when done.
 type reader struct {
-	l    *Log
-	size uint64 // committed size at the snapshot
+	l     *Log
+	size  uint64 // committed size at the snapshot
+	epoch uint32
 	segs []segInfo
 	txs  map[int]*bolt.Tx
 	held []int // sealed segments whose refs this reader holds
@@ -29,7 +30,7 @@ type reader struct {
 // readerAt returns a reader over the first size events. The caller holds
 // l.mu or is Open.
 func (l *Log) readerAt(size uint64) *reader {
-	return &reader{l: l, size: size, segs: l.man.Segments, txs: map[int]*bolt.Tx{}}
+	return &reader{l: l, size: size, epoch: l.epoch, segs: l.man.Segments, txs: map[int]*bolt.Tx{}}
 }
 
 // newReader snapshots the log under l.mu.
@@ -195,6 +196,9 @@ func (r *reader) Node(level uint8, index uint64) (merkle.Hash, error) {
 
 // leaf returns a copy of the leaf bytes of event seq, checked against the
 // event's stored leaf hash: what the log hands out is what it stored.
+// Bytes that do not match are damage of the event (errLeafBytes) unless
+// they are the genuine signed event seq, whose hash is then what the log
+// should hold: the stored hashes are damaged, which is damage of the tree.
 func (r *reader) leaf(seq uint64) ([]byte, error) {
 	if seq >= r.size {
 		return nil, fmt.Errorf("eventlog: event %d does not exist (log size %d)", seq, r.size)
@@ -217,12 +221,21 @@ func (r *reader) leaf(seq uint64) ([]byte, error) {
 			return damaged("its stored hashes are missing or malformed")
 		}
 		if merkle.LeafHash(v) != merkle.Hash(hs[:32]) {
-			return damaged("the event does not match its stored hash")
+			if r.l.genuine(r.epoch, seq, v) {
+				return damaged("its stored leaf hash is not the hash of its bytes, which are the signed event: the stored hashes are damaged")
+			}
+			return &DamageError{File: r.segs[i].File, Seq: seq, HasSeq: true, Err: errLeafBytes}
 		}
 		leaf = append([]byte(nil), v...)
 		return nil
 	})
 	return leaf, err
+}
+
+// genuine reports whether leaf is event seq of this log's epoch, signed by
+// its device.
+func (l *Log) genuine(epoch uint32, seq uint64, leaf []byte) bool {
+	return verifyLeaf(l.id.Domain(), l.id.Device, epoch, seq, leaf) == nil
 }
 
 // storedHashes returns a copy of the hashes stored for leaf seq.
