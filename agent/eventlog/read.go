@@ -22,9 +22,9 @@ type reader struct {
 	l     *Log
 	size  uint64 // committed size at the snapshot
 	epoch uint32
-	segs []segInfo
-	txs  map[int]*bolt.Tx
-	held []int // sealed segments whose refs this reader holds
+	segs  []segInfo
+	txs   map[int]*bolt.Tx
+	held  []int // sealed segments whose refs this reader holds
 }
 
 // readerAt returns a reader over the first size events. The caller holds
