@@ -480,7 +480,8 @@ func TestNode_FundConcurrent(t *testing.T) {
 // transaction at all.
 func TestNode_Period(t *testing.T) {
 	n := Start(t, WithPeriod(1))
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	const limit = 2 * time.Minute // two blocks take two seconds; a loaded machine, longer
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
 	defer cancel()
 	for {
 		head, err := n.Client().BlockNumber(ctx)
@@ -492,7 +493,7 @@ func TestNode_Period(t *testing.T) {
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("head still %d after 30 s at --dev.period 1", head)
+			t.Fatalf("head still %d after %v at --dev.period 1", head, limit)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
