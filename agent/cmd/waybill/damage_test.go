@@ -52,9 +52,20 @@ import (
 //     make it fail);
 //   - prints no event that differs from the genuine one.
 //
+// `run` is started with a configuration that runs the feed (to an embedded
+// broker), anchoring (to an unreachable node) and retention; it is stopped
+// with SIGTERM once it serves and has signed a checkpoint of its log (or
+// has exited), and `status` is asked while it serves.
+//
 // After `run` and after `log salvage`, the "kept" cells count the events:
 // every event whose leaf bytes are still on the disk is in the live log or
-// among what `log salvage` recovers, byte for byte.
+// among what `log salvage` recovers, byte for byte, and every other one is
+// named by log salvage as missing.
+//
+// The matrix is data: the files are the base log's (damagedFile), the
+// damages are kinds (damageKind, offsets from each file's size) and the
+// reading commands a table (readingCommands); run and status share one
+// agent per cell.
 
 // damageChild, set in the environment, makes the test binary act as the
 // waybill command (see TestMain).
@@ -414,9 +425,6 @@ type cell struct {
 	dir  string // holds device.key, config.yaml, log/
 	file damagedFile
 	kind damageKind
-	// unprivileged is false when the commands run with privileges that
-	// ignore file permissions.
-	unprivileged bool
 	// salvageOut is what the log-salvage cell printed.
 	salvageOut string
 }
@@ -426,7 +434,7 @@ func (c *cell) log() string { return filepath.Join(c.dir, "log") }
 // newCell copies the base log into a new directory and damages the file.
 func (b *damageBase) newCell(t *testing.T, f damagedFile, d damageKind, id int) *cell {
 	t.Helper()
-	c := &cell{b: b, dir: t.TempDir(), file: f, kind: d, unprivileged: b.asUser != nil || os.Geteuid() != 0}
+	c := &cell{b: b, dir: t.TempDir(), file: f, kind: d}
 	if err := copyTree(b.dir, c.dir); err != nil {
 		t.Fatal(err)
 	}
