@@ -104,7 +104,14 @@ func (l *Log) noteDamage(err error) error {
 	if len(l.found) < maxDamageKept {
 		l.found = append(l.found, *d)
 	}
+	bytesOnly := d.HasSeq && errors.Is(d.Err, errLeafBytes)
+	if bytesOnly {
+		l.leafDamageN++
+	}
 	l.mu.Unlock()
+	if bytesOnly && l.writable {
+		l.saveDamaged()
+	}
 	attrs := []any{"file", d.File}
 	if d.HasSeq {
 		attrs = append(attrs, "seq", d.Seq)

@@ -10,6 +10,9 @@
 //	manifest.json        identity, current epoch, epoch history, segment list
 //	epoch-N/checkpoint   the latest checkpoint signed in epoch N (a signed note)
 //	epoch-N/seg-K.db     bbolt segment files of epoch N (seg-K.pruned.db once pruned)
+//	epoch-N/damaged-events.json
+//	                     the events of epoch N whose bytes alone are damaged
+//	                     (see Damage); a report, kept across restarts
 //	damaged/             epochs moved aside after a failed open or check,
 //	                     damaged manifests (manifest-<time>.json) and segment
 //	                     files no manifest named (leftover-<time>-…)
@@ -91,9 +94,27 @@
 // size against the root held in memory, and verifies a stored checkpoint's
 // signature (CheckpointAt). An event that fails is never handed out: the
 // read stops there with a *DamageError, each time it is read; the damage is
-// logged once and counted by Log.Damaged. Checkpoint refuses to sign over
-// damage it meets (ErrInconsistent wrapping ErrDamaged). Damage in sealed
-// segments does not stop the log: appends and the intact events go on.
+// logged once at error level, with the file, the event and the next step,
+// and counted by Log.Damaged. Damage in sealed segments does not stop the
+// log: appends and the intact events go on.
+//
+// Two kinds of damage are told apart. Damage of the history — stored
+// hashes that do not give the root a checkpoint signed, a node that is not
+// the hash of its children, a page bbolt cannot read — makes Checkpoint
+// refuse to sign (ErrInconsistent, with ErrDamaged when a read failed) and
+// raise the alarm until the log is reopened, and Open move the epoch
+// aside when it is in the active segment. Damage of one event's bytes —
+// bytes that do not hash to the event's stored leaf hash and are not the
+// signed event either, while the stored hashes agree with the nodes above
+// them and the signed checkpoints — is not: the tree the log signs is made
+// of the stored hashes, so signing over it is safe. Such an event is
+// treated like a pruned one whose holder supplies the bytes: never served,
+// proven from a copy a feed consumer holds (InclusionProof; waybill log
+// prove --leaf), and Checkpoint, Open and the scrub go on over its stored
+// hash. It is recorded in the epoch's damaged-events.json, so that
+// Log.Damaged reports it after a restart too; Prune refuses its segment,
+// whose damaged bytes are evidence. Bytes that are the signed event under a
+// stored hash that is not their hash are damage of the history.
 //
 // # Pruning
 //

@@ -122,6 +122,11 @@ type Log struct {
 	commitErr error         // the last failed commit's error
 	found     []DamageError // damage reads have met (see Damaged)
 	foundN    int
+	// leafDamageN counts the events whose bytes alone are damaged among
+	// foundN (see damagedName).
+	leafDamageN int
+
+	dmMu sync.Mutex // orders the writes of the damaged-events list
 }
 
 // sealedSeg is an open segment file and the readers using it. A segment is
@@ -248,6 +253,7 @@ func (l *Log) open(ctx context.Context) error {
 // epoch aside like any other damage instead of crashing on every start.
 func (l *Log) openChecked() error {
 	file := l.man.Segments[len(l.man.Segments)-1].File
+	l.loadDamaged()
 	err := guard(file, 0, false, func() error {
 		if err := l.openActive(); err != nil {
 			return err
@@ -260,6 +266,10 @@ func (l *Log) openChecked() error {
 		}
 		return nil
 	})
+	if err != nil {
+		// What was met belongs to the epoch Open is leaving.
+		l.found, l.foundN, l.leafDamageN = nil, 0, 0
+	}
 	return err
 }
 
