@@ -87,7 +87,8 @@
 // one of it after the latest checkpoint, against their stored hashes and
 // the nodes they complete, and the stored tree against the latest
 // checkpoint's root. Damage found at Open moves the epoch aside (see
-// Epochs); a read-only Open reports it.
+// Epochs), except the damage of an event's bytes alone, which is recorded
+// (see below); a read-only Open reports it.
 //
 // Every read that leaves the process checks each event against its stored
 // leaf hash (Leaf, Range, ProveInclusion), checks a proof of the current
