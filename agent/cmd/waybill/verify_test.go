@@ -260,3 +260,27 @@ func unboundReceipt(t *testing.T, evidence []byte) func(int) bool {
 		return false
 	}
 }
+
+// FuzzDetectAndParseShowLine: form detection and the show-line parser never
+// panic, and an accepted show line is exactly the leaf with its base64.
+func FuzzDetectAndParseShowLine(f *testing.F) {
+	f.Add([]byte(`{"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","leaf":"e30="}`))
+	f.Add([]byte("c2sp.org/tlog-proof@v1\n"))
+	f.Add([]byte("a\n\n\u2014 b c\n"))
+	f.Add([]byte(`{"leaf":"","sig":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = detectForm(data)
+		s, err := parseShowLine(data)
+		if err != nil {
+			return
+		}
+		leaf, err := s.Leaf()
+		if err != nil {
+			t.Fatalf("accepted show line whose event has no leaf: %v", err)
+		}
+		want := string(leaf[:len(leaf)-1]) + `,"leaf":"` + base64.StdEncoding.EncodeToString(leaf) + `"}`
+		if got := strings.TrimSuffix(string(data), "\n"); got != want {
+			t.Fatalf("accepted %q, which is not the show line %q", got, want)
+		}
+	})
+}

@@ -391,7 +391,7 @@ func (v *verifyOpts) checkSigned(what, fleet string, m *feed.Message) ([]string,
 func parseShowLine(data []byte) (*event.Signed, error) {
 	line := bytes.TrimSuffix(data, []byte("\n"))
 	i := bytes.LastIndex(line, []byte(`,"leaf":"`))
-	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) {
+	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) || i+len(`,"leaf":"`) > len(line)-2 {
 		return nil, fmt.Errorf("log show line: no \"leaf\" member at its end")
 	}
 	b64 := string(line[i+len(`,"leaf":"`) : len(line)-2])
