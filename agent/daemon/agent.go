@@ -180,12 +180,16 @@ type Status struct {
 	Stats
 	Sensors   []sampler.Health  `json:"sensors"`
 	Retention *retention.Status `json:"retention,omitempty"`
+	// LogDamaged counts the damaged places of the log (events never served;
+	// see eventlog.Log.Damaged).
+	LogDamaged int `json:"log_damaged"`
 }
 
 // Status returns the agent's counters, every sensor's health and, with a
 // disk budget, the retention state.
 func (a *Agent) Status() Status {
 	st := Status{Stats: a.Stats(), Sensors: a.Health()}
+	st.LogDamaged, _ = a.opts.Log.Damaged()
 	if k := a.opts.Retention; k != nil {
 		r := k.Status()
 		st.Retention = &r
