@@ -86,7 +86,7 @@ func TestCLI_AnchorSurvivesSIGKILL(t *testing.T) {
 	}
 	// Restarted without sensors to read, the agent finishes the anchoring.
 	cmd := start()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(anchorWait)
 	for {
 		var st struct {
 			Log struct {
@@ -105,7 +105,7 @@ func TestCLI_AnchorSurvivesSIGKILL(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("anchoring did not settle within 90 s after the restart; status:\n%s", out)
+			t.Fatalf("anchoring did not settle within %v after the restart; status:\n%s", anchorWait, out)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
