@@ -102,18 +102,25 @@ func (c *Config) Sensor(name string) *Sensor {
 // An invalid configuration yields an error of type [Errors] listing every
 // problem; a missing file an error wrapping [ErrNoConfig].
 func Load(path string) (*Config, error) {
+	c, _, err := load(path)
+	return c, err
+}
+
+// load is Load, also returning the files the configuration names for the
+// agent to read.
+func load(path string) (*Config, []input, error) {
 	data, err := readCapped(path, MaxSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrNoConfig, err)
 	case errors.Is(err, errTooLarge):
-		return nil, Errors{{File: path, Msg: fmt.Sprintf("the file is larger than %d bytes", MaxSize)}}
+		return nil, nil, Errors{{File: path, Msg: fmt.Sprintf("the file is larger than %d bytes", MaxSize)}}
 	case err != nil:
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	return parse(path, filepath.Dir(abs), data, func(name string) ([]byte, error) {
 		return readCapped(name, MaxGeoJSONSize)
@@ -128,7 +135,8 @@ func Parse(name string, data []byte, readFile func(string) ([]byte, error)) (*Co
 	if readFile == nil {
 		readFile = func(name string) ([]byte, error) { return readCapped(name, MaxGeoJSONSize) }
 	}
-	return parse(name, filepath.Dir(name), data, readFile)
+	c, _, err := parse(name, filepath.Dir(name), data, readFile)
+	return c, err
 }
 
 var errTooLarge = errors.New("file too large")
@@ -150,14 +158,14 @@ func readCapped(name string, max int64) ([]byte, error) {
 	return data, nil
 }
 
-func parse(name, dir string, data []byte, readFile func(string) ([]byte, error)) (*Config, error) {
+func parse(name, dir string, data []byte, readFile func(string) ([]byte, error)) (*Config, []input, error) {
 	p := &parser{file: name, dir: dir, readFile: readFile}
 	c := p.config(data)
 	if len(p.errs) > 0 {
 		sortErrors(p.errs, name)
-		return nil, p.errs
+		return nil, nil, p.errs
 	}
-	return c, nil
+	return c, p.inputs, nil
 }
 
 var topKeys = []string{"version", "device", "sensors", "zones", "rules", "faults", "feed", "anchor", "retention"}
@@ -297,8 +305,8 @@ func (p *parser) device(n *yaml.Node) Device {
 		}
 	}
 	d.Data, _ = f.file("data", true)
-	d.Key, _ = f.file("key", true)
-	d.PassphraseFile, _ = f.file("passphrase_file", false)
+	d.Key, _ = f.input("key", true)
+	d.PassphraseFile, _ = f.input("passphrase_file", false)
 	d.CheckpointEvery, _ = f.dur("checkpoint_every", false, time.Minute, time.Second, 24*time.Hour)
 	return d
 }

@@ -24,6 +24,7 @@ type parser struct {
 	dir      string // relative paths in the file resolve against this directory
 	readFile func(string) ([]byte, error)
 	errs     Errors
+	inputs   []input
 }
 
 // errorf records a problem at node n of the configuration file.

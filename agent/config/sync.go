@@ -91,9 +91,9 @@ func (p *parser) feed(n *yaml.Node) *Feed {
 			c.Brokers = append(c.Brokers, b.Value)
 		}
 	}
-	c.CAFile, _ = f.file("ca_file", false)
-	c.CertFile, _ = f.file("cert_file", false)
-	c.KeyFile, _ = f.file("key_file", false)
+	c.CAFile, _ = f.input("ca_file", false)
+	c.CertFile, _ = f.input("cert_file", false)
+	c.KeyFile, _ = f.input("key_file", false)
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		v, p2 := f.get("cert_file", false)
 		if v == nil {
@@ -105,7 +105,7 @@ func (p *parser) feed(n *yaml.Node) *Feed {
 		c.Insecure = v.Value == "true"
 	}
 	c.Username, _ = f.str("username", false)
-	c.PasswordFile, _ = f.file("password_file", false)
+	c.PasswordFile, _ = f.input("password_file", false)
 	c.ClientID, _ = f.str("client_id", false)
 	if w, ok := f.int("window", false, 64, 1, 1024); ok {
 		c.Window = int(w)
@@ -160,8 +160,8 @@ func (p *parser) anchor(n *yaml.Node) *Anchor {
 	}
 	a.Every, _ = f.dur("every", false, time.Hour, time.Minute, 30*24*time.Hour)
 	a.MaxFeeGwei, _ = f.float("max_fee_gwei", false, 100, 0.000001, 1e6)
-	a.KeyFile, _ = f.file("key", false)
-	a.PassFile, _ = f.file("passphrase_file", false)
+	a.KeyFile, _ = f.input("key", false)
+	a.PassFile, _ = f.input("passphrase_file", false)
 	if m, ok := f.int("gas_margin_pct", false, 20, 0, 100); ok {
 		a.GasLimitPlus = int(m)
 	}
@@ -173,7 +173,7 @@ func (p *parser) anchor(n *yaml.Node) *Anchor {
 			a.APIVersion = s
 		}
 	}
-	a.TokenFile, _ = f.file("token_file", ebsi)
+	a.TokenFile, _ = f.input("token_file", ebsi)
 	if id, ok := f.int("hash_algorithm_id", ebsi, 0, 0, 1<<31); ok {
 		a.HashAlgorithmID = int(id)
 	}
