@@ -43,7 +43,7 @@ Usage:
   waybill run --config FILE [--data DIR --key PATH] [--replay RECORDING [--speed N] | --record FILE]
   waybill run --data DIR --key PATH [--fleet NAME --chain-id N] [--checkpoint-every D]
   waybill demo [--data DIR] [--config FILE] [--replay RECORDING] [--speed N]
-  waybill config check FILE
+  waybill config check [--no-files] FILE
   waybill sensors decode (--driver NAME | --sensor NAME) [--config FILE] RECORDING
   waybill sensors probe --config FILE
   waybill anchor status --data DIR [--evidence]   (what is anchored, pending and confirmed)

@@ -29,8 +29,9 @@ func TestConfigCheck_Examples(t *testing.T) {
 		{"gateway.yaml", "ok (5 sensors, 0 zones)"},
 		{"cargo-bike.yaml", "ok (4 sensors, 2 zones)"},
 	} {
+		// The examples name a device's files (/var/lib/waybill/...).
 		path := filepath.Join("..", "..", "..", "configs", tt.file)
-		out, err := runConfigCheck(t, path)
+		out, err := runConfigCheck(t, "--no-files", path)
 		if err != nil || out != path+": "+tt.want+"\n" {
 			t.Errorf("config check %s = %q, %v; want %q", path, out, err, path+": "+tt.want)
 		}
@@ -56,6 +57,40 @@ func TestConfigCheck_Invalid(t *testing.T) {
 	var ue usageError
 	if errors.As(err, &ue) {
 		t.Errorf("an invalid file is not a usage error")
+	}
+}
+
+// The files a configuration names for the agent to read must be there,
+// unless --no-files says the configuration is for another machine.
+func TestConfigCheck_Files(t *testing.T) {
+	dir, key, _, _ := keyedFleet(t, "check-files")
+	path := filepath.Join(dir, "waybill.yaml")
+	data := "version: 1\ndevice:\n  type: gateway\n  fleet: check-files\n  chain_id: 1337\n  data: log\n  key: " + key + "\n" +
+		"feed:\n  brokers: [tcp://127.0.0.1:1883]\n" +
+		"anchor:\n  rpc: http://127.0.0.1:8545\n  contract: \"0x00000000000000000000000000000000000000aa\"\n  key: relayer.key\n"
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args    []string
+		relayer bool // relayer.key exists
+		want    string
+		wantErr string
+	}{
+		{[]string{path}, false, path + ":13:8: anchor.key: " + filepath.Join(dir, "relayer.key") +
+			" does not exist (paths are relative to the configuration file)\n", "1 problem(s)"},
+		{[]string{"--no-files", path}, false, path + ": ok (0 sensors, 0 zones)\n", ""},
+		{[]string{path}, true, path + ": ok (0 sensors, 0 zones)\n", ""},
+	} {
+		if tt.relayer {
+			if code, _, errs := waybill(t, "", "keygen", "--key", filepath.Join(dir, "relayer.key"), "--fleet", "check-files"); code != 0 {
+				t.Fatalf("keygen: %s", errs)
+			}
+		}
+		out, err := runConfigCheck(t, tt.args...)
+		if out != tt.want || (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("config check %q = %q, %v; want %q and an error with %q", tt.args, out, err, tt.want, tt.wantErr)
+		}
 	}
 }
 
