@@ -49,9 +49,9 @@ type CheckReport struct {
 	Size uint64
 	// Events is the number of events whose leaf, signature and stored
 	// hashes verified: all Size of them when Problem is nil, otherwise those
-	// below the problem's event. For a pruned event (see Log.Prune) only
-	// the stored hashes can be verified: they are counted here and in
-	// Pruned.
+	// below the problem's event that are not in Damaged. For a pruned event
+	// (see Log.Prune) only the stored hashes can be verified: they are
+	// counted here and in Pruned.
 	Events uint64
 	// Pruned is the number of events in pruned segments.
 	Pruned uint64
@@ -61,7 +61,17 @@ type CheckReport struct {
 	// latest one and those stored in the segments) whose signature and root
 	// verified.
 	Checkpoints int
-	// Problem is the first problem found, or nil.
+	// Damaged lists the first maxDamageKept events whose bytes alone are
+	// damaged: they are not the signed event and do not hash to its stored
+	// leaf hash, while the stored hashes agree with the tree and the signed
+	// checkpoints (the log goes on signing over them; see the package
+	// documentation). The check goes on past them. DamagedEvents counts
+	// them all.
+	Damaged       []CheckProblem
+	DamagedEvents uint64
+	// Problem is the problem that stopped the check or, when none did and
+	// events are damaged, one naming the first damaged event and listing
+	// them all; nil when the log verified completely.
 	Problem *CheckProblem
 	Elapsed time.Duration
 }
@@ -77,7 +87,8 @@ type CheckProblem struct {
 	HasSeq bool
 	Err    error
 
-	noEpoch bool // the manifest could not be read
+	noEpoch   bool // the manifest could not be read
+	leafBytes bool // the event's bytes alone are damaged (CheckReport.Damaged)
 }
 
 func (p *CheckProblem) Error() string {
@@ -98,7 +109,8 @@ func (p *CheckProblem) Error() string {
 func (p *CheckProblem) Unwrap() []error { return []error{ErrCheckFailed, p.Err} }
 
 // Check re-verifies the current epoch of the log in dir completely and
-// reports the first problem it finds: the manifest; every segment file and
+// reports the first problem it finds, and every event whose bytes alone
+// are damaged (CheckReport.Damaged): the manifest; every segment file and
 // its meta against the manifest and its neighbours; every event's leaf
 // (canonical form, sequence number, epoch, device) and EIP-712 signature;
 // every stored hash against the leaves; the top-node copies of every
@@ -436,6 +448,13 @@ func (c *checker) events() error {
 				continue
 			}
 			for i := range ch.leaves {
+				if p := ch.early[i]; p != nil && p.leafBytes {
+					c.rep.DamagedEvents++
+					if len(c.rep.Damaged) < maxDamageKept {
+						c.rep.Damaged = append(c.rep.Damaged, *p)
+					}
+					continue
+				}
 				if err := ch.sig[i]; err != nil {
 					found = c.eventProblem(ch.file, ch.first+uint64(i), err)
 				} else if ch.early[i] != nil {
@@ -465,7 +484,31 @@ func (c *checker) events() error {
 	if readErr != nil {
 		return readErr
 	}
-	return c.ctx.Err()
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	return c.damagedProblem()
+}
+
+// damagedProblem returns the problem naming the first damaged event and
+// listing them all, or nil when none is damaged.
+func (c *checker) damagedProblem() error {
+	ds := c.rep.Damaged
+	if len(ds) == 0 {
+		return nil
+	}
+	var list []string
+	for _, d := range ds {
+		list = append(list, fmt.Sprintf("%d (%s)", d.Seq, d.File))
+	}
+	if more := c.rep.DamagedEvents - uint64(len(ds)); more > 0 {
+		list = append(list, fmt.Sprintf("and %d more", more))
+	}
+	p := ds[0]
+	p.Err = fmt.Errorf("%w; %d event(s) have damaged bytes: %s. Their stored hashes agree with the tree and the signed checkpoints, so the log goes on signing over them; "+
+		"prove one from a copy a feed consumer holds with waybill log prove --seq N --leaf FILE; waybill log salvage recovers what the files still prove",
+		p.Err, c.rep.DamagedEvents, strings.Join(list, ", "))
+	return &p
 }
 
 // read walks the segments' leaves and tree buckets in order, checks every
@@ -568,6 +611,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		// above it and the checkpoints are still checked against it.
 		var leaf []byte
 		var lh merkle.Hash
+		var bad *CheckProblem
 		if s.pruned {
 			if len(tv) < 32 {
 				fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("%d bytes of stored hashes", len(tv))))
@@ -578,6 +622,18 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		} else {
 			leaf = append([]byte(nil), lv...)
 			lh = merkle.LeafHash(leaf)
+			// Bytes that do not hash to the stored leaf hash and are not
+			// the signed event are damage of that event alone: its stored
+			// hash stands for it, as a pruned event's does, and is checked
+			// with the nodes above it. The signed event under another
+			// stored hash is damage of the tree, found below.
+			if len(tv) >= 32 && lh != merkle.Hash(tv[:32]) {
+				if err := verifyLeaf(c.id.Domain(), c.id.Device, c.epoch, seq, leaf); err != nil {
+					bad = &CheckProblem{Epoch: c.epoch, File: s.file, Seq: seq, HasSeq: true, leafBytes: true,
+						Err: fmt.Errorf("its bytes are damaged: they do not hash to its stored leaf hash and are not the signed event (%w)", err)}
+					leaf, lh = nil, merkle.Hash(tv[:32])
+				}
+			}
 		}
 		computed := f.Append(lh)
 		p := c.checkHashes(j, s.file, seq, tv, computed)
@@ -594,7 +650,11 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 				}
 			}
 		}
-		add(seq, leaf, p)
+		if p == nil && bad != nil {
+			add(seq, nil, bad)
+		} else {
+			add(seq, leaf, p)
+		}
 		if p != nil {
 			return true, nil
 		}

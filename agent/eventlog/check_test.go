@@ -163,16 +163,47 @@ func TestCheck_FlippedLeafByte(t *testing.T) {
 	off := bytes.Index(leaf, []byte("P000123"))
 	ckXorAll(t, dir, leaf, off+6, 1)
 	rep, err := Check(context.Background(), dir, CheckOptions{})
-	ckWantProblem(t, rep, err, "epoch 0, epoch-0/seg-", "event 123: signature does not verify")
-	if !errors.Is(err, signer.ErrSignature) || rep.Problem.Seq != 123 || rep.Events != 123 {
-		t.Fatalf("problem %+v, events %d", rep.Problem, rep.Events)
+	ckWantProblem(t, rep, err, "epoch 0, epoch-0/seg-", "event 123: its bytes are damaged", "signature does not verify", "--leaf")
+	if !errors.Is(err, signer.ErrSignature) || rep.Problem.Seq != 123 || rep.DamagedEvents != 1 || rep.Events != 299 {
+		t.Fatalf("problem %+v, %d damaged, events %d; want event 123 damaged and the other 299 verified", rep.Problem, rep.DamagedEvents, rep.Events)
 	}
 	// A byte that breaks the JSON is reported as such.
 	dir2 := t.TempDir()
 	leaves = ckBuild(t, dir2, 50, 1<<20)
 	ckXorAll(t, dir2, leaves[7], 0, 0xff)
 	rep, err = Check(context.Background(), dir2, CheckOptions{})
-	ckWantProblem(t, rep, err, "event 7: leaf does not parse")
+	ckWantProblem(t, rep, err, "event 7: its bytes are damaged", "leaf does not parse")
+}
+
+// TestCheck_ListsEveryDamagedEvent damages the bytes of three events in
+// different segments: Check goes on past each, verifies every other event
+// and lists the three. A stored hash damaged after them stops the check
+// there, with the damaged events before it listed.
+func TestCheck_ListsEveryDamagedEvent(t *testing.T) {
+	dir := t.TempDir()
+	leaves := ckBuild(t, dir, 300, 64<<10, 100, 300)
+	for _, seq := range []int{10, 123, 250} {
+		if n := ckXorAll(t, dir, []byte(fmt.Sprintf(`"parcel":"P%06d"`, seq)), len(`"parcel":"P`), '0'^'9'); n == 0 {
+			t.Fatalf("event %d not found", seq)
+		}
+	}
+	rep, err := Check(context.Background(), dir, CheckOptions{Workers: 2})
+	ckWantProblem(t, rep, err, "event 10: its bytes are damaged", "3 event(s) have damaged bytes: 10 (epoch-0/seg-", "123 (epoch-0/seg-", "250 (epoch-0/seg-")
+	var got []uint64
+	for _, d := range rep.Damaged {
+		got = append(got, d.Seq)
+	}
+	if rep.DamagedEvents != 3 || fmt.Sprint(got) != "[10 123 250]" || rep.Events != 297 || rep.Checkpoints != 2 {
+		t.Fatalf("%d damaged %v, %d events, %d checkpoints; want 10, 123, 250 and the other 297 events and both checkpoints verified",
+			rep.DamagedEvents, got, rep.Events, rep.Checkpoints)
+	}
+	lh := merkle.LeafHash(leaves[200])
+	ckXorAll(t, dir, lh[:], 5, 0x40)
+	rep, err = Check(context.Background(), dir, CheckOptions{Workers: 2})
+	ckWantProblem(t, rep, err, "event 200: stored leaf hash")
+	if rep.DamagedEvents != 2 || rep.Problem.Seq != 200 {
+		t.Fatalf("%d damaged, problem %v; want events 10 and 123 listed and the check stopped at event 200", rep.DamagedEvents, rep.Problem)
+	}
 }
 
 func TestCheck_CorruptStoredHash(t *testing.T) {
