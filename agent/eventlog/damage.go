@@ -86,30 +86,58 @@ func (l *Log) relFile(path string) string {
 // maxDamageKept bounds the damage Damaged reports.
 const maxDamageKept = 64
 
+// maxDamageSeen bounds the damaged places noteDamage tells apart; beyond
+// it, further ones are neither counted nor logged, and Damaged's count is
+// a lower bound.
+const maxDamageSeen = 1 << 16
+
+// damageKey is a damaged place: a file and, when hasSeq, an event.
+type damageKey struct {
+	file   string
+	seq    uint64
+	hasSeq bool
+}
+
+// seenLocked reports whether d was met before, and records it. The caller
+// holds l.mu.
+func (l *Log) seenLocked(d *DamageError) bool {
+	k := damageKey{d.File, d.Seq, d.HasSeq}
+	if _, ok := l.seen[k]; ok || len(l.seen) >= maxDamageSeen {
+		return true
+	}
+	if l.seen == nil {
+		l.seen = map[damageKey]struct{}{}
+	}
+	l.seen[k] = struct{}{}
+	return false
+}
+
 // noteDamage records err if it is damage met by a read, logs it the first
-// time it is seen, and returns err.
+// time it is seen, and returns err. An event whose bytes alone are damaged
+// is also recorded in the epoch's list (damagedName) when it enters the
+// list Damaged returns, or when their count reaches a power of two.
 func (l *Log) noteDamage(err error) error {
 	var d *DamageError
 	if !errors.As(err, &d) {
 		return err
 	}
 	l.mu.Lock()
-	for _, k := range l.found {
-		if k.File == d.File && k.Seq == d.Seq && k.HasSeq == d.HasSeq {
-			l.mu.Unlock()
-			return err
-		}
+	if l.seenLocked(d) {
+		l.mu.Unlock()
+		return err
 	}
 	l.foundN++
-	if len(l.found) < maxDamageKept {
+	listed := len(l.found) < maxDamageKept
+	if listed {
 		l.found = append(l.found, *d)
 	}
 	bytesOnly := d.HasSeq && errors.Is(d.Err, errLeafBytes)
 	if bytesOnly {
 		l.leafDamageN++
 	}
+	save := bytesOnly && l.writable && (listed || l.leafDamageN&(l.leafDamageN-1) == 0)
 	l.mu.Unlock()
-	if bytesOnly && l.writable {
+	if save {
 		l.saveDamaged()
 	}
 	attrs := []any{"file", d.File}
@@ -122,8 +150,9 @@ func (l *Log) noteDamage(err error) error {
 }
 
 // Damaged returns the number of distinct damaged places (a file and an
-// event) reads and checks have met since Open, and the first
-// maxDamageKept of them. An event named here is refused on every read,
+// event) reads and checks have met since Open, with the events of the
+// epoch whose bytes alone are damaged recorded before (damagedName), and
+// the first maxDamageKept of them. An event named here is refused on every read,
 // never served. An event whose bytes alone are damaged (its stored hash
 // agrees with the tree) does not stop checkpoints: Checkpoint's checks
 // meet it and count it here, and sign the stored tree.

@@ -58,9 +58,9 @@ func (l *Log) loadDamaged() {
 	kept := 0
 	for _, e := range dl.Events {
 		for _, s := range l.man.Segments {
-			if s.File == e.File && !s.Pruned && e.Seq >= s.First {
+			if d := (DamageError{File: e.File, Seq: e.Seq, HasSeq: true, Err: errLeafBytes}); s.File == e.File && !s.Pruned && e.Seq >= s.First && !l.seenLocked(&d) {
 				if len(l.found) < maxDamageKept {
-					l.found = append(l.found, DamageError{File: e.File, Seq: e.Seq, HasSeq: true, Err: errLeafBytes})
+					l.found = append(l.found, d)
 				}
 				kept++
 				break

@@ -332,3 +332,38 @@ func damageInActive(t *testing.T, l *Log, bucket []byte, seq uint64, change func
 		t.Fatal(err)
 	}
 }
+
+// TestDamaged_CountsEachEventOnce damages the bytes of more events than
+// Damaged lists. Each is counted once however often it is read; the list
+// stays bounded; checkpoints go on; a reopened log reports them all.
+func TestDamaged_CountsEachEventOnce(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir, nil)
+	appendN(t, l, 0, 100)
+	const damaged = maxDamageKept + 6
+	for seq := range uint64(damaged) {
+		damageInActive(t, l, bLeaves, seq, func(v []byte) { v[len(v)/2] ^= 1 })
+	}
+	for range 2 {
+		for seq := range uint64(100) {
+			if _, err := l.Leaf(seq); (err != nil) != (seq < damaged) || err != nil && !errors.Is(err, ErrDamaged) {
+				t.Fatalf("Leaf(%d) = %v", seq, err)
+			}
+		}
+	}
+	if n, ds := l.Damaged(); n != damaged || len(ds) != maxDamageKept {
+		t.Fatalf("Damaged() = %d, %d listed; want %d, %d listed", n, len(ds), damaged, maxDamageKept)
+	}
+	if _, c, err := l.Checkpoint(context.Background()); err != nil || c.Size != 100 {
+		t.Fatalf("Checkpoint = size %d, %v", c.Size, err)
+	}
+	if n, _ := l.Damaged(); n != damaged {
+		t.Fatalf("Damaged() = %d after Checkpoint met them again; want %d", n, damaged)
+	}
+	l.Close()
+	l = openTest(t, dir, nil)
+	defer l.Close()
+	if n, ds := l.Damaged(); n != damaged || len(ds) != maxDamageKept || l.Damage() != "" {
+		t.Fatalf("after reopen: Damaged() = %d, %d listed, Damage() %q; want %d, %d listed, nothing moved aside", n, len(ds), l.Damage(), damaged, maxDamageKept)
+	}
+}

@@ -122,6 +122,7 @@ type Log struct {
 	commitErr error         // the last failed commit's error
 	found     []DamageError // damage reads have met (see Damaged)
 	foundN    int
+	seen      map[damageKey]struct{} // the places counted in foundN, up to maxDamageSeen
 	// leafDamageN counts the events whose bytes alone are damaged among
 	// foundN (see damagedName).
 	leafDamageN int
@@ -268,7 +269,7 @@ func (l *Log) openChecked() error {
 	})
 	if err != nil {
 		// What was met belongs to the epoch Open is leaving.
-		l.found, l.foundN, l.leafDamageN = nil, 0, 0
+		l.found, l.foundN, l.leafDamageN, l.seen = nil, 0, 0, nil
 	}
 	return err
 }
