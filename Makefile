@@ -37,12 +37,14 @@ test-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi
 
-# -timeout: the slowest packages build the agent, start geth and Mosquitto
-# and emulate ARM under qemu; beside other work on a shared 2-core machine
-# they can outlast go test's default of 10 minutes, a wall-clock limit that
-# load alone reaches. Each test bounds its own waits; this bounds the whole.
+# -timeout: the slowest packages build the agent (for arm64 too, a quarter
+# of an hour from a cold build cache on a loaded 2-core machine), start geth
+# and Mosquitto and emulate ARM under qemu; beside other work they outlast
+# go test's default of 10 minutes, a wall-clock limit that load alone
+# reaches. Each test bounds its own waits and names what hung; this only
+# bounds the whole. Packages run -p (default: the number of CPUs) at a time.
 test: test-deps lint geth contracts-check
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 60m ./...
 
 # The registry contract: solc-js pinned in sync/anchor/contract/package.json
 # (npm packages in build/contract), evmVersion paris, abigen at go.mod's
