@@ -108,14 +108,13 @@ func inputLine(i int) string {
 	return `{"kind":"manual","payload":{"note":"s-` + strconv.Itoa(i) + `"}}`
 }
 
-// slowWriter is a client's stdout that takes its time: each write waits
-// while paused is set, and the first slowWrites writes take a pause each.
+// slowWriter is a client's stdout that takes its time: the first
+// slowWrites writes take a pause each.
 type slowWriter struct {
 	mu         sync.Mutex
 	buf        bytes.Buffer
 	lines      atomic.Int64
 	slowWrites int
-	gate       chan struct{} // receives once per write while non-nil
 }
 
 func (w *slowWriter) Write(p []byte) (int, error) {
