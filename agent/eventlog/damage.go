@@ -152,10 +152,10 @@ func (l *Log) noteDamage(err error) error {
 // Damaged returns the number of distinct damaged places (a file and an
 // event) reads and checks have met since Open, with the events of the
 // epoch whose bytes alone are damaged recorded before (damagedName), and
-// the first maxDamageKept of them. An event named here is refused on every read,
-// never served. An event whose bytes alone are damaged (its stored hash
-// agrees with the tree) does not stop checkpoints: Checkpoint's checks
-// meet it and count it here, and sign the stored tree.
+// the first maxDamageKept of them. An event named here is refused on
+// every read, never served. An event whose bytes alone are damaged (its
+// stored hash agrees with the tree) does not stop checkpoints:
+// Checkpoint's checks meet it and count it here, and sign the stored tree.
 func (l *Log) Damaged() (int, []DamageError) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
