@@ -48,6 +48,11 @@ func (e *DamageError) next() string {
 	return "waybill log check names the damage; waybill log salvage recovers what the file still proves"
 }
 
+// EventOnly reports whether e is damage of event Seq's bytes alone: its
+// stored hash agrees with the tree, so the events after it can be read and
+// checkpoints go on, while it is never served.
+func (e *DamageError) EventOnly() bool { return e.HasSeq && errors.Is(e.Err, errLeafBytes) }
+
 // Unwrap returns ErrDamaged and the underlying error.
 func (e *DamageError) Unwrap() []error { return []error{ErrDamaged, e.Err} }
 

@@ -50,6 +50,13 @@
 // consumers drop by seq. A cursor of another origin (the log started a new
 // epoch after damage) starts the new epoch from its first event.
 //
+// The one exception is an event the log holds with its bytes alone damaged
+// (eventlog.DamageError.EventOnly: its stored hash agrees with the tree,
+// and the log never serves it). Nothing is published for it: the cursor
+// passes it in order, once every message before it is acknowledged, and it
+// is logged at error level and counted in Status.DamagedEvents. Consumers
+// see a gap at its seq, which the checkpoints still cover (FEED.md §2.3).
+//
 // # Connection
 //
 // One loop owns the connection: connect (to each broker URL in turn),

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +153,12 @@ type Status struct {
 	// pruned before this publisher's cursor reached them: possible only
 	// when its cursor file was removed or reset.
 	Skipped uint64 `json:"skipped,omitempty"`
+	// DamagedEvents counts events passed unpublished because the log
+	// holds their bytes damaged (eventlog.DamageError.EventOnly): each is
+	// a gap in the feed at its seq. DamagedSeqs lists the first
+	// maxDamagedSeqs of them.
+	DamagedEvents uint64   `json:"damaged_events,omitempty"`
+	DamagedSeqs   []uint64 `json:"damaged_seqs,omitempty"`
 	// Damaged says why the cursor file found at start could not be used
 	// and where it was moved aside ("" if it could be).
 	Damaged string `json:"cursor_damaged,omitempty"`
@@ -332,6 +339,7 @@ func (p *Publisher) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.st
+	s.DamagedSeqs = slices.Clone(s.DamagedSeqs)
 	s.Cursor, s.Persisted, s.Size = p.cursor, p.persisted, max(size, p.cursor)
 	s.Backlog = s.Size - s.Cursor
 	return s
@@ -368,6 +376,30 @@ func (p *Publisher) acked() uint64 {
 
 // advance moves the cursor to next (never back) and wakes the cursor
 // writer and Wait.
+// maxDamagedSeqs bounds Status.DamagedSeqs.
+const maxDamagedSeqs = 64
+
+// passDamaged moves the cursor past event seq, whose bytes the log holds
+// damaged, once every message before it was acknowledged. It counts and
+// logs the event the first time the cursor passes it.
+func (p *Publisher) passDamaged(seq uint64) {
+	p.mu.Lock()
+	first := seq >= p.cursor
+	if first {
+		p.st.DamagedEvents++
+		if len(p.st.DamagedSeqs) < maxDamagedSeqs {
+			p.st.DamagedSeqs = append(p.st.DamagedSeqs, seq)
+		}
+	}
+	p.mu.Unlock()
+	if first {
+		p.logger.Error("feed: event damaged in the log, not published; consumers see a gap at its seq, which its checkpoint still covers",
+			"seq", seq, "origin", p.origin,
+			"next", fmt.Sprintf("waybill log check lists it; a consumer holding its genuine bytes proves them with waybill log prove --seq %d --leaf FILE", seq))
+	}
+	p.advance(seq + 1)
+}
+
 func (p *Publisher) advance(next uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

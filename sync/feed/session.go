@@ -123,6 +123,7 @@ const (
 	kindStatus
 	kindAnchor
 	kindDomain
+	kindDamaged // an event the log cannot serve: nothing is published
 )
 
 // pending is a published message awaiting its PUBACK.
@@ -143,6 +144,8 @@ func (it pending) String() string {
 		return "anchor record"
 	case kindDomain:
 		return "domain message"
+	case kindDamaged:
+		return fmt.Sprintf("damaged event %d", it.seq)
 	}
 	return "status"
 }
@@ -165,7 +168,7 @@ type session struct {
 
 	// Producer only.
 	next   uint64   // next seq to publish
-	ahead  [][]byte // messages of events next, next+1, … read from the log
+	ahead  [][]byte // messages of events next, next+1, … read from the log; nil: damaged
 	buf    [][]byte // backing array of ahead
 	cpNote []byte   // the checkpoint note last published in this session
 	anchor []byte   // the anchor record last published in this session
@@ -276,7 +279,11 @@ func (s *session) fill(size uint64) error {
 		}
 		room := int64(p.opts.Window) - s.inflight.Load()
 		for ; room > 0 && len(s.ahead) > 0; room-- {
-			if err := s.publish(pending{kind: kindEvent, seq: s.next}, p.topics.Events, false, s.ahead[0]); err != nil {
+			it, msg := pending{kind: kindEvent, seq: s.next}, s.ahead[0]
+			if msg == nil {
+				it.kind = kindDamaged
+			}
+			if err := s.publish(it, p.topics.Events, false, msg); err != nil {
 				return err
 			}
 			s.ahead[0] = nil
@@ -299,17 +306,29 @@ func (s *session) readAhead(size uint64) error {
 		s.buf = make([][]byte, 0, maxChunk)
 	}
 	msgs := s.buf[:0]
-	want := s.next
-	err := p.log.Range(s.next, n, func(seq uint64, leaf []byte) error {
-		if seq != want {
-			return fmt.Errorf("log returned event %d where %d was expected", seq, want)
+	want, end := s.next, s.next+n
+	for want < end {
+		err := p.log.Range(want, end-want, func(seq uint64, leaf []byte) error {
+			if seq != want {
+				return fmt.Errorf("log returned event %d where %d was expected", seq, want)
+			}
+			want++
+			msgs = append(msgs, appendMessage(nil, p.origin, seq, leaf))
+			return nil
+		})
+		// An event whose bytes alone are damaged is never served, and
+		// the events after it still are: it becomes a gap (nil), the
+		// rest are read on.
+		var d *eventlog.DamageError
+		if errors.As(err, &d) && d.EventOnly() && d.Seq == want {
+			msgs = append(msgs, nil)
+			want++
+			continue
 		}
-		want++
-		msgs = append(msgs, appendMessage(nil, p.origin, seq, leaf))
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("read events from %d: %w", s.next, err)
+		if err != nil {
+			return fmt.Errorf("read events from %d: %w", s.next, err)
+		}
+		break
 	}
 	if uint64(len(msgs)) != n {
 		return fmt.Errorf("read events from %d: the log returned %d of %d", s.next, len(msgs), n)
@@ -358,10 +377,15 @@ func (s *session) anchorRecord() error {
 }
 
 // publish hands one QoS 1 message to paho and queues it for the acker.
+// A damaged event is queued without publishing anything: the acker passes
+// it once every message before it is acknowledged, so the cursor moves
+// past it in order.
 func (s *session) publish(it pending, topic string, retain bool, payload []byte) error {
 	s.inflight.Add(1)
-	it.tok = s.c.cl.Publish(topic, 1, retain, payload)
-	it.sent = time.Now()
+	if it.kind != kindDamaged {
+		it.tok = s.c.cl.Publish(topic, 1, retain, payload)
+		it.sent = time.Now()
+	}
 	select {
 	case s.queue <- it:
 		return nil
@@ -417,15 +441,19 @@ func (s *session) acker() {
 		case <-s.done:
 			return
 		}
-		err := awaitAck(it.tok, s.c.lost, s.c.cl.IsConnectionOpen, it.sent.Add(s.p.opts.PublishTimeout), s.done, t)
-		if err != nil {
-			s.err = fmt.Errorf("%s: %w", it, err)
-			close(s.failed)
-			return
+		if it.kind != kindDamaged {
+			err := awaitAck(it.tok, s.c.lost, s.c.cl.IsConnectionOpen, it.sent.Add(s.p.opts.PublishTimeout), s.done, t)
+			if err != nil {
+				s.err = fmt.Errorf("%s: %w", it, err)
+				close(s.failed)
+				return
+			}
 		}
 		switch it.kind {
 		case kindEvent:
 			s.p.advance(it.seq + 1)
+		case kindDamaged:
+			s.p.passDamaged(it.seq)
 		case kindCheckpoint:
 			s.cpPending.Store(false)
 			s.p.update(func(st *Status) { st.Checkpoint = it.seq })
