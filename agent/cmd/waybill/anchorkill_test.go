@@ -78,7 +78,7 @@ func TestCLI_AnchorSurvivesSIGKILL(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 0))
 	for round := range 3 {
-		cmd := start("--replay", brusselsRec, "--speed", "300")
+		cmd := start("--replay", brusselsRec, "--speed", "300", "--continue")
 		time.Sleep(time.Duration(1500+r.IntN(2500)) * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()

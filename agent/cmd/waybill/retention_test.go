@@ -137,7 +137,7 @@ func TestCLI_RetentionBudget(t *testing.T) {
 
 	bin := buildWaybill(t)
 	run := func(cfg, speed string) string {
-		cmd := exec.Command(bin, "run", "--config", cfg, "--data", data, "--key", key, "--replay", brusselsRec, "--speed", speed)
+		cmd := exec.Command(bin, "run", "--config", cfg, "--data", data, "--key", key, "--replay", brusselsRec, "--speed", speed, "--continue")
 		cmd.Env = append(os.Environ(), "WAYBILL_PASSPHRASE=test passphrase")
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb

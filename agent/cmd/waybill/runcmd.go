@@ -37,6 +37,7 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	cfgPath := f.String("config", "", "device configuration file (sensors, zones, rules); see firmware-docs/CONFIG.md")
 	replayPath := f.String("replay", "", "read the sensors from this recording (or raw NMEA file) on a simulated clock, then exit")
 	speed := f.Float64("speed", 0, "with --replay: 1 replays in real time, 10 ten times faster; 0 (the default) as fast as possible")
+	cont := f.Bool("continue", false, "with --replay: append the recording's events after those the data directory already holds (by default a replay refuses a log that holds events)")
 	recordPath := f.String("record", "", "write every bus transaction to this recording (firmware-docs/RECORDING.md)")
 	every := f.Duration("checkpoint-every", 0, "how often to sign a checkpoint when there are new events (default: the config's checkpoint_every, else 1m)")
 	if err := f.parse(args, 0); err != nil {
@@ -50,6 +51,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 	}
 	if *speed < 0 || (*speed > 0 && *replayPath == "") {
 		return usageError{"run: --speed needs --replay and must not be negative"}
+	}
+	if *cont && *replayPath == "" {
+		return usageError{"run: --continue needs --replay"}
 	}
 	var cfg *config.Config
 	if *cfgPath != "" {
@@ -90,6 +94,11 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("run: open log: %w", err)
 	}
 	defer l.Close()
+	if rec != nil && l.Size() > 0 && !*cont {
+		return fmt.Errorf("run: --replay: data directory %s already holds a log of %d events; "+
+			"the replay would append the whole recording after them under new sequence numbers: "+
+			"give a new --data directory, or --continue to append to this log", f.data, l.Size())
+	}
 	log.Info("agent running", "data", f.data, "device", k.Address().String(), "origin", l.Origin(),
 		"events", l.Size(), "socket", localapi.SocketPath(f.data))
 
