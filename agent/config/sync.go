@@ -37,6 +37,8 @@ type Anchor struct {
 	KeyFile      string        // the relayer's keystore; "" means the device key pays
 	PassFile     string        // its passphrase file
 	GasLimitPlus int           // percent added to the gas estimate, 0..100; default 20
+	Poll         time.Duration // how often the anchoring loop steps, 1s..10m; default 15s
+	StuckAfter   time.Duration // a sent transaction without a receipt this long is replaced, 10s..24h and at least Poll; default 3m
 
 	// EBSI Timestamp (backend ebsi): RPC is the Timestamp API's JSON-RPC
 	// endpoint, Contract optionally pins the Timestamp contract.
@@ -44,6 +46,12 @@ type Anchor struct {
 	TokenFile       string // access token file (scope timestamp_write), renewed by the operator's wallet
 	HashAlgorithmID int    // EBSI's id of sha2-256; required for ebsi
 }
+
+// Defaults of the anchor section's timing, as sync/anchor's.
+const (
+	DefaultAnchorPoll       = 15 * time.Second // anchor.poll
+	DefaultAnchorStuckAfter = 3 * time.Minute  // anchor.stuck_after
+)
 
 // Anchor backends.
 const (
@@ -55,7 +63,7 @@ const (
 var (
 	feedKeys   = []string{"brokers", "ca_file", "cert_file", "key_file", "insecure", "username", "password_file", "client_id", "window"}
 	anchorKeys = []string{"backend", "rpc", "contract", "finality", "every_events", "every", "max_fee_gwei", "key", "passphrase_file", "gas_margin_pct",
-		"api_version", "token_file", "hash_algorithm_id"}
+		"poll", "stuck_after", "api_version", "token_file", "hash_algorithm_id"}
 	apiVersionRE = regexp.MustCompile(`^v[1-9][0-9]?$`)
 	addressRE    = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 	finalityRE   = regexp.MustCompile(`^(qbft|finalized|confirmations:[1-9][0-9]{0,3})$`)
@@ -164,6 +172,20 @@ func (p *parser) anchor(n *yaml.Node) *Anchor {
 	a.PassFile, _ = f.input("passphrase_file", false)
 	if m, ok := f.int("gas_margin_pct", false, 20, 0, 100); ok {
 		a.GasLimitPlus = int(m)
+	}
+	// The loop looks for a receipt once a step: a transaction counts as
+	// stuck no sooner than one step after it was sent.
+	var pollOK bool
+	a.Poll, pollOK = f.dur("poll", false, DefaultAnchorPoll, time.Second, 10*time.Minute)
+	if d, ok := f.dur("stuck_after", false, DefaultAnchorStuckAfter, 10*time.Second, 24*time.Hour); ok {
+		if v, path := f.get("stuck_after", false); pollOK && d < a.Poll {
+			if v == nil {
+				v, path = f.get("poll", false)
+			}
+			p.errorf(v, path, "stuck_after %s is below poll %s: the loop looks for a receipt once a step", fmtDur(d), fmtDur(a.Poll))
+		} else {
+			a.StuckAfter = d
+		}
 	}
 	ebsi := a.Backend == AnchorEBSI
 	if s, ok := f.str("api_version", ebsi); ok && s != "" {

@@ -50,8 +50,9 @@ type SyncOptions struct {
 	// Payload, if set, makes the anchor calldata instead of the configured
 	// backend's.
 	Payload evmtx.Payload
-	// AnchorPoll, if set, is how often the anchoring loop steps (default
-	// anchor.DefaultPoll); the demo's chain seals a block every 100 ms.
+	// AnchorPoll, if set, is how often the anchoring loop steps instead of
+	// the configuration's anchor.poll; the demo's chain seals a block every
+	// 100 ms.
 	AnchorPoll time.Duration
 }
 
@@ -154,20 +155,35 @@ func openAnchor(ctx context.Context, o SyncOptions, c *config.Anchor, path strin
 	if err != nil {
 		return nil, nil, fmt.Errorf("anchor: %w", err)
 	}
-	fin, err := anchor.ParseFinality(c.Finality)
+	ao, err := anchorOptions(o, c, lg)
 	if err != nil {
 		closeClient()
 		return nil, nil, err
 	}
-	gwei := new(big.Float).Mul(big.NewFloat(c.MaxFeeGwei), big.NewFloat(1e9))
-	maxFee, _ := gwei.Int(nil)
-	a, err := anchor.Open(path, o.Log, be, &anchor.Options{Every: uint64(c.EveryEvents), Interval: c.Every, Finality: fin,
-		MaxFeePerGas: maxFee, Checkpoint: o.Log.Checkpoint, Logger: lg, Poll: o.AnchorPoll})
+	a, err := anchor.Open(path, o.Log, be, ao)
 	if err != nil {
 		closeClient()
 		return nil, nil, err
 	}
 	return a, closeClient, nil
+}
+
+// anchorOptions maps the configuration's anchor section to the anchoring
+// loop's options: its policy, finality, fee cap and timing (o.AnchorPoll,
+// if set, instead of the section's poll).
+func anchorOptions(o SyncOptions, c *config.Anchor, lg *slog.Logger) (*anchor.Options, error) {
+	fin, err := anchor.ParseFinality(c.Finality)
+	if err != nil {
+		return nil, err
+	}
+	gwei := new(big.Float).Mul(big.NewFloat(c.MaxFeeGwei), big.NewFloat(1e9))
+	maxFee, _ := gwei.Int(nil)
+	poll := c.Poll
+	if o.AnchorPoll > 0 {
+		poll = o.AnchorPoll
+	}
+	return &anchor.Options{Every: uint64(c.EveryEvents), Interval: c.Every, Finality: fin, MaxFeePerGas: maxFee,
+		Checkpoint: o.Log.Checkpoint, Logger: lg, Poll: poll, StuckAfter: c.StuckAfter}, nil
 }
 
 // anchorBackend builds the configured ledger backend and returns a function
