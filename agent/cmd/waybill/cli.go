@@ -21,6 +21,10 @@ import (
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+
+	group string   // the command group named, if any ("log")
+	cmd   *command // the command dispatched, once known
+	flags *flags   // the command's flag set, once made
 }
 
 // usageError is a mistake in the command line; run prints usage with it.
@@ -36,36 +40,12 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.err.Error() }
 
-const usage = `waybill: the Waybill edge agent
-
-Usage:
-  waybill keygen --key PATH [--fleet NAME] [--passphrase-file FILE]
-  waybill run --config FILE [--data DIR --key PATH] [--replay RECORDING [--speed N] | --record FILE]
-  waybill run --data DIR --key PATH [--fleet NAME --chain-id N] [--checkpoint-every D]
-  waybill demo [--data DIR] [--config FILE] [--replay RECORDING] [--speed N]
-  waybill config check [--no-files] FILE
-  waybill sensors decode (--driver NAME | --sensor NAME) [--config FILE] RECORDING
-  waybill sensors probe --config FILE
-  waybill anchor status --data DIR [--evidence]   (what is anchored, pending and confirmed)
-  waybill status --data DIR                         (the running agent's sensor health and counters)
-  waybill log append --data DIR --key PATH [--fleet NAME --chain-id N]   (JSON lines on stdin)
-  waybill log show --data DIR [--from N] [--limit K]
-  waybill log checkpoint --data DIR [--key PATH]
-  waybill log prove --data DIR --seq N [--size M] [--format json|tlog-proof]
-  waybill log consistency --data DIR --from M --to N
-  waybill log check --data DIR
-  waybill log salvage --data DIR --epoch N [--out DIR]
-  waybill verify [--form F] [--device ADDRESS] [--fleet NAME] [--chain-id N | --domain FILE] [--vkey VKEY]
-                 [--old NOTE --new NOTE] [--checkpoint NOTE]
-                 [--rpc URL [--contract ADDRESS] [--confirmations K] [--consistency FILE]] FILE|-
-                 (offline: a bundle, tlog-proof, consistency proof, checkpoint note, feed event or
-                  domain message, log show line or anchor evidence; the form is detected)
-  waybill bench [--events N] [--json] [--round D]
-
-Commands that use the key read its passphrase from --passphrase-file FILE or
+// usageNote ends the command list of `waybill help`.
+const usageNote = `Commands that use the key read its passphrase from --passphrase-file FILE or
 the environment variable WAYBILL_PASSPHRASE; never from a flag value.
 --fleet and --chain-id fix a new log's identity: a command that creates the
 log needs both; on an existing log they may be left out.
+Run 'waybill COMMAND -h' (or 'waybill help COMMAND') for a command's flags.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -76,7 +56,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "waybill: %s\n\n%s", ue.msg, usage)
+		fmt.Fprintf(stderr, "waybill: %s\n", ue.msg)
+		switch {
+		case e.cmd != nil:
+			fmt.Fprintf(stderr, "Run 'waybill %s -h' for its usage and flags.\n", e.cmd.name)
+		case e.group != "":
+			fmt.Fprintf(stderr, "Run 'waybill %s -h' for its subcommands.\n", e.group)
+		default:
+			fmt.Fprintf(stderr, "\n%s", usage())
+		}
 		return 2
 	}
 	if errors.Is(err, flag.ErrHelp) {
@@ -117,79 +105,66 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"no command given"}
 	}
-	switch args[0] {
-	case "help", "-h", "--help":
-		fmt.Fprint(e.stdout, usage)
-		return nil
-	case "keygen":
-		return cmdKeygen(ctx, e, args[1:])
-	case "run":
-		return cmdRun(ctx, e, args[1:])
-	case "demo":
-		return cmdDemo(ctx, e, args[1:])
-	case "verify":
-		return cmdVerify(ctx, e, args[1:])
-	case "bench":
-		return cmdBench(ctx, e, args[1:])
-	case "config":
-		if len(args) < 2 || args[1] != "check" {
-			return usageError{"config needs a subcommand: check"}
-		}
-		return cmdConfigCheck(ctx, e, args[2:])
-	case "status":
-		return cmdStatus(ctx, e, args[1:])
-	case "anchor":
-		if len(args) < 2 || args[1] != "status" {
-			return usageError{"anchor needs a subcommand: status"}
-		}
-		return cmdAnchorStatus(ctx, e, args[2:])
-	case "sensors":
-		if len(args) < 2 {
-			return usageError{"sensors needs a subcommand: decode or probe"}
-		}
-		switch args[1] {
-		case "decode":
-			return cmdSensorsDecode(ctx, e, args[2:])
-		case "probe":
-			return cmdSensorsProbe(ctx, e, args[2:])
-		}
-		return usageError{fmt.Sprintf("unknown sensors subcommand %q", args[1])}
-	case "log":
-		if len(args) < 2 {
-			return usageError{"log needs a subcommand: append, show, checkpoint, prove, consistency, check or salvage"}
-		}
-		switch args[1] {
-		case "append":
-			return cmdAppend(ctx, e, args[2:])
-		case "show":
-			return cmdShow(ctx, e, args[2:])
-		case "checkpoint":
-			return cmdCheckpoint(ctx, e, args[2:])
-		case "prove":
-			return cmdProve(ctx, e, args[2:])
-		case "consistency":
-			return cmdConsistency(ctx, e, args[2:])
-		case "check":
-			return cmdCheck(ctx, e, args[2:])
-		case "salvage":
-			return cmdSalvage(ctx, e, args[2:])
-		}
-		return usageError{fmt.Sprintf("unknown log subcommand %q", args[1])}
+	if isHelp(args[0]) {
+		return helpFor(ctx, e, args[1:])
 	}
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	name := args[0]
+	rest := args[1:]
+	if subs := subcommands(name); subs != nil {
+		e.group = name
+		if len(rest) == 0 {
+			return usageError{fmt.Sprintf("%s needs a subcommand: %s", name, strings.Join(subs, ", "))}
+		}
+		if isHelp(rest[0]) {
+			groupHelp(e.stdout, name)
+			return nil
+		}
+		name += " " + rest[0]
+		rest = rest[1:]
+		if lookup(name) == nil {
+			return usageError{fmt.Sprintf("unknown %s subcommand %q", e.group, args[1])}
+		}
+	}
+	c := lookup(name)
+	if c == nil {
+		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	e.cmd = c
+	return c.run(ctx, e, rest)
+}
+
+// isHelp reports whether arg asks for help in place of a command.
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// helpFor is `waybill help [COMMAND]`: the command list, a group's
+// subcommands or a command's flags, on stdout.
+func helpFor(ctx context.Context, e *env, args []string) error {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(e.stdout, usage())
+		return nil
+	case len(args) == 1 && subcommands(args[0]) != nil:
+		groupHelp(e.stdout, args[0])
+		return nil
+	}
+	return dispatch(ctx, e, append(append([]string(nil), args...), "-h"))
 }
 
 // flags is a subcommand's flag set with the shared key and log flags.
 type flags struct {
 	*flag.FlagSet
+	e                          *env
 	data, key, passFile, fleet string
 	chainID                    uint64
 	segmentBytes               int64 // of a log opened for writing; 0: eventlog's default
 }
 
 func newFlags(name string, e *env) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), e: e}
 	f.SetOutput(io.Discard)
+	e.flags = f
 	return f
 }
 
@@ -232,11 +207,13 @@ func (v *chainIDValue) Set(s string) error {
 
 // parse parses args and reports a flag mistake naming the flag: an
 // unknown flag, a bad value, a wrong number of arguments, or a missing
-// required flag.
+// required flag. Asked for help (-h, --help), it prints the command's
+// help to stdout and returns flag.ErrHelp, which exits 0.
 func (f *flags) parse(args []string, positional int, required ...string) error {
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return usageError{f.Name() + ": help requested"}
+			f.help(f.e.stdout)
+			return err
 		}
 		return usageError{f.Name() + ": " + err.Error()}
 	}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/eventlog"
@@ -12,12 +14,13 @@ import (
 func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	f := newFlags("keygen", e)
 	f.keyFlags()
-	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier, part of the checkpoint key name")
+	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier, part of the checkpoint key name: give the fleet the logs will have")
+	asJSON := f.Bool("json", false, "print one JSON object: address, fleet, key_name, verifier_key")
 	if err := f.parse(args, 0, "key"); err != nil {
 		return err
 	}
-	if !signer.ValidFleet(f.fleet) {
-		return usageError{fmt.Sprintf("keygen: --fleet %q is not valid (1-63 of a-z 0-9 . _ -)", f.fleet)}
+	if err := checkFleet(f); err != nil {
+		return err
 	}
 	pass, err := devkey.ReadPassphrase(ctx, f.passFile)
 	if err != nil {
@@ -27,14 +30,48 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := eventlog.KeyName(f.fleet, k.Address())
+	kdf := devkey.KDF{Name: "scrypt", N: devkey.ScryptN, R: 8, P: devkey.ScryptP}
+	return printKey(e.stdout, f.key, fmt.Sprintf("mode 0600; %s", kdf), f.fleet, k, *asJSON)
+}
+
+// checkFleet refuses a --fleet that cannot be part of a key name.
+func checkFleet(f *flags) error {
+	if !signer.ValidFleet(f.fleet) {
+		return usageError{fmt.Sprintf("%s: --fleet %q is not valid (1-63 of a-z 0-9 . _ -)", f.Name(), f.fleet)}
+	}
+	return nil
+}
+
+// keyJSON is the --json output of keygen and key show
+// (firmware-docs/PROTOCOL.md §5).
+type keyJSON struct {
+	Address     string `json:"address"`
+	Fleet       string `json:"fleet"`
+	KeyName     string `json:"key_name"`
+	VerifierKey string `json:"verifier_key"`
+}
+
+// printKey prints what an operator needs of key k in fleet: its device
+// address, the key file (path, with what of it fileInfo says), the
+// checkpoint key name and the verifier key; with asJSON, one JSON object
+// without the key file.
+func printKey(w io.Writer, path, fileInfo, fleet string, k *devkey.Key, asJSON bool) error {
+	name := eventlog.KeyName(fleet, k.Address())
 	vkey, err := k.VerifierKey(name)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "device address: %s\n", k.Address())
-	fmt.Fprintf(e.stdout, "key file:       %s (mode 0600; scrypt N=%d r=8 p=%d)\n", f.key, devkey.ScryptN, devkey.ScryptP)
-	fmt.Fprintf(e.stdout, "note key name:  %s\n", name)
-	fmt.Fprintf(e.stdout, "verifier key:   %s\n", vkey)
-	return nil
+	if asJSON {
+		b, err := json.Marshal(keyJSON{Address: k.Address().String(), Fleet: fleet, KeyName: name, VerifierKey: vkey})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "%s\n", b)
+		return err
+	}
+	fmt.Fprintf(w, "device address: %s\n", k.Address())
+	fmt.Fprintf(w, "key file:       %s (%s)\n", path, fileInfo)
+	fmt.Fprintf(w, "note key name:  %s\n", name)
+	_, err = fmt.Fprintf(w, "verifier key:   %s\n", vkey)
+	return err
 }

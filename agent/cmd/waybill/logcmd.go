@@ -173,7 +173,7 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 	seq := f.String("seq", "", "sequence number of the event")
 	size := f.Uint64("size", 0, "tree size of a signed checkpoint (default: the latest)")
 	format := f.String("format", "json", "json (the proof bundle) or tlog-proof (C2SP text form)")
-	leafFile := f.String("leaf", "", "the event as its holder has it, for an event whose payload retention pruned: a feed message, a `log show` line, or the leaf bytes")
+	leafFile := f.String("leaf", "", "a `FILE` holding the event as its holder has it, for an event whose payload retention pruned: a feed message, a 'log show' line, or the leaf bytes")
 	timeout := f.socketFlags()
 	if err := f.parse(args, 0, "data", "seq"); err != nil {
 		return err
