@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+)
+
+// TestKeyShow checks that key show prints, for an existing key and fleet,
+// exactly what keygen printed when it made the key, as text and as JSON,
+// and the verifier key of another fleet for another fleet.
+func TestKeyShow(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "device.key")
+	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
+	code, made, errs := waybill(t, "", "keygen", "--key", key, "--fleet", "north")
+	if code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errs)
+	}
+	code, shown, errs := waybill(t, "", "key", "show", "--key", key, "--fleet", "north")
+	if code != 0 || errs != "" {
+		t.Fatalf("key show: exit %d: %s", code, errs)
+	}
+	if shown != made {
+		t.Errorf("key show printed\n%s\nkeygen printed\n%s", shown, made)
+	}
+	text := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(made), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		text[k] = strings.TrimSpace(v)
+	}
+
+	code, out, errs := waybill(t, "", "key", "show", "--key", key, "--fleet", "north", "--json")
+	if code != 0 {
+		t.Fatalf("key show --json: exit %d: %s", code, errs)
+	}
+	var j keyJSON
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("key show --json printed %q: %v", out, err)
+	}
+	want := keyJSON{Address: text["device address"], Fleet: "north", KeyName: text["note key name"], VerifierKey: text["verifier key"]}
+	if j != want || j.KeyName != eventlog.KeyName("north", mustAddress(t, j.Address)) {
+		t.Errorf("key show --json = %+v, want %+v (keygen's text)", j, want)
+	}
+	if !strings.HasPrefix(j.VerifierKey, j.KeyName+"+") {
+		t.Errorf("verifier key %q is not of key name %q", j.VerifierKey, j.KeyName)
+	}
+
+	code, other, errs := waybill(t, "", "key", "show", "--key", key, "--fleet", "south", "--json")
+	if code != 0 {
+		t.Fatalf("key show --fleet south: exit %d: %s", code, errs)
+	}
+	var o keyJSON
+	if err := json.Unmarshal([]byte(other), &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Address != j.Address || o.Fleet != "south" || o.KeyName == j.KeyName || o.VerifierKey == j.VerifierKey {
+		t.Errorf("key show of fleet south = %+v; of north %+v", o, j)
+	}
+}
+
+// TestKeyShow_Errors checks key show's refusals: each exits non-zero and
+// says what is wrong.
+func TestKeyShow_Errors(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "device.key")
+	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
+	if code, _, errs := waybill(t, "", "keygen", "--key", key, "--fleet", "north"); code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errs)
+	}
+	for _, tc := range []struct {
+		args []string
+		pass string
+		code int
+		want string
+	}{
+		{[]string{"--key", key}, "test passphrase", 2, "--fleet is required"},
+		{[]string{"--fleet", "north"}, "test passphrase", 2, "--key is required"},
+		{[]string{"--key", key, "--fleet", "North!"}, "test passphrase", 2, `--fleet "North!" is not valid`},
+		{[]string{"--key", key, "--fleet", "north"}, "wrong", 1, "wrong passphrase"},
+		{[]string{"--key", filepath.Join(dir, "none"), "--fleet", "north"}, "test passphrase", 1, "none"},
+	} {
+		t.Setenv("WAYBILL_PASSPHRASE", tc.pass)
+		code, out, errs := waybill(t, "", append([]string{"key", "show"}, tc.args...)...)
+		if code != tc.code || out != "" || !strings.Contains(errs, tc.want) {
+			t.Errorf("key show %v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errs, tc.code, tc.want)
+		}
+	}
+	os.Chmod(key, 0o644)
+	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
+	if code, _, errs := waybill(t, "", "key", "show", "--key", key, "--fleet", "north"); code != 1 || !strings.Contains(errs, "chmod 600 "+key) {
+		t.Errorf("key show of a world-readable key: exit %d, stderr %q", code, errs)
+	}
+}
+
+func mustAddress(t *testing.T, s string) event.Address {
+	t.Helper()
+	a, err := event.ParseAddress(s)
+	if err != nil {
+		t.Fatalf("address %q: %v", s, err)
+	}
+	return a
+}
