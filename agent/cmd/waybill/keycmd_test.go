@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -107,4 +108,26 @@ func mustAddress(t *testing.T, s string) event.Address {
 		t.Fatalf("address %q: %v", s, err)
 	}
 	return a
+}
+
+// TestKeyShow_Documented checks that PROTOCOL.md §7 names every member of
+// the JSON that keygen and key show print.
+func TestKeyShow_Documented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "firmware-docs", "PROTOCOL.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(string(b), "\n## 7. ")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	sec = strings.Join(strings.Fields(sec), " ")
+	typ := reflect.TypeOf(keyJSON{})
+	for i := range typ.NumField() {
+		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if !strings.Contains(sec, `"`+name+`":`) {
+			t.Errorf("PROTOCOL.md §7 does not name the member %q of key show --json", name)
+		}
+	}
+	if !strings.Contains(sec, "waybill key show --key PATH --fleet F") {
+		t.Error("PROTOCOL.md §7 does not name waybill key show")
+	}
 }
