@@ -131,3 +131,20 @@ func TestKeyShow_Documented(t *testing.T) {
 		t.Error("PROTOCOL.md §7 does not name waybill key show")
 	}
 }
+
+// TestKeygen_DefaultFleetWarns checks that keygen without --fleet says
+// that the verifier key it prints is the default fleet's, and how to print
+// another's, and that with --fleet it says nothing on stderr.
+func TestKeygen_DefaultFleetWarns(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("WAYBILL_PASSPHRASE", "test passphrase")
+	key := filepath.Join(dir, "a.key")
+	code, out, errs := waybill(t, "", "keygen", "--key", key)
+	if code != 0 || !strings.Contains(out, "waybill/default/") ||
+		!strings.Contains(errs, `no --fleet given: the verifier key below is for fleet "default"`) || !strings.Contains(errs, "waybill key show --key "+key+" --fleet NAME") {
+		t.Errorf("keygen without --fleet: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, _, errs := waybill(t, "", "keygen", "--key", filepath.Join(dir, "b.key"), "--fleet", "default"); code != 0 || errs != "" {
+		t.Errorf("keygen --fleet default: exit %d, stderr %q", code, errs)
+	}
+}

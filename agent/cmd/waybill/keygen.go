@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 
@@ -30,8 +31,19 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !f.given("fleet") {
+		fmt.Fprintf(e.stderr, "waybill: WARNING: keygen: no --fleet given: the verifier key below is for fleet %q and verifies no checkpoint of another fleet; "+
+			"print the key of the fleet the device runs in with: waybill key show --key %s --fleet NAME\n", f.fleet, f.key)
+	}
 	kdf := devkey.KDF{Name: "scrypt", N: devkey.ScryptN, R: 8, P: devkey.ScryptP}
 	return printKey(e.stdout, f.key, fmt.Sprintf("mode 0600; %s", kdf), f.fleet, k, *asJSON)
+}
+
+// given reports whether the flag name was set on the command line.
+func (f *flags) given(name string) bool {
+	set := false
+	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // checkFleet refuses a --fleet that cannot be part of a key name.
