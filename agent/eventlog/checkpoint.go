@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,23 +44,134 @@ func (l *Log) Verifier() checkpoint.Verifier {
 }
 
 // latest reads and verifies the latest checkpoint of the current epoch; it
-// returns nil, nil, nil when there is none.
+// returns nil, nil, nil when there is none. The caller holds l.mu or is
+// Open.
+//
+// The checkpoint file is a copy: every note is also committed to the
+// segment that was active when it was signed (storeCheckpoint). When the
+// file is missing, unreadable or damaged, the newest note stored in the
+// segments is used instead, and a writable log puts it back in the file
+// (the damaged bytes are kept under damaged/), so that a damaged copy never
+// stops the log. Only when neither holds a valid note is the file's damage
+// an error.
 func (l *Log) latest() (*checkpoint.Checkpoint, []byte, error) {
-	b, err := os.ReadFile(l.checkpointPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+	path := l.checkpointPath()
+	b, err := os.ReadFile(path)
+	if err == nil {
+		var c checkpoint.Checkpoint
+		if c, err = l.openLatest(b); err == nil {
+			return &c, b, nil
+		}
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("eventlog: %w", err)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if !missing {
+		err = fmt.Errorf("latest checkpoint %s: %w", l.relFile(path), err)
 	}
-	c, _, err := checkpoint.OpenCheckpoint(b, l.Verifier())
+	stored, serr := l.latestStored()
+	if serr != nil || stored == nil {
+		if missing {
+			// No file and no stored note: nothing was signed in this
+			// epoch, or the notes are in segments that cannot be read,
+			// which the reads of those segments report.
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("eventlog: %w: %w; no checkpoint stored in the segments replaces it (%v); check the log with: waybill log check --data %s",
+			errSegmentCheck, err, serr, l.dir)
+	}
+	c, _ := l.openLatest(stored) // latestStored verified it
+	if !missing {
+		l.opts.Logger.Error("CHECKPOINT FILE DAMAGED: using the copy stored in the segments", "file", l.relFile(path), "size", c.Size, "err", err)
+	} else {
+		l.opts.Logger.Warn("checkpoint file missing: using the copy stored in the segments", "file", l.relFile(path), "size", c.Size)
+	}
+	if l.writable {
+		if !missing && b != nil {
+			keep := filepath.Join(l.dir, "damaged", fmt.Sprintf("checkpoint-%s-%s", epochDir(l.epoch), l.opts.Now().UTC().Format("20060102T150405.000000000Z")))
+			if e := os.MkdirAll(filepath.Dir(keep), 0o755); e == nil {
+				if e := atomicfile.WriteFile(keep, b, 0o644); e != nil {
+					l.opts.Logger.Error("could not keep the damaged checkpoint file", "to", keep, "err", e)
+				}
+			}
+		}
+		if e := atomicfile.WriteFile(path, stored, 0o644); e != nil {
+			l.opts.Logger.Error("could not restore the checkpoint file; the stored copy stays in use", "file", l.relFile(path), "err", e)
+		}
+	}
+	return &c, stored, nil
+}
+
+// openLatest verifies note as a checkpoint of the current epoch.
+func (l *Log) openLatest(note []byte) (checkpoint.Checkpoint, error) {
+	c, _, err := checkpoint.OpenCheckpoint(note, l.Verifier())
 	if err != nil {
-		return nil, nil, fmt.Errorf("eventlog: %w: latest checkpoint %s: %v", errSegmentCheck, l.checkpointPath(), err)
+		return c, err
 	}
 	if c.Origin != l.origin {
-		return nil, nil, fmt.Errorf("eventlog: %w: latest checkpoint is for origin %q, not %q", errSegmentCheck, c.Origin, l.origin)
+		return c, fmt.Errorf("it is a checkpoint of origin %q, not %q", c.Origin, l.origin)
 	}
-	return &c, b, nil
+	return c, nil
+}
+
+// latestStored returns the newest valid checkpoint note stored in the
+// epoch's segments, or nil. Notes are stored in the segment active when
+// they were signed, so the newest is in the last segment holding any, or
+// (signed while the segment rolled) in the one before it. The caller holds
+// l.mu or is Open.
+func (l *Log) latestStored() ([]byte, error) {
+	var best []byte
+	var bestSize uint64
+	found := -1
+	var errs []error
+	for i := len(l.man.Segments) - 1; i >= 0 && (found < 0 || i >= found-1); i-- {
+		seg := l.man.Segments[i]
+		db, own := (*bolt.DB)(nil), false
+		if s, ok := l.sealed[i]; ok {
+			db = s.db
+		} else {
+			var err error
+			if db, err = l.boltOpen(filepath.Join(l.dir, seg.File), true); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			own = true
+		}
+		err := guard(seg.File, 0, false, func() error {
+			return db.View(func(tx *bolt.Tx) error {
+				b := tx.Bucket(bCheckpoints)
+				if b == nil {
+					return nil
+				}
+				c := b.Cursor()
+				if k, _ := c.Last(); k != nil && found < 0 {
+					found = i
+				}
+				for k, v := c.Last(); k != nil; k, v = c.Prev() {
+					if len(k) != 8 {
+						continue
+					}
+					size := binary.BigEndian.Uint64(k)
+					if best != nil && size <= bestSize {
+						break
+					}
+					if _, err := l.openLatest(v); err == nil {
+						best, bestSize = bytes.Clone(v), size
+						break
+					}
+				}
+				return nil
+			})
+		})
+		if own {
+			db.Close()
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if best == nil {
+		return nil, errors.Join(errs...)
+	}
+	return best, nil
 }
 
 // Latest returns the latest signed checkpoint note and its parsed body, or
