@@ -71,7 +71,8 @@ type SalvageReport struct {
 	Prefix uint64
 	// Root is the Merkle root of the recovered prefix.
 	Root merkle.Hash
-	// Gaps are the missing sequence numbers below the highest recovered one.
+	// Gaps are the missing sequence numbers below the highest recovered one
+	// or the largest size a verified checkpoint signed, whichever is larger.
 	Gaps []SeqRange
 	// Unprovable is the number of recovered events after the first gap (or
 	// conflict): readable and signed, but not in a contiguous tree. They are
@@ -369,6 +370,15 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 			rep.Gaps = append(rep.Gaps, SeqRange{next, q - 1})
 		}
 		next = q + 1
+	}
+	// Events past the last one recovered are missing too when a verified
+	// checkpoint says the device signed them.
+	var signed uint64
+	for _, c := range s.notes {
+		signed = max(signed, c.Size)
+	}
+	if signed > next {
+		rep.Gaps = append(rep.Gaps, SeqRange{next, signed - 1})
 	}
 	prefix := uint64(0)
 	for prefix < uint64(len(seqs)) && seqs[prefix] == prefix {
