@@ -2,8 +2,8 @@ package eventlog
 
 import (
 	"context"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
