@@ -79,9 +79,12 @@ func (l *Log) latest() (*checkpoint.Checkpoint, []byte, error) {
 			errSegmentCheck, err, serr, l.dir)
 	}
 	c, _ := l.openLatest(stored) // latestStored verified it
-	if !missing {
-		l.opts.Logger.Error("CHECKPOINT FILE DAMAGED: using the copy stored in the segments", "file", l.relFile(path), "size", c.Size, "err", err)
-	} else {
+	switch {
+	case !missing && l.writable:
+		l.opts.Logger.Error("CHECKPOINT FILE DAMAGED: restored from the copy stored in the segments; the damaged file is kept under damaged/", "file", l.relFile(path), "size", c.Size, "err", err)
+	case !missing:
+		l.opts.Logger.Error("CHECKPOINT FILE DAMAGED: using the copy stored in the segments (the agent restores the file when it starts)", "file", l.relFile(path), "size", c.Size, "err", err)
+	default:
 		l.opts.Logger.Warn("checkpoint file missing: using the copy stored in the segments", "file", l.relFile(path), "size", c.Size)
 	}
 	if l.writable {
