@@ -238,7 +238,10 @@ func (l *Log) open(ctx context.Context) error {
 		}
 		return nil
 	}
-	if !isDamage(err) || !l.writable {
+	if isDamage(err) && !l.writable {
+		return fmt.Errorf("%w (a reader changes nothing: waybill log check names the damage, waybill log salvage recovers what the files still prove, and the agent moves the damaged epoch aside when it starts)", err)
+	}
+	if !isDamage(err) {
 		return err
 	}
 	// The files of this epoch cannot be trusted: keep them, start afresh.
@@ -361,6 +364,14 @@ func (l *Log) boltOpen(path string, readOnly bool) (*bolt.DB, error) {
 	if err := checkSegmentPages(path, file, !readOnly); err != nil {
 		return nil, err
 	}
+	if readOnly {
+		// bbolt initialises an empty file as a new database, which a
+		// read-only open cannot do ("bad file descriptor"). A segment
+		// that exists is never empty: it lost its content.
+		if st, err := os.Stat(path); err == nil && st.Size() == 0 {
+			return nil, &DamageError{File: file, Err: errors.New("the file is empty (0 bytes): the events it held are not in it")}
+		}
+	}
 	var db *bolt.DB
 	err := guard(file, 0, false, func() error {
 		var err error
@@ -394,8 +405,10 @@ func (l *Log) openActive() error {
 	n := len(l.man.Segments) - 1
 	seg := l.man.Segments[n]
 	path := filepath.Join(l.dir, seg.File)
-	if _, err := os.Stat(path); err != nil {
+	if st, err := os.Stat(path); err != nil {
 		return fmt.Errorf("eventlog: %w: active segment %s: %v", errSegmentCheck, seg.File, err)
+	} else if st.Size() == 0 {
+		return fmt.Errorf("eventlog: %w: active segment %s is empty (0 bytes): the events it held are not in it", errSegmentCheck, seg.File)
 	}
 	db, err := l.boltOpen(path, !l.writable)
 	if err != nil {
@@ -461,7 +474,7 @@ func (l *Log) checkAgainstCheckpoint() error {
 	}
 	size := l.frontier.Size()
 	if cp.Size > size {
-		return fmt.Errorf("eventlog: %w: the log holds %d events but checkpoint %d was signed; events acknowledged before a power cut are missing (the storage did not keep an fsync)",
+		return fmt.Errorf("eventlog: %w: the log holds %d events but checkpoint %d was signed; acknowledged events are missing (a segment file lost or cut short, or storage that did not keep an fsync across a power cut)",
 			errSegmentCheck, size, cp.Size)
 	}
 	r := l.readerAt(size)
