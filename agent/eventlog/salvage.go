@@ -74,6 +74,11 @@ type SalvageReport struct {
 	// Gaps are the missing sequence numbers below the highest recovered one
 	// or the largest size a verified checkpoint signed, whichever is larger.
 	Gaps []SeqRange
+	// Pruned are the events whose payloads retention removed before the
+	// damage (their segment is seg-K.pruned.db): not missing, and not in
+	// Gaps. Their hashes are in the pruned segment; their bytes are with
+	// whoever received the feed.
+	Pruned []SeqRange
 	// Unprovable is the number of recovered events after the first gap (or
 	// conflict): readable and signed, but not in a contiguous tree. They are
 	// written to OUT/epoch-N/unprovable.jsonl, one leaf a line.
@@ -161,6 +166,13 @@ func (r *SalvageReport) Summary() string {
 			gs = append(gs, g.String())
 		}
 		fmt.Fprintf(&b, "missing events: %s\n", strings.Join(gs, ", "))
+	}
+	if len(r.Pruned) > 0 {
+		var ps []string
+		for _, p := range r.Pruned {
+			ps = append(ps, p.String())
+		}
+		fmt.Fprintf(&b, "pruned by retention before the damage (payloads removed, hashes kept; not missing): %s\n", strings.Join(ps, ", "))
 	}
 	if r.Unprovable > 0 {
 		fmt.Fprintf(&b, "events after the first gap, readable and signed but not provable: %d\n", r.Unprovable)
@@ -380,6 +392,9 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 	if signed > next {
 		rep.Gaps = append(rep.Gaps, SeqRange{next, signed - 1})
 	}
+	sort.Slice(s.pruned, func(i, j int) bool { return s.pruned[i].First < s.pruned[j].First })
+	rep.Pruned = s.pruned
+	rep.Gaps = withoutRanges(rep.Gaps, s.pruned)
 	prefix := uint64(0)
 	for prefix < uint64(len(seqs)) && seqs[prefix] == prefix {
 		prefix++
@@ -502,6 +517,7 @@ type salvager struct {
 	earlyNotes [][2][]byte
 	pending    []candidate
 	counter    *uint64 // the current file's counter for the current method
+	pruned     []SeqRange
 }
 
 // candidate is a value that may be a leaf: seq is its bbolt key when it
@@ -739,6 +755,9 @@ func (s *salvager) scanBolt(path string) (err error) {
 					s.epoch, s.epochKnown = uint32(e), true
 				}
 			}
+		}
+		if m, err := readSegMeta(tx); err == nil && m.pruned && m.size > m.first {
+			s.pruned = append(s.pruned, SeqRange{m.first, m.size - 1})
 		}
 		if b := tx.Bucket(bLeaves); b != nil {
 			c := b.Cursor()
@@ -1167,4 +1186,30 @@ func buildLog(ctx context.Context, dir string, id Identity, epoch uint32, info E
 		}
 	}
 	return nil
+}
+
+// withoutRanges returns the parts of the sorted, disjoint ranges rs that
+// lie outside every range of the sorted ranges cut.
+func withoutRanges(rs, cut []SeqRange) []SeqRange {
+	var out []SeqRange
+	for _, r := range rs {
+		first := r.First
+		for _, c := range cut {
+			if c.Last < first || c.First > r.Last {
+				continue
+			}
+			if c.First > first {
+				out = append(out, SeqRange{first, c.First - 1})
+			}
+			if c.Last >= r.Last {
+				first = r.Last + 1
+				break
+			}
+			first = c.Last + 1
+		}
+		if first <= r.Last {
+			out = append(out, SeqRange{first, r.Last})
+		}
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,5 +46,49 @@ func TestSalvage_NamesLostTail(t *testing.T) {
 	}
 	if rep.Recovered != 40 || len(rep.Gaps) != 1 || rep.Gaps[0] != (SeqRange{40, 49}) {
 		t.Fatalf("recovered %d, gaps %v; want 40 and [40-49]\n%s", rep.Recovered, rep.Gaps, rep.Summary())
+	}
+}
+
+// TestSalvage_PrunedNotMissing: events whose payloads retention removed
+// are reported as pruned, not as missing.
+func TestSalvage_PrunedNotMissing(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, _ := prBuild(t, dir, 3000, 256<<10)
+	segs, _ := l.Segments()
+	if len(segs) < 3 {
+		t.Fatalf("%d segments; the test needs three", len(segs))
+	}
+	below := segs[0].End
+	if _, err := l.Prune(ctx, below+1); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	rep, err := Salvage(ctx, filepath.Join(dir, "epoch-0"), filepath.Join(t.TempDir(), "out"), SalvageOptions{})
+	if err != nil {
+		t.Fatalf("Salvage: %v", err)
+	}
+	if len(rep.Pruned) != 1 || rep.Pruned[0] != (SeqRange{0, below - 1}) || len(rep.Gaps) != 0 {
+		t.Fatalf("pruned %v, gaps %v; want [0-%d] and none\n%s", rep.Pruned, rep.Gaps, below-1, rep.Summary())
+	}
+}
+
+func TestWithoutRanges(t *testing.T) {
+	r := func(a, b uint64) SeqRange { return SeqRange{a, b} }
+	for _, tt := range []struct {
+		rs, cut, want []SeqRange
+	}{
+		{[]SeqRange{r(0, 9)}, nil, []SeqRange{r(0, 9)}},
+		{[]SeqRange{r(0, 9)}, []SeqRange{r(0, 9)}, nil},
+		{[]SeqRange{r(0, 9)}, []SeqRange{r(0, 3)}, []SeqRange{r(4, 9)}},
+		{[]SeqRange{r(0, 9)}, []SeqRange{r(5, 20)}, []SeqRange{r(0, 4)}},
+		{[]SeqRange{r(0, 9)}, []SeqRange{r(2, 3), r(6, 7)}, []SeqRange{r(0, 1), r(4, 5), r(8, 9)}},
+		{[]SeqRange{r(0, 2), r(10, 12)}, []SeqRange{r(3, 9)}, []SeqRange{r(0, 2), r(10, 12)}},
+		{[]SeqRange{r(5, 5)}, []SeqRange{r(0, 4), r(6, 9)}, []SeqRange{r(5, 5)}},
+	} {
+		got := withoutRanges(tt.rs, tt.cut)
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("withoutRanges(%v, %v) = %v, want %v", tt.rs, tt.cut, got, tt.want)
+		}
 	}
 }
