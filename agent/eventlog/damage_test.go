@@ -45,6 +45,30 @@ func within(t *testing.T, what string, fn func()) {
 	}
 }
 
+// appendBatch enqueues testEvent(lo) … testEvent(hi-1) on l, so that they
+// share commits, waits for them and returns their leaves.
+func appendBatch(t testing.TB, l *Log, lo, hi int) [][]byte {
+	t.Helper()
+	var ps []*Pending
+	for i := lo; i < hi; i++ {
+		p, err := l.Enqueue(context.Background(), testEvent(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	leaves := make([][]byte, 0, hi-lo)
+	for _, p := range ps {
+		s, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := s.Leaf()
+		leaves = append(leaves, leaf)
+	}
+	return leaves
+}
+
 // dmBuild writes a closed log of n events to dir, with a checkpoint after
 // every 1000, and returns the leaves.
 func dmBuild(t testing.TB, dir string, n int) [][]byte {
@@ -52,22 +76,7 @@ func dmBuild(t testing.TB, dir string, n int) [][]byte {
 	l := openTest(t, dir, nil)
 	var leaves [][]byte
 	for lo := 0; lo < n; lo += 250 {
-		var ps []*Pending
-		for i := lo; i < min(lo+250, n); i++ {
-			p, err := l.Enqueue(context.Background(), testEvent(i))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps = append(ps, p)
-		}
-		for _, p := range ps {
-			s, err := p.Wait()
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaf, _ := s.Leaf()
-			leaves = append(leaves, leaf)
-		}
+		leaves = append(leaves, appendBatch(t, l, lo, min(lo+250, n))...)
 		if (lo+250)%1000 == 0 || lo+250 >= n {
 			if _, _, err := l.Checkpoint(context.Background()); err != nil {
 				t.Fatal(err)

@@ -25,22 +25,7 @@ func prBuild(t *testing.T, dir string, n int, segBytes int64) (*Log, [][]byte) {
 	ctx := context.Background()
 	var leaves [][]byte
 	for i := 0; i < n; i += 50 {
-		var ps []*Pending
-		for j := i; j < min(i+50, n); j++ {
-			p, err := l.Enqueue(ctx, testEvent(j))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps = append(ps, p)
-		}
-		for _, p := range ps {
-			s, err := p.Wait()
-			if err != nil {
-				t.Fatal(err)
-			}
-			leaf, _ := s.Leaf()
-			leaves = append(leaves, leaf)
-		}
+		leaves = append(leaves, appendBatch(t, l, i, min(i+50, n))...)
 		if len(leaves)%100 == 0 {
 			if _, _, err := l.Checkpoint(ctx); err != nil {
 				t.Fatal(err)

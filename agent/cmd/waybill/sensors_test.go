@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,16 +65,7 @@ func summaryCounts(t *testing.T, out string) map[string]int {
 // the drivers or rules under test.
 func excursions(t *testing.T, path, rom string, minC, maxC float64, after time.Duration) (starts, ends int) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(z)
+	sc := bufio.NewScanner(openRecording(t, path))
 	sc.Buffer(nil, 1<<20)
 	converted, in := false, false
 	var outSince int64 = -1
@@ -226,18 +218,26 @@ func TestCLI_SensorsDecode(t *testing.T) {
 // process that hangs fails the wait.
 const runDeadline = 2 * time.Minute
 
-// recordingEnd returns the end its header gives the recording at path.
-func recordingEnd(t *testing.T, path string) time.Time {
+// openRecording opens the gzipped recording at path for the test; it is
+// closed when the test ends.
+func openRecording(t *testing.T, path string) io.Reader {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
 	z, err := gzip.NewReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return z
+}
+
+// recordingEnd returns the end its header gives the recording at path.
+func recordingEnd(t *testing.T, path string) time.Time {
+	t.Helper()
+	z := openRecording(t, path)
 	var h struct {
 		End *time.Time `json:"end"`
 	}
@@ -367,16 +367,7 @@ func TestCLI_RunReplayGpsdLog(t *testing.T) {
 // instant.
 func sliceRecording(t *testing.T, path, dir string, d time.Duration) string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(z)
+	sc := bufio.NewScanner(openRecording(t, path))
 	sc.Buffer(nil, 1<<20)
 	if !sc.Scan() {
 		t.Fatalf("%s: no header: %v", path, sc.Err())
