@@ -113,7 +113,7 @@ FUZZ := agent/jcs:FuzzCanonicalize agent/event:FuzzParse agent/localapi:FuzzPars
 	agent/checkpoint:FuzzParseCheckpoint agent/checkpoint:FuzzOpen \
 	agent/merkle:FuzzCheckInclusion agent/merkle:FuzzCheckConsistency \
 	agent/verify:FuzzParseBundle agent/verify:FuzzParseConsistency agent/verify:FuzzParseTlogProof \
-	agent/config:FuzzParse agent/config:FuzzParseSize agent/rules:FuzzEngine agent/geo:FuzzPolygon testbench/replay:FuzzLoad \
+	agent/config:FuzzParse agent/config:FuzzParseSize agent/rules:FuzzEngine agent/geo:FuzzPolygon drivers/replay:FuzzLoad \
 	drivers/nmea:FuzzParse drivers/nmea:FuzzScanner drivers/nmea:FuzzReceiver \
 	drivers/bme280:FuzzCompensate drivers/ds18b20:FuzzScratchpad drivers/ds18b20:FuzzParseROM \
 	drivers/hx711:FuzzCombine drivers/lis3dh:FuzzDecode drivers/mfrc522:FuzzAnticollision drivers/mfrc522:FuzzSense

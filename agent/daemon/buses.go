@@ -11,8 +11,8 @@ import (
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/drivers/sensor"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 // Buses opens the buses and pins the configured sensors are attached to, by

@@ -14,8 +14,8 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/sampler"
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/testbench/recordings"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 const testKey = "8a1f9a8f95be41cd7ccb6168179afb4504aefe388d1e14474d32c45c72ce7b7a"

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waybill-eu/waybill/agent/onecore"
 	"github.com/waybill-eu/waybill/agent/signer"
-	"github.com/waybill-eu/waybill/testbench/onecore"
 )
 
 // appendConcurrently appends n events from p producers and returns the rate.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/drivers/sensor"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 var t0 = time.Date(2026, 11, 27, 6, 30, 0, 0, time.UTC)

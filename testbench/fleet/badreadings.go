@@ -8,7 +8,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/drivers/ds18b20/ds18b20test"
 	"github.com/waybill-eu/waybill/drivers/nmea/nmeatest"
-	"github.com/waybill-eu/waybill/testbench/replay"
+	"github.com/waybill-eu/waybill/drivers/replay"
 )
 
 // BadReadings is a van parked in its depot for 20 minutes, door shut,

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/testbench/replay"
+	"github.com/waybill-eu/waybill/drivers/replay"
 )
 
 // RecordBrussels records the Brussels round (Brussels) of a van configured

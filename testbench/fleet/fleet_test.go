@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/testbench/replay"
+	"github.com/waybill-eu/waybill/drivers/replay"
 )
 
 var update = flag.Bool("update", false, "rewrite the shipped recordings in testbench/recordings")

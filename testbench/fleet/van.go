@@ -25,8 +25,8 @@ import (
 	"github.com/waybill-eu/waybill/drivers/lis3dh/lis3dhtest"
 	"github.com/waybill-eu/waybill/drivers/mfrc522/mfrc522test"
 	"github.com/waybill-eu/waybill/drivers/nmea/nmeatest"
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/drivers/sensor"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 // Van is a delivery van's sensors on a round, as configured in

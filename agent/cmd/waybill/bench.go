@@ -17,8 +17,8 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/onecore"
 	"github.com/waybill-eu/waybill/agent/signer"
-	"github.com/waybill-eu/waybill/testbench/onecore"
 )
 
 // benchResult is what `waybill bench --json` prints.

@@ -20,9 +20,9 @@ import (
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 	"github.com/waybill-eu/waybill/configs"
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/sync/feed"
 	"github.com/waybill-eu/waybill/testbench/recordings"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 // DemoKey is the demo device's secp256k1 key. It is public: a log signed

@@ -22,7 +22,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/localapi"
 	"github.com/waybill-eu/waybill/agent/retention"
-	"github.com/waybill-eu/waybill/testbench/replay"
+	"github.com/waybill-eu/waybill/drivers/replay"
 )
 
 // cmdRun is the daemon: it holds the log, serves the local API, and, with

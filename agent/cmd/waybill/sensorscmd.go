@@ -19,8 +19,8 @@ import (
 	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/sampler"
 	"github.com/waybill-eu/waybill/drivers/nmea"
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/drivers/sensor"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 // cmdSensorsDecode prints the values drivers read from a recording, one

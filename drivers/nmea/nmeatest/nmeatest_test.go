@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/drivers/nmea"
+	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/drivers/sensor"
-	"github.com/waybill-eu/waybill/testbench/replay"
 )
 
 func TestReceiver_RoundTrip(t *testing.T) {
