@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/clock"
@@ -93,8 +95,14 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 	f.keyFlags()
 	f.identityFlags()
 	timeout := f.socketFlags()
+	asJSON := f.Bool("json", false, "answer each input line with a JSON object: line, status, seq or error (firmware-docs/CLI.md §4)")
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
+	}
+	if *asJSON {
+		w := &answerJSON{w: e.stdout}
+		defer w.flush()
+		e = &env{stdin: e.stdin, stdout: w, stderr: e.stderr, group: e.group, cmd: e.cmd, flags: e.flags}
 	}
 	report := func(res localapi.Result, err error) error {
 		if err != nil {
@@ -249,6 +257,87 @@ func cmdConsistency(ctx context.Context, e *env, args []string) error {
 		}
 		return err
 	}, "GET", "/v1/consistency?"+q.Encode())
+}
+
+// answerJSON turns the answer lines of log append (localapi.AppendStream)
+// into its --json lines (firmware-docs/CLI.md §4) as they are written:
+//
+//	SEQ                                  {"line":N,"status":"appended","seq":SEQ}
+//	error: line N: REASON (skipped)      {"line":N,"status":"skipped","error":"REASON"}
+//	error: line N: ERROR (not appended)  {"line":N,"status":"not_appended","error":"ERROR"}
+//	error: line N: not appended: WHY     {"line":N,"status":"not_appended","error":"WHY"}
+type answerJSON struct {
+	w       io.Writer
+	partial []byte // the start of a line not yet ended
+	line    int    // the input line last answered
+	err     error
+}
+
+// appendAnswer is one --json answer line of log append.
+type appendAnswer struct {
+	Line   int     `json:"line"`
+	Status string  `json:"status"`
+	Seq    *uint64 `json:"seq,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+func (a *answerJSON) Write(p []byte) (int, error) {
+	if a.err != nil {
+		return 0, a.err
+	}
+	a.partial = append(a.partial, p...)
+	for {
+		i := bytes.IndexByte(a.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(a.partial[:i])
+		a.partial = a.partial[i+1:]
+		if a.err = a.answer(line); a.err != nil {
+			return 0, a.err
+		}
+	}
+}
+
+// answer writes the JSON form of one answer line.
+func (a *answerJSON) answer(line string) error {
+	a.line++
+	ans := appendAnswer{Line: a.line}
+	if rest, ok := strings.CutPrefix(line, "error: line "); ok {
+		n, reason, ok := strings.Cut(rest, ": ")
+		if ln, err := strconv.Atoi(n); ok && err == nil {
+			ans.Line = ln
+			a.line = ln
+		}
+		switch {
+		case strings.HasSuffix(reason, " (skipped)"):
+			ans.Status, ans.Error = "skipped", strings.TrimSuffix(reason, " (skipped)")
+		case strings.HasSuffix(reason, " (not appended)"):
+			ans.Status, ans.Error = "not_appended", strings.TrimSuffix(reason, " (not appended)")
+		default:
+			ans.Status, ans.Error = "not_appended", strings.TrimPrefix(reason, "not appended: ")
+		}
+	} else {
+		seq, err := strconv.ParseUint(line, 10, 64)
+		if err != nil {
+			return fmt.Errorf("log append: answer %d is neither a sequence number nor an error: %q", a.line, line)
+		}
+		ans.Status, ans.Seq = "appended", &seq
+	}
+	b, err := json.Marshal(ans)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.w, "%s\n", b)
+	return err
+}
+
+// flush reports an answer cut off before its line end.
+func (a *answerJSON) flush() {
+	if len(a.partial) > 0 && a.err == nil {
+		a.answer(string(a.partial))
+		a.partial = nil
+	}
 }
 
 // buildDate is set at link time (-X main.buildDate=YYYY-MM-DD) and raises

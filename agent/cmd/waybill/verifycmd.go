@@ -77,6 +77,7 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	confs := f.Uint64("confirmations", 1, "with --rpc: the confirmations the anchoring block must have")
 	consFile := f.String("consistency", "", "bundle with --rpc: a consistency proof (waybill log consistency) from the bundle's checkpoint to a later, anchored one")
 	ebsiHashID := f.Uint64("ebsi-hash-algorithm-id", 1, "evidence of an EBSI anchor: EBSI's id of sha2-256 in the Timestamp contract")
+	asJSON := f.Bool("json", false, "print the result as one JSON object: form, result, checks, notes, error (firmware-docs/CLI.md §7)")
 	if err := f.parse(args, 1); err != nil {
 		return err
 	}
@@ -116,11 +117,10 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 		}
 		dm, err := feed.ParseDomain(bytes.TrimSuffix(b, []byte("\n")))
 		if err != nil {
-			return exitError{1, fmt.Errorf("INVALID: --domain %s: %w", *domainFile, err)}
+			return v.report(e, *asJSON, "", nil, invalid(fmt.Sprintf("INVALID: --domain %s", *domainFile), err))
 		}
-		if (v.o.ChainID != 0 && v.o.ChainID != dm.ChainID) || (v.o.Fleet != "" && v.o.Fleet != dm.Fleet) ||
-			(v.o.Device != nil && *v.o.Device != dm.Device) {
-			return usageError{fmt.Sprintf("verify: --domain %s names chain %d, fleet %q, device %s; the other flags disagree", *domainFile, dm.ChainID, dm.Fleet, dm.Device)}
+		if err := domainAgrees(*domainFile, dm, v.o); err != nil {
+			return err
 		}
 		v.o.ChainID, v.o.Fleet, v.o.Device = dm.ChainID, dm.Fleet, &dm.Device
 	}
@@ -145,23 +145,103 @@ func cmdVerify(ctx context.Context, e *env, args []string) error {
 	kind := v.form
 	if kind == "auto" {
 		if kind, err = detectForm(data); err != nil {
-			return exitError{1, fmt.Errorf("INVALID: %s: %w (give --form to say what it is)", name, err)}
+			return v.report(e, *asJSON, "", nil, invalid("INVALID: "+name, fmt.Errorf("%w (give --form to say what it is)", err)))
 		}
 	}
 	msg, err := v.check(ctx, e, kind, data)
 	if err != nil {
 		var xe exitError
-		if errors.As(err, &xe) {
-			return xe
-		}
 		var ue usageError
-		if errors.As(err, &ue) {
-			return ue
+		var vd verdict
+		switch {
+		case errors.As(err, &vd):
+		case errors.As(err, &xe), errors.As(err, &ue):
+			return err
+		default:
+			err = invalid(fmt.Sprintf("INVALID %s %s", kind, name), err)
 		}
-		return exitError{1, fmt.Errorf("INVALID %s %s: %w", kind, name, err)}
 	}
+	return v.report(e, *asJSON, kind, msg, err)
+}
+
+// The results of verify (firmware-docs/CLI.md §7).
+const (
+	resultValid       = "valid"
+	resultInvalid     = "invalid"
+	resultNotAnchored = "not_anchored"
+)
+
+// A verdict is verify's finding that the artefact is invalid or not
+// anchored: exit status 1.
+type verdict struct {
+	result string // resultInvalid or resultNotAnchored
+	what   string // what the text form says before the reason: "INVALID bundle FILE"
+	err    error  // the reason
+}
+
+func (v verdict) Error() string { return v.what + ": " + v.err.Error() }
+func (v verdict) Unwrap() error { return v.err }
+
+// invalid is the verdict that the artefact is invalid.
+func invalid(what string, err error) error { return verdict{resultInvalid, what, err} }
+
+// notAnchored is the verdict that a valid artefact is not anchored.
+func notAnchored(err error) error { return verdict{resultNotAnchored, "NOT ANCHORED", err} }
+
+// verifyJSON is verify's --json output (firmware-docs/CLI.md §7).
+type verifyJSON struct {
+	Form   string   `json:"form"`
+	Result string   `json:"result"`
+	Checks []string `json:"checks"`
+	Notes  []string `json:"notes"`
+	Error  string   `json:"error"`
+}
+
+// report prints the checks made on an artefact of form (the "OK: " and
+// "NOTE: " lines of msg) and the verdict err, if any: as text, or as
+// one JSON object; it returns err, whose exit status is 1.
+func (v *verifyOpts) report(e *env, asJSON bool, form string, msg []string, err error) error {
+	if !asJSON {
+		for _, line := range msg {
+			fmt.Fprintln(e.stdout, line)
+		}
+		return err
+	}
+	out := verifyJSON{Form: form, Result: resultValid, Checks: []string{}, Notes: []string{}}
 	for _, line := range msg {
-		fmt.Fprintln(e.stdout, line)
+		if note, ok := strings.CutPrefix(line, "NOTE: "); ok {
+			out.Notes = append(out.Notes, note)
+		} else {
+			out.Checks = append(out.Checks, strings.TrimPrefix(line, "OK: "))
+		}
+	}
+	var vd verdict
+	if errors.As(err, &vd) {
+		out.Result, out.Error = vd.result, vd.err.Error()
+	}
+	b, merr := json.Marshal(out)
+	if merr != nil {
+		return merr
+	}
+	fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}
+
+// domainAgrees refuses a --domain message that disagrees with the chain
+// ID, fleet or device flags, naming each value that differs.
+func domainAgrees(file string, dm *feed.DomainMessage, o verify.Options) error {
+	var diff []string
+	if o.ChainID != 0 && o.ChainID != dm.ChainID {
+		diff = append(diff, fmt.Sprintf("--chain-id %d but --domain %s says chain %d", o.ChainID, file, dm.ChainID))
+	}
+	if o.Fleet != "" && o.Fleet != dm.Fleet {
+		diff = append(diff, fmt.Sprintf("--fleet %s but --domain %s says fleet %s", o.Fleet, file, dm.Fleet))
+	}
+	if o.Device != nil && *o.Device != dm.Device {
+		diff = append(diff, fmt.Sprintf("--device %s but --domain %s says device %s", *o.Device, file, dm.Device))
+	}
+	if diff != nil {
+		return usageError{"verify: " + strings.Join(diff, "; ")}
 	}
 	return nil
 }
@@ -439,7 +519,7 @@ func (v *verifyOpts) checkBundle(ctx context.Context, e *env, data []byte) ([]st
 			err = fmt.Errorf("the consistency proof starts at size %d root %s, not at the bundle's checkpoint (size %d root %s)", c.OldSize, c.OldRoot, size, b.Checkpoint.Root)
 		}
 		if err != nil {
-			return nil, exitError{1, fmt.Errorf("INVALID: consistency: %w", err)}
+			return nil, invalid("INVALID: consistency", err)
 		}
 		size, root = c.NewSize, [32]byte(c.NewRoot)
 	}
@@ -451,10 +531,7 @@ func (v *verifyOpts) checkBundle(ctx context.Context, e *env, data []byte) ([]st
 	a, err := registry.CheckAnchored(ctx, client, common.HexToAddress(v.contract), b.Checkpoint.Origin, size, root, v.confs)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotAnchored) || errors.Is(err, registry.ErrRootDiffers) || errors.Is(err, registry.ErrTooFewConfirmations) {
-			for _, l := range out {
-				fmt.Fprintln(e.stdout, l)
-			}
-			return nil, exitError{1, fmt.Errorf("NOT ANCHORED: %w", err)}
+			return out, notAnchored(err)
 		}
 		return nil, exitError{2, fmt.Errorf("verify: ledger: %w", err)}
 	}
@@ -542,21 +619,21 @@ func (v *verifyOpts) checkEvidence(ctx context.Context, data []byte) ([]string, 
 		return nil, exitError{2, fmt.Errorf("verify: ledger: %w", err)}
 	}
 	if !id.IsUint64() || id.Uint64() != chainID {
-		return nil, exitError{1, fmt.Errorf("NOT ANCHORED: the node at --rpc is on chain %s, the evidence on %d", id, chainID)}
+		return out, notAnchored(fmt.Errorf("the node at --rpc is on chain %s, the evidence on %d", id, chainID))
 	}
 	h, err := client.HeaderByNumber(ctx, new(big.Int).SetUint64(ev.BlockNumber))
 	if err != nil {
-		return nil, exitError{1, fmt.Errorf("NOT ANCHORED: block %d: %w", ev.BlockNumber, err)}
+		return out, notAnchored(fmt.Errorf("block %d: %w", ev.BlockNumber, err))
 	}
 	if anchor.Hash(h.Hash()) != ev.BlockHash {
-		return nil, exitError{1, fmt.Errorf("NOT ANCHORED: block %d is %s on the chain, the evidence says %s (reorganised away)", ev.BlockNumber, h.Hash(), ev.BlockHash)}
+		return out, notAnchored(fmt.Errorf("block %d is %s on the chain, the evidence says %s (reorganised away)", ev.BlockNumber, h.Hash(), ev.BlockHash))
 	}
 	head, err := client.BlockNumber(ctx)
 	if err != nil {
 		return nil, exitError{2, fmt.Errorf("verify: ledger: %w", err)}
 	}
 	if c := head - ev.BlockNumber + 1; head < ev.BlockNumber || c < v.confs {
-		return nil, exitError{1, fmt.Errorf("NOT ANCHORED: block %d has %d confirmations, fewer than %d", ev.BlockNumber, head-ev.BlockNumber+1, v.confs)}
+		return out, notAnchored(fmt.Errorf("block %d has %d confirmations, fewer than %d", ev.BlockNumber, head-ev.BlockNumber+1, v.confs))
 	}
 	return append(out, fmt.Sprintf("OK: block %d still has hash %s, %d confirmations", ev.BlockNumber, ev.BlockHash, head-ev.BlockNumber+1)), nil
 }
