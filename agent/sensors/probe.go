@@ -1,10 +1,11 @@
-package daemon
+package sensors
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/waybill-eu/waybill/agent/config"
+	"github.com/waybill-eu/waybill/drivers/bus"
 	"github.com/waybill-eu/waybill/drivers/sensor"
 )
 
@@ -19,7 +20,7 @@ type ProbeResult struct {
 
 // Probe opens every configured sensor on buses and reads it once,
 // reporting which chips answer. It never stops at a failing sensor.
-func Probe(ctx context.Context, cfg *config.Config, buses Buses, clk sensor.Clock) []ProbeResult {
+func Probe(ctx context.Context, cfg *config.Config, buses bus.Set, clk sensor.Clock) []ProbeResult {
 	var out []ProbeResult
 	for _, s := range cfg.Sensors {
 		r := ProbeResult{Sensor: s.Name, Driver: s.Driver}

@@ -1,10 +1,14 @@
-package daemon
+// Package sensors opens the sensors a device configuration names, each on
+// its bus of a bus.Set through its driver, for the sampler to read; and
+// probes them, for `waybill sensors probe`.
+package sensors
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
@@ -13,6 +17,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/sampler"
 	"github.com/waybill-eu/waybill/drivers/bme280"
+	"github.com/waybill-eu/waybill/drivers/bus"
 	"github.com/waybill-eu/waybill/drivers/door"
 	"github.com/waybill-eu/waybill/drivers/ds18b20"
 	"github.com/waybill-eu/waybill/drivers/hx711"
@@ -22,22 +27,18 @@ import (
 	"github.com/waybill-eu/waybill/drivers/sensor"
 )
 
-// OpenSensors opens every configured sensor on buses, in configuration
-// order. A sensor whose bus or chip does not answer yet is not an error
+// Open opens every configured sensor on buses, in configuration order. A sensor whose bus or chip does not answer yet is not an error
 // here: it is opened again at each read, with the sampler's backoff, so one
 // unplugged sensor neither stops the agent nor delays the others. Only a
 // configuration the driver refuses is returned as an error.
 //
-// Every I2C bus is wrapped once in a sensor.RetryI2C: the Raspberry Pi's
-// controller fails transactions of clock-stretching devices with "remote
-// I/O error", and a bounded retry of the same transaction is the remedy.
-func OpenSensors(ctx context.Context, cfg *config.Config, buses Buses, clk sensor.Clock) ([]sampler.Sensor, error) {
-	s, _, err := openSensors(ctx, cfg, buses, clk)
-	return s, err
-}
-
-func openSensors(ctx context.Context, cfg *config.Config, b Buses, clk sensor.Clock) ([]sampler.Sensor, *retryBuses, error) {
-	buses := &retryBuses{Buses: b}
+// Every I2C bus retries the Raspberry Pi's "remote I/O error" (bus.Retry):
+// buses that are not a *bus.Retry already are wrapped in one; pass one to
+// read its counts.
+func Open(ctx context.Context, cfg *config.Config, buses bus.Set, clk sensor.Clock) ([]sampler.Sensor, error) {
+	if _, ok := buses.(*bus.Retry); !ok {
+		buses = bus.NewRetry(buses)
+	}
 	var out []sampler.Sensor
 	var errs []error
 	for _, s := range cfg.Sensors {
@@ -53,11 +54,11 @@ func openSensors(ctx context.Context, cfg *config.Config, b Buses, clk sensor.Cl
 		}
 		out = append(out, sampler.Sensor{Name: s.Name, Dev: l, Interval: s.Interval, Timeout: s.Timeout})
 	}
-	return out, buses, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // opener returns the function that opens sensor s's bus and driver.
-func opener(s config.Sensor, buses Buses, clk sensor.Clock) (func(context.Context) (sensor.Sensor, error), error) {
+func opener(s config.Sensor, buses bus.Set, clk sensor.Clock) (func(context.Context) (sensor.Sensor, error), error) {
 	switch {
 	case s.NMEA != nil:
 		c := s.NMEA
@@ -213,4 +214,13 @@ func (l *lazy) Halt() error {
 		return nil
 	}
 	return l.dev.Halt()
+}
+
+// Sequential returns the sampler options of a replay (or of the simulation
+// that records one): sequential on clk, until the given time (zero: until
+// stopped). Recording and replay must use the same options to make the same
+// reads.
+func Sequential(c *config.Config, clk sensor.Clock, until time.Time) sampler.Options {
+	return sampler.Options{Clock: clk, Sequential: true, FaultEvery: c.Faults.Every,
+		Stop: func(next time.Time) bool { return !until.IsZero() && next.After(until) }}
 }

@@ -1,4 +1,4 @@
-package daemon
+package bus
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ import (
 	"github.com/waybill-eu/waybill/drivers/uart"
 )
 
-// HostBuses opens the real buses of the machine through periph's host
+// Host opens the real buses of the machine through periph's host
 // drivers: I2C and SPI through the kernel's i2c-dev and spidev, 1-Wire
 // through the kernel's w1 netlink interface, GPIO through the character
 // device (/dev/gpiochipN) by line name, and serial ports through termios.
@@ -29,13 +29,13 @@ import (
 // than by chip and offset: the chip numbering moved between the Raspberry Pi
 // 4 and 5 images, and sysfs GPIO edge detection is broken on kernel 6.6 and
 // later (Raspberry Pi OS Bookworm).
-type HostBuses struct {
+type Host struct {
 	initOnce sync.Once
 	initErr  error
 	closers
 }
 
-func (h *HostBuses) init() error {
+func (h *Host) init() error {
 	h.initOnce.Do(func() {
 		if _, err := host.Init(); err != nil {
 			h.initErr = fmt.Errorf("initialise periph host drivers: %w", err)
@@ -44,8 +44,8 @@ func (h *HostBuses) init() error {
 	return h.initErr
 }
 
-// I2C implements Buses.
-func (h *HostBuses) I2C(name string) (i2c.Bus, error) {
+// I2C implements Set.
+func (h *Host) I2C(name string) (i2c.Bus, error) {
 	if err := h.init(); err != nil {
 		return nil, err
 	}
@@ -71,8 +71,8 @@ func i2cNames() string {
 	return strings.Join(names, ", ")
 }
 
-// SPI implements Buses.
-func (h *HostBuses) SPI(name string, f physic.Frequency, mode spi.Mode, bits int) (spi.Conn, error) {
+// SPI implements Set.
+func (h *Host) SPI(name string, f physic.Frequency, mode spi.Mode, bits int) (spi.Conn, error) {
 	if err := h.init(); err != nil {
 		return nil, err
 	}
@@ -91,10 +91,10 @@ func (h *HostBuses) SPI(name string, f physic.Frequency, mode spi.Mode, bits int
 	return c, nil
 }
 
-// OneWire implements Buses. The name "w1" is the first bus master the
+// OneWire implements Set. The name "w1" is the first bus master the
 // kernel's w1 subsystem registered (periph names it "OneWire1" or
 // "netlink-w1-master 1"); other names go to periph's registry as they are.
-func (h *HostBuses) OneWire(name string) (onewire.Bus, error) {
+func (h *Host) OneWire(name string) (onewire.Bus, error) {
 	if err := h.init(); err != nil {
 		return nil, err
 	}
@@ -113,8 +113,8 @@ func (h *HostBuses) OneWire(name string) (onewire.Bus, error) {
 	return b, nil
 }
 
-// Pin implements Buses.
-func (h *HostBuses) Pin(name string) (gpio.PinIO, error) {
+// Pin implements Set.
+func (h *Host) Pin(name string) (gpio.PinIO, error) {
 	if err := h.init(); err != nil {
 		return nil, err
 	}
@@ -126,8 +126,8 @@ func (h *HostBuses) Pin(name string) (gpio.PinIO, error) {
 	return nil, fmt.Errorf("no GPIO line named %q on any /dev/gpiochip (%d chips found; names are like GPIO17)", name, len(gpioioctl.Chips))
 }
 
-// Serial implements Buses.
-func (h *HostBuses) Serial(port string, baud int) (sensor.Stream, error) {
+// Serial implements Set.
+func (h *Host) Serial(port string, baud int) (sensor.Stream, error) {
 	p, err := uart.Open(port, baud)
 	if err != nil {
 		return nil, err
@@ -135,3 +135,8 @@ func (h *HostBuses) Serial(port string, baud int) (sensor.Stream, error) {
 	h.add(p)
 	return p, nil
 }
+
+// Close implements Set: it closes every bus and port opened, newest first.
+func (h *Host) Close() error { return h.closers.Close() }
+
+var _ Set = (*Host)(nil)
