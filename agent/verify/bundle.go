@@ -207,65 +207,69 @@ func (b *Bundle) Marshal() ([]byte, error) {
 // 32 bytes, and the inclusion proof at most 64 hashes. ParseBundle verifies
 // nothing; call [Bundle.Verify].
 func ParseBundle(data []byte) (*Bundle, error) {
-	c, err := canonicalJSON("bundle", data)
+	b, err := parseBundle(data)
 	if err != nil {
-		return nil, err
+		return nil, malformed("%v", err)
 	}
-	m, err := object("bundle", c, bundleMembers...)
+	return b, nil
+}
+
+func parseBundle(data []byte) (*Bundle, error) {
+	o, err := decode("bundle", data, bundleMembers...)
 	if err != nil {
 		return nil, err
 	}
 	b := new(Bundle)
 
-	cm, err := object("bundle checkpoint", m["checkpoint"], checkpointMembers...)
+	cm, err := o.Object("checkpoint", checkpointMembers...)
 	if err != nil {
 		return nil, err
 	}
-	if b.Checkpoint.Note, err = stringValue("checkpoint note", cm["note"]); err != nil {
+	if b.Checkpoint.Note, err = cm.String("note"); err != nil {
 		return nil, err
 	}
-	if b.Checkpoint.Origin, err = stringValue("checkpoint origin", cm["origin"]); err != nil {
+	if b.Checkpoint.Origin, err = cm.String("origin"); err != nil {
 		return nil, err
 	}
-	if b.Checkpoint.Root, err = hashValue("checkpoint root", cm["root"]); err != nil {
+	if b.Checkpoint.Root, err = hashMember(cm, "root"); err != nil {
 		return nil, err
 	}
-	if b.Checkpoint.Size, err = uintValue("checkpoint size", cm["size"], MaxSafeInteger); err != nil {
+	if b.Checkpoint.Size, err = cm.Uint("size", MaxSafeInteger); err != nil {
 		return nil, err
 	}
 
-	dm, err := object("bundle domain", m["domain"], domainMembers...)
+	dm, err := o.Object("domain", domainMembers...)
 	if err != nil {
 		return nil, err
 	}
-	if b.Domain.ChainID, err = uintValue("domain chain_id", dm["chain_id"], MaxSafeInteger); err != nil {
+	if b.Domain.ChainID, err = dm.Uint("chain_id", MaxSafeInteger); err != nil {
 		return nil, err
 	}
-	if b.Domain.Fleet, err = stringValue("domain fleet", dm["fleet"]); err != nil {
+	if b.Domain.Fleet, err = dm.String("fleet"); err != nil {
 		return nil, err
 	}
 
 	// The event's member values are checked against the leaf by Verify;
 	// here only its shape.
-	if _, err := object("bundle event", m["event"], eventMembers...); err != nil {
+	if _, err := o.Object("event", eventMembers...); err != nil {
 		return nil, err
 	}
-	b.Event = bytes.Clone(m["event"]) // canonical, since c is
-	if b.Inclusion, err = hashesValue("inclusion", m["inclusion"]); err != nil {
+	b.Event = bytes.Clone(o.Raw("event")) // canonical, as decode returns it
+	if b.Inclusion, err = hashesMember(o, "inclusion"); err != nil {
 		return nil, err
 	}
-	if b.Index, err = uintValue("index", m["index"], MaxSafeInteger); err != nil {
+	if b.Index, err = o.Uint("index", MaxSafeInteger); err != nil {
 		return nil, err
 	}
-	if b.Leaf, err = bytesValue("leaf", m["leaf"]); err != nil {
+	if b.Leaf, err = o.Base64("leaf"); err != nil {
 		return nil, err
 	}
-	sig, err := stringValue("signature", m["signature"])
+	sig, err := o.String("signature")
 	if err != nil {
 		return nil, err
 	}
 	if b.Signature, err = event.ParseSignature(sig); err != nil {
-		return nil, malformed("%v", err)
+		return nil, fmt.Errorf("%s: %v", o.Member("signature"), err)
 	}
 	return b, nil
 }

@@ -54,32 +54,36 @@ func (c *Consistency) Marshal() ([]byte, error) {
 // parses a bundle. It also requires 0 < old_size <= new_size; it verifies
 // nothing else (see [Consistency.Verify]).
 func ParseConsistency(data []byte) (*Consistency, error) {
-	cj, err := canonicalJSON("consistency", data)
+	c, err := parseConsistency(data)
 	if err != nil {
-		return nil, err
+		return nil, malformed("%v", err)
 	}
-	m, err := object("consistency", cj, consistencyMembers...)
+	return c, nil
+}
+
+func parseConsistency(data []byte) (*Consistency, error) {
+	o, err := decode("consistency", data, consistencyMembers...)
 	if err != nil {
 		return nil, err
 	}
 	c := new(Consistency)
-	if c.Proof, err = hashesValue("consistency", m["consistency"]); err != nil {
+	if c.Proof, err = hashesMember(o, "consistency"); err != nil {
 		return nil, err
 	}
-	if c.NewRoot, err = hashValue("new_root", m["new_root"]); err != nil {
+	if c.NewRoot, err = hashMember(o, "new_root"); err != nil {
 		return nil, err
 	}
-	if c.NewSize, err = uintValue("new_size", m["new_size"], MaxSafeInteger); err != nil {
+	if c.NewSize, err = o.Uint("new_size", MaxSafeInteger); err != nil {
 		return nil, err
 	}
-	if c.OldRoot, err = hashValue("old_root", m["old_root"]); err != nil {
+	if c.OldRoot, err = hashMember(o, "old_root"); err != nil {
 		return nil, err
 	}
-	if c.OldSize, err = uintValue("old_size", m["old_size"], MaxSafeInteger); err != nil {
+	if c.OldSize, err = o.Uint("old_size", MaxSafeInteger); err != nil {
 		return nil, err
 	}
 	if c.OldSize == 0 || c.OldSize > c.NewSize {
-		return nil, malformed("consistency needs 0 < old_size <= new_size, got %d and %d", c.OldSize, c.NewSize)
+		return nil, fmt.Errorf("consistency needs 0 < old_size <= new_size, got %d and %d", c.OldSize, c.NewSize)
 	}
 	return c, nil
 }

@@ -1,12 +1,9 @@
 package verify
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -57,22 +54,16 @@ func newError(kind error, format string, args ...any) error {
 func malformed(format string, args ...any) error { return newError(ErrMalformed, format, args...) }
 func invalid(format string, args ...any) error   { return newError(ErrInvalid, format, args...) }
 
-// canonicalJSON checks the size limit and the JSON grammar (I-JSON: valid
-// UTF-8, no duplicate member names, no lone surrogates), checks that every
-// string and number is spelled as RFC 8785 writes it (see [CheckSpelling]),
-// and returns the RFC 8785 canonical form of data.
-func canonicalJSON(what string, data []byte) ([]byte, error) {
+// decode checks the size limit and decodes data strictly (see
+// [jcs.DecodeStrict]) as an object with exactly the members names: I-JSON
+// (valid UTF-8, no duplicate member names, no lone surrogates), every
+// string and number spelled as RFC 8785 writes it, white space and member
+// order free.
+func decode(what string, data []byte, names ...string) (*jcs.Object, error) {
 	if len(data) > MaxSize {
-		return nil, malformed("%s: %d bytes, more than the limit of %d", what, len(data), MaxSize)
+		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d", what, len(data), MaxSize)
 	}
-	c, err := jcs.Canonicalize(data)
-	if err != nil {
-		return nil, malformed("%s: not strict JSON: %v", what, err)
-	}
-	if err := CheckSpelling(data); err != nil {
-		return nil, malformed("%s: %v", what, err)
-	}
-	return c, nil
+	return jcs.DecodeStrict(what, data, names...)
 }
 
 // CheckSpelling is jcs.CheckSpelling, kept here for verifiers that import
@@ -81,125 +72,52 @@ func canonicalJSON(what string, data []byte) ([]byte, error) {
 // and member order free.
 func CheckSpelling(data []byte) error { return jcs.CheckSpelling(data) }
 
-// object decodes a JSON object whose member names must be exactly names (no
-// member missing, none unknown, none null). Names are compared exactly, not
-// case-insensitively as encoding/json's struct decoding would.
-func object(what string, data json.RawMessage, names ...string) (map[string]json.RawMessage, error) {
-	if len(data) == 0 || data[0] != '{' {
-		return nil, malformed("%s is not a JSON object", what)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, malformed("%s: %v", what, err)
-	}
-	for _, n := range names {
-		v, ok := m[n]
-		if !ok {
-			return nil, malformed("%s has no %q member", what, n)
-		}
-		if string(v) == "null" {
-			return nil, malformed("%s member %q is null", what, n)
-		}
-	}
-	if len(m) != len(names) {
-		var extra []string
-		for k := range m {
-			if !slices.Contains(names, k) {
-				extra = append(extra, k)
-			}
-		}
-		slices.Sort(extra)
-		return nil, malformed("%s has unknown member %q", what, extra[0])
-	}
-	return m, nil
-}
-
-// uintValue decodes a JSON integer in [0, max]. The input is canonical JSON,
-// so an integer is plain decimal digits.
-func uintValue(what string, v json.RawMessage, max uint64) (uint64, error) {
-	s := string(v)
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0, malformed("%s is %s, not a non-negative integer", what, short(s))
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n > max {
-		return 0, malformed("%s %s is out of range (at most %d)", what, short(s), max)
-	}
-	return n, nil
-}
-
-// stringValue decodes a JSON string.
-func stringValue(what string, v json.RawMessage) (string, error) {
-	if len(v) == 0 || v[0] != '"' {
-		return "", malformed("%s is not a JSON string", what)
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", malformed("%s: %v", what, err)
-	}
-	return s, nil
-}
-
-// decodeBase64 decodes canonical standard base64 (RFC 4648 §4): padded,
-// padding bits zero, and re-encoding gives s back exactly.
-func decodeBase64(what, s string) ([]byte, error) {
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || base64.StdEncoding.EncodeToString(b) != s {
-		return nil, malformed("%s %s is not canonical standard base64", what, short(strconv.Quote(s)))
-	}
-	return b, nil
-}
-
-// bytesValue decodes a JSON string holding canonical base64.
-func bytesValue(what string, v json.RawMessage) ([]byte, error) {
-	s, err := stringValue(what, v)
-	if err != nil {
-		return nil, err
-	}
-	return decodeBase64(what, s)
-}
-
 // parseHash decodes the canonical base64 of a 32-byte hash.
 func parseHash(what, s string) (merkle.Hash, error) {
 	var h merkle.Hash
-	b, err := decodeBase64(what, s)
+	b, err := jcs.DecodeBase64(what, s)
 	if err != nil {
 		return h, err
 	}
 	if len(b) != len(h) {
-		return h, malformed("%s is %d bytes, want %d", what, len(b), len(h))
+		return h, fmt.Errorf("%s is %d bytes, want %d", what, len(b), len(h))
 	}
 	return merkle.Hash(b), nil
 }
 
-// hashValue decodes a JSON string holding a hash.
-func hashValue(what string, v json.RawMessage) (merkle.Hash, error) {
-	s, err := stringValue(what, v)
+// hashMember decodes member name of o, a string holding a hash.
+func hashMember(o *jcs.Object, name string) (merkle.Hash, error) {
+	s, err := o.String(name)
 	if err != nil {
 		return merkle.Hash{}, err
 	}
-	return parseHash(what, s)
+	return parseHash(o.Member(name), s)
 }
 
-// hashesValue decodes a JSON array of hashes, at most maxProof of them.
-func hashesValue(what string, v json.RawMessage) ([]merkle.Hash, error) {
+// hashesMember decodes member name of o, an array of at most maxProof
+// hashes.
+func hashesMember(o *jcs.Object, name string) ([]merkle.Hash, error) {
+	what, v := o.Member(name), o.Raw(name)
 	if len(v) == 0 || v[0] != '[' {
-		return nil, malformed("%s is not a JSON array", what)
+		return nil, fmt.Errorf("%s is not a JSON array", what)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(v, &raw); err != nil {
-		return nil, malformed("%s: %v", what, err)
+		return nil, fmt.Errorf("%s: %v", what, err)
 	}
 	if len(raw) > maxProof {
-		return nil, malformed("%s has %d hashes, more than %d", what, len(raw), maxProof)
+		return nil, fmt.Errorf("%s has %d hashes, more than %d", what, len(raw), maxProof)
 	}
 	out := make([]merkle.Hash, len(raw))
 	for i, r := range raw {
-		h, err := hashValue(fmt.Sprintf("%s[%d]", what, i), r)
+		ew := fmt.Sprintf("%s[%d]", what, i)
+		s, err := jcs.StringValue(ew, r)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = h
+		if out[i], err = parseHash(ew, s); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

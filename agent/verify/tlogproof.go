@@ -9,6 +9,7 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/jcs"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/signer"
 )
@@ -81,9 +82,9 @@ func ParseTlogProof(data []byte) (*TlogProof, error) {
 		return nil, malformed("tlog-proof: ends after line 1")
 	}
 	if rest, isExtra := strings.CutPrefix(l, "extra "); isExtra {
-		b, err := decodeBase64("tlog-proof: line 2: extra data", rest)
+		b, err := jcs.DecodeBase64("tlog-proof: line 2: extra data", rest)
 		if err != nil {
-			return nil, err
+			return nil, malformed("%v", err)
 		}
 		if len(b) == 0 {
 			return nil, malformed("tlog-proof: line 2: extra data is empty")
@@ -118,7 +119,7 @@ func ParseTlogProof(data []byte) (*TlogProof, error) {
 		}
 		h, err := parseHash("tlog-proof: line "+strconv.Itoa(line)+": hash", l)
 		if err != nil {
-			return nil, err
+			return nil, malformed("%v", err)
 		}
 		p.Proof = append(p.Proof, h)
 	}
@@ -167,9 +168,9 @@ func (p *TlogProof) Bundle(d signer.Domain) (*Bundle, error) {
 	if err != nil {
 		return nil, malformed("tlog-proof: extra data is not an event leaf: %v", err)
 	}
-	sig, err := stringValue("tlog-proof: extra data: sig", rawSig)
+	sig, err := jcs.StringValue("tlog-proof: extra data: sig", rawSig)
 	if err != nil {
-		return nil, err
+		return nil, malformed("%v", err)
 	}
 	s, err := event.ParseSignature(sig)
 	if err != nil {

@@ -2,12 +2,10 @@ package feed
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -65,22 +63,17 @@ func readCursor(path string) (c cursor, ok bool, err error) {
 	if !found || !jcs.IsCanonical(body) {
 		return c, false, bad("not one line of canonical JSON")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
+	o, err := jcs.DecodeCanonical("cursor", body, "next", "origin", "v")
+	if err != nil {
 		return c, false, bad("%v", err)
 	}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
+	if v := string(o.Raw("v")); v != "1" {
+		return c, false, bad("cursor member \"v\" is %s, want 1", short(v))
 	}
-	slices.Sort(keys)
-	if !slices.Equal(keys, []string{"next", "origin", "v"}) || string(raw["v"]) != "1" {
-		return c, false, bad("want exactly the members next, origin and v (1)")
-	}
-	if c.Next, err = uintMember("next", raw["next"], event.MaxSeq); err != nil {
+	if c.Next, err = o.Uint("next", event.MaxSeq); err != nil {
 		return c, false, bad("%v", err)
 	}
-	if c.Origin, err = stringMember("origin", raw["origin"]); err != nil {
+	if c.Origin, err = o.String("origin"); err != nil {
 		return c, false, bad("%v", err)
 	}
 	if _, _, _, err := parseOrigin(c.Origin); err != nil {

@@ -1,9 +1,7 @@
 package feed
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -167,62 +165,33 @@ func ParseMessage(data []byte) (*Message, error) {
 	if len(data) > MaxMessage {
 		return nil, malformed("message is %d bytes, more than the limit of %d", len(data), MaxMessage)
 	}
-	c, err := jcs.Canonicalize(data)
+	o, err := jcs.DecodeCanonical("message", data, messageMembers...)
 	if err != nil {
-		return nil, malformed("message is not strict JSON: %v", err)
+		return nil, malformed("%v", err)
 	}
-	if !bytes.Equal(c, data) {
-		return nil, malformed("message is not in RFC 8785 canonical form (first difference at byte %d)", firstDiff(c, data))
-	}
-	if len(data) == 0 || data[0] != '{' {
-		return nil, malformed("message is not a JSON object")
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, malformed("message: %v", err)
-	}
-	for _, n := range messageMembers {
-		v, ok := raw[n]
-		if !ok {
-			return nil, malformed("message has no %q member", n)
-		}
-		if string(v) == "null" {
-			return nil, malformed("message member %q is null", n)
-		}
-	}
-	if len(raw) != len(messageMembers) {
-		var extra []string
-		for k := range raw {
-			if !slices.Contains(messageMembers, k) {
-				extra = append(extra, k)
-			}
-		}
-		slices.Sort(extra)
-		return nil, malformed("message has unknown member %q", extra[0])
-	}
-	if v := string(raw["v"]); v != strconv.Itoa(Version) {
+	if v := string(o.Raw("v")); v != strconv.Itoa(Version) {
 		return nil, malformed("message member \"v\" is %s, want %d (unsupported feed version)", short(v), Version)
 	}
 	m := &Message{}
-	if m.Seq, err = uintMember("seq", raw["seq"], event.MaxSeq); err != nil {
-		return nil, err
+	if m.Seq, err = o.Uint("seq", event.MaxSeq); err != nil {
+		return nil, malformed("%v", err)
 	}
-	if m.Origin, err = stringMember("origin", raw["origin"]); err != nil {
-		return nil, err
+	if m.Origin, err = o.String("origin"); err != nil {
+		return nil, malformed("%v", err)
 	}
 	_, device, epoch, err := parseOrigin(m.Origin)
 	if err != nil {
 		return nil, err
 	}
-	b64, err := stringMember("leaf", raw["leaf"])
+	b64, err := o.String("leaf")
 	if err != nil {
-		return nil, err
+		return nil, malformed("%v", err)
 	}
 	if len(b64) > base64.StdEncoding.EncodedLen(event.MaxLeaf) {
 		return nil, malformed("message member \"leaf\" is %d base64 characters, more than a leaf of %d bytes", len(b64), event.MaxLeaf)
 	}
-	if m.Leaf, err = base64.StdEncoding.Strict().DecodeString(b64); err != nil || base64.StdEncoding.EncodeToString(m.Leaf) != b64 {
-		return nil, malformed("message member \"leaf\" is not canonical standard base64 (RFC 4648 §4, padded)")
+	if m.Leaf, err = jcs.DecodeBase64(o.Member("leaf"), b64); err != nil {
+		return nil, malformed("%v", err)
 	}
 	if m.Event, err = event.Parse(m.Leaf); err != nil {
 		return nil, malformed("message member \"leaf\": %v", err)
@@ -328,29 +297,29 @@ func ParseDomain(data []byte) (*DomainMessage, error) {
 	if len(data) > 1024 {
 		return nil, malformed("domain message is %d bytes, more than the limit of 1024", len(data))
 	}
-	raw, err := canonicalObject("domain message", data, domainMembers)
+	o, err := jcs.DecodeCanonical("domain message", data, domainMembers...)
 	if err != nil {
-		return nil, err
+		return nil, malformed("%v", err)
 	}
-	if v := string(raw["v"]); v != strconv.Itoa(Version) {
+	if v := string(o.Raw("v")); v != strconv.Itoa(Version) {
 		return nil, malformed("domain message member \"v\" is %s, want %d (unsupported feed version)", short(v), Version)
 	}
 	m := &DomainMessage{}
-	if m.ChainID, err = uintMember("chain_id", raw["chain_id"], event.MaxSeq); err != nil {
-		return nil, err
+	if m.ChainID, err = o.Uint("chain_id", event.MaxSeq); err != nil {
+		return nil, malformed("%v", err)
 	}
 	if m.ChainID == 0 {
 		return nil, malformed("domain message member \"chain_id\" is 0")
 	}
-	dev, err := stringMember("device", raw["device"])
+	dev, err := o.String("device")
 	if err != nil {
-		return nil, err
+		return nil, malformed("%v", err)
 	}
 	if m.Device, err = event.ParseAddress(dev); err != nil {
 		return nil, malformed("domain message member \"device\": %v", err)
 	}
-	if m.Fleet, err = stringMember("fleet", raw["fleet"]); err != nil {
-		return nil, err
+	if m.Fleet, err = o.String("fleet"); err != nil {
+		return nil, malformed("%v", err)
 	}
 	if !signer.ValidFleet(m.Fleet) {
 		return nil, malformed("domain message member \"fleet\" %q is not a valid fleet identifier", short(m.Fleet))
@@ -371,45 +340,6 @@ func VerifyDomain(m *DomainMessage, fleet string, device event.Address, note []b
 		return fmt.Errorf("%w (the chain ID %d of the domain message is not the one the device signs with, or the note is not genuine)", err, m.ChainID)
 	}
 	return nil
-}
-
-// canonicalObject checks that data is its own RFC 8785 canonical form, an
-// object with exactly the members names (none null), and returns them.
-func canonicalObject(what string, data []byte, names []string) (map[string]json.RawMessage, error) {
-	c, err := jcs.Canonicalize(data)
-	if err != nil {
-		return nil, malformed("%s is not strict JSON: %v", what, err)
-	}
-	if !bytes.Equal(c, data) {
-		return nil, malformed("%s is not in RFC 8785 canonical form (first difference at byte %d)", what, firstDiff(c, data))
-	}
-	if len(data) == 0 || data[0] != '{' {
-		return nil, malformed("%s is not a JSON object", what)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, malformed("%s: %v", what, err)
-	}
-	for _, n := range names {
-		v, ok := raw[n]
-		if !ok {
-			return nil, malformed("%s has no %q member", what, n)
-		}
-		if string(v) == "null" {
-			return nil, malformed("%s member %q is null", what, n)
-		}
-	}
-	if len(raw) != len(names) {
-		var extra []string
-		for k := range raw {
-			if !slices.Contains(names, k) {
-				extra = append(extra, k)
-			}
-		}
-		slices.Sort(extra)
-		return nil, malformed("%s has unknown member %q", what, extra[0])
-	}
-	return raw, nil
 }
 
 // parseOrigin splits "waybill/<fleet>/<device>/<epoch>" and refuses any
@@ -435,32 +365,6 @@ func parseOrigin(s string) (fleet string, device event.Address, epoch uint32, er
 	return parts[1], device, uint32(e), nil
 }
 
-// stringMember decodes a JSON string member.
-func stringMember(name string, v json.RawMessage) (string, error) {
-	if len(v) == 0 || v[0] != '"' {
-		return "", malformed("message member %q is %s, not a string", name, short(string(v)))
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return "", malformed("message member %q: %v", name, err)
-	}
-	return s, nil
-}
-
-// uintMember decodes a JSON integer in [0, max]; the input is canonical, so
-// an integer is plain decimal digits.
-func uintMember(name string, v json.RawMessage, max uint64) (uint64, error) {
-	s := string(v)
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0, malformed("message member %q is %s, not a non-negative integer", name, short(s))
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n > max {
-		return 0, malformed("message member %q is %s, out of range (at most %d)", name, short(s), max)
-	}
-	return n, nil
-}
-
 // short truncates s for an error message, at a character boundary.
 func short(s string) string {
 	if len(s) <= 80 {
@@ -471,14 +375,4 @@ func short(s string) string {
 		i--
 	}
 	return s[:i] + "..."
-}
-
-func firstDiff(a, b []byte) int {
-	n := min(len(a), len(b))
-	for i := range n {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	return n
 }
