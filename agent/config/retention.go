@@ -108,15 +108,15 @@ func (p *parser) retention(n *yaml.Node) *Retention {
 	r.OnFull, _ = f.oneOf("on_full", false, RetentionRefuseLow, RetentionRefuseLow, RetentionRefuseAll)
 	kinds, path := f.list("low_priority")
 	if kinds == nil && !f.has("low_priority") {
-		r.LowPriority = []string{"position"}
+		r.LowPriority = []string{string(event.KindPosition)}
 	}
 	for i, k := range kinds {
 		kp := index(path, i)
 		if !p.scalar(k, kp, "an event kind", "!!str") {
 			continue
 		}
-		if _, known := event.Kinds[event.Kind(k.Value)]; !known && !strings.HasPrefix(k.Value, "x_") {
-			p.errorf(k, kp, "%q is not an event kind%s", k.Value, suggest(k.Value, event.KindNames()))
+		if _, known := event.Lookup(event.Kind(k.Value)); !known && !strings.HasPrefix(k.Value, "x_") {
+			p.errorf(k, kp, "%q is not an event kind%s", k.Value, suggest(k.Value, kindNames()))
 			continue
 		}
 		r.LowPriority = append(r.LowPriority, k.Value)
@@ -125,4 +125,13 @@ func (p *parser) retention(n *yaml.Node) *Retention {
 		r.LowPriority = []string{}
 	}
 	return r
+}
+
+// kindNames returns the registered event kinds' names, sorted.
+func kindNames() []string {
+	var names []string
+	for _, k := range event.KnownKinds() {
+		names = append(names, string(k))
+	}
+	return names
 }

@@ -296,16 +296,17 @@ func Parse(leaf []byte) (*Signed, error) {
 	return s, nil
 }
 
-// Kind names what happened. Known kinds are listed in Kinds with their
-// payload schema; kinds beginning with "x_" are extensions whose payload is
-// any JSON object.
+// Kind names what happened. The registered kinds are the Kind constants,
+// each with a payload schema (see Lookup) and a payload type (see New);
+// kinds beginning with "x_" are extensions whose payload is any JSON
+// object.
 type Kind string
 
 var kindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
 
 // Known reports whether k is a registered kind or a well-formed extension.
 func (k Kind) Known() bool {
-	if _, ok := Kinds[k]; ok {
+	if _, ok := registry[k]; ok {
 		return true
 	}
 	return strings.HasPrefix(string(k), "x_") && kindRE.MatchString(string(k))

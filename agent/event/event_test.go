@@ -115,7 +115,8 @@ func TestValidate_Table(t *testing.T) {
 }
 
 func TestKinds_SchemasWellFormed(t *testing.T) {
-	for k, s := range Kinds {
+	for _, k := range KnownKinds() {
+		s, _ := Lookup(k)
 		if !kindRE.MatchString(string(k)) || s.Doc == "" {
 			t.Errorf("kind %q: bad name or no doc", k)
 		}

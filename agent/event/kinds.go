@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -44,18 +44,36 @@ var (
 	zoneName = Field{Type: TString, Required: true, Doc: "zone identifier from the device configuration"}
 )
 
-// Kinds is the registry of event kinds and their payload schemas, as
-// specified in firmware-docs/PROTOCOL.md §3. New kinds are added here and
-// there together.
-var Kinds = map[Kind]Schema{
-	"delivery": {Doc: "a parcel handed over (tag scanned at the drop)", Fields: map[string]Field{
+// The registered kinds (firmware-docs/PROTOCOL.md §3). Each has a payload
+// type in payloads.go whose JSON members are its schema's fields.
+const (
+	KindDelivery             Kind = "delivery"
+	KindPosition             Kind = "position"
+	KindZoneEntered          Kind = "zone_entered"
+	KindZoneLeft             Kind = "zone_left"
+	KindDoorOpened           Kind = "door_opened"
+	KindDoorClosed           Kind = "door_closed"
+	KindTemperatureExcursion Kind = "temperature_excursion"
+	KindShock                Kind = "shock"
+	KindSensorFault          Kind = "sensor_fault"
+	KindManual               Kind = "manual"
+	KindEventsRefused        Kind = "events_refused"
+	KindClockSynced          Kind = "clock_synced"
+)
+
+// registry holds the registered kinds and their payload schemas, as
+// specified in firmware-docs/PROTOCOL.md §3. New kinds are added here, in
+// payloads.go and there together. It is never changed: Lookup hands out
+// copies.
+var registry = map[Kind]Schema{
+	KindDelivery: {Doc: "a parcel handed over (tag scanned at the drop)", Fields: map[string]Field{
 		"parcel": {Type: TString, Required: true, Doc: "parcel identifier (tag UID as hex, or a label code)"},
 		"lat":    optLat, "lon": optLon,
 		"zone":  {Type: TString, Doc: "delivery zone the device was in"},
 		"door":  {Type: TString, Enum: []string{"open", "closed"}, Doc: "cargo door state at the scan"},
 		"proof": {Type: TString, Enum: []string{"scan", "signature", "photo", "pin", "none"}, Doc: "how the handover was confirmed"},
 	}},
-	"position": {Doc: "a position fix, sent at an interval or on significant change", Fields: map[string]Field{
+	KindPosition: {Doc: "a position fix, sent at an interval or on significant change", Fields: map[string]Field{
 		"lat": lat, "lon": lon,
 		"alt_m":      {Type: TNumber, Doc: "altitude above mean sea level, metres"},
 		"speed_mps":  {Type: TNumber, Min: 0, Max: 1000, Doc: "ground speed, m/s"},
@@ -63,22 +81,22 @@ var Kinds = map[Kind]Schema{
 		"hdop":       {Type: TNumber, Min: 0, Max: 100, Doc: "horizontal dilution of precision"},
 		"sats":       {Type: TInteger, Min: 0, Max: 255, Doc: "satellites used"},
 	}},
-	"zone_entered": {Doc: "the device entered a configured zone", Fields: map[string]Field{"zone": zoneName, "lat": optLat, "lon": optLon}},
-	"zone_left":    {Doc: "the device left a configured zone", Fields: map[string]Field{"zone": zoneName, "lat": optLat, "lon": optLon}},
-	"door_opened": {Doc: "a cargo door opened", Fields: map[string]Field{
+	KindZoneEntered: {Doc: "the device entered a configured zone", Fields: map[string]Field{"zone": zoneName, "lat": optLat, "lon": optLon}},
+	KindZoneLeft:    {Doc: "the device left a configured zone", Fields: map[string]Field{"zone": zoneName, "lat": optLat, "lon": optLon}},
+	KindDoorOpened: {Doc: "a cargo door opened", Fields: map[string]Field{
 		"door":         {Type: TString, Required: true, Doc: "door identifier"},
 		"moving":       {Type: TBool, Doc: "true when the vehicle was moving"},
 		"outside_zone": {Type: TBool, Doc: "true when outside every delivery zone"},
 		"lat":          optLat, "lon": optLon,
 	}},
-	"door_closed": {Doc: "a cargo door closed", Fields: map[string]Field{
+	KindDoorClosed: {Doc: "a cargo door closed", Fields: map[string]Field{
 		"door":    {Type: TString, Required: true, Doc: "door identifier"},
 		"open_ms": {Type: TInteger, Min: 0, Max: MaxSeq, Doc: "how long it was open, ms"},
 		"lat":     optLat, "lon": optLon,
 		"moving":       {Type: TBool, Doc: "true when the vehicle was moving"},
 		"outside_zone": {Type: TBool, Doc: "true when outside every delivery zone"},
 	}},
-	"temperature_excursion": {Doc: "a probe outside its range for longer than allowed (start), or back in range (end)", Fields: map[string]Field{
+	KindTemperatureExcursion: {Doc: "a probe outside its range for longer than allowed (start), or back in range (end)", Fields: map[string]Field{
 		"probe":      {Type: TString, Required: true, Doc: "probe identifier (1-Wire ROM code as hex, or a name)"},
 		"state":      {Type: TString, Required: true, Enum: []string{"start", "end"}, Doc: "start or end of the excursion"},
 		"celsius":    {Type: TNumber, Required: true, Min: -273.15, Max: 1000, Doc: "temperature at this moment, °C"},
@@ -86,44 +104,71 @@ var Kinds = map[Kind]Schema{
 		"max_c":      {Type: TNumber, Doc: "upper bound of the allowed range, °C"},
 		"duration_s": {Type: TNumber, Min: 0, Max: 1e9, Doc: "time outside the range so far, seconds"},
 	}},
-	"shock": {Doc: "a shock or harsh-braking event", Fields: map[string]Field{
+	KindShock: {Doc: "a shock or harsh-braking event", Fields: map[string]Field{
 		"g":    {Type: TNumber, Required: true, Min: 0, Max: 1000, Doc: "peak acceleration, g"},
 		"axis": {Type: TString, Enum: []string{"x", "y", "z"}, Doc: "dominant axis"},
 		"type": {Type: TString, Enum: []string{"impact", "harsh_braking", "harsh_acceleration", "drop"}, Doc: "classification"},
 		"lat":  optLat, "lon": optLon,
 	}},
-	"sensor_fault": {Doc: "a sensor failed, rate-limited per sensor", Fields: map[string]Field{
+	KindSensorFault: {Doc: "a sensor failed, rate-limited per sensor", Fields: map[string]Field{
 		"sensor": {Type: TString, Required: true, Doc: "sensor name from the configuration"},
 		"step":   {Type: TString, Doc: "the driver step that failed"},
 		"error":  {Type: TString, Required: true, Doc: "the error text"},
 		"count":  {Type: TInteger, Min: 0, Max: MaxSeq, Doc: "faults since the last sensor_fault event for this sensor"},
 	}},
-	"manual": {Doc: "an operator's note", Fields: map[string]Field{
+	KindManual: {Doc: "an operator's note", Fields: map[string]Field{
 		"note": {Type: TString, Required: true, Doc: "free text"},
 		"by":   {Type: TString, Doc: "who entered it"},
 	}},
-	"events_refused": {Doc: "the device refused new events because its log reached its disk budget (or the disk its floor) with nothing it could prune; appended once events are accepted again", Fields: map[string]Field{
+	KindEventsRefused: {Doc: "the device refused new events because its log reached its disk budget (or the disk its floor) with nothing it could prune; appended once events are accepted again", Fields: map[string]Field{
 		"count":   {Type: TInteger, Required: true, Min: 1, Max: MaxSeq, Doc: "events refused"},
 		"kinds":   {Type: TString, Required: true, Doc: `refused events by kind: "kind count" pairs sorted by kind, joined by ", "`},
 		"reason":  {Type: TString, Required: true, Enum: []string{"budget", "disk_full"}, Doc: "budget: the configured budget with nothing prunable; disk_full: the hard limit or the filesystem's free-space floor"},
 		"from_ms": {Type: TInteger, Required: true, Min: 0, Max: MaxSeq, Doc: "device time of the first refusal, Unix ms"},
 		"to_ms":   {Type: TInteger, Required: true, Min: 0, Max: MaxSeq, Doc: "device time of the last refusal, Unix ms"},
 	}},
-	"clock_synced": {Doc: "the device clock changed source (for example unsynced to gnss)", Fields: map[string]Field{
+	KindClockSynced: {Doc: "the device clock changed source (for example unsynced to gnss)", Fields: map[string]Field{
 		"from":    {Type: TString, Required: true, Enum: []string{"gnss", "ntp", "rtc", "unsynced"}, Doc: "previous source"},
 		"to":      {Type: TString, Required: true, Enum: []string{"gnss", "ntp", "rtc", "unsynced"}, Doc: "new source"},
 		"step_ms": {Type: TInteger, Min: -MaxSeq, Max: MaxSeq, Doc: "how far the clock moved, ms"},
 	}},
 }
 
-// KindNames returns the registered kinds, sorted.
-func KindNames() []string {
-	var names []string
-	for k := range Kinds {
-		names = append(names, string(k))
+// KnownKinds returns the registered kinds, sorted.
+func KnownKinds() []Kind {
+	kinds := make([]Kind, 0, len(registry))
+	for k := range registry {
+		kinds = append(kinds, k)
 	}
-	sort.Strings(names)
-	return names
+	slices.Sort(kinds)
+	return kinds
+}
+
+// Lookup returns the payload schema of the registered kind k, and whether
+// k is registered. The schema is a copy: changing it changes no other.
+func Lookup(k Kind) (Schema, bool) {
+	s, ok := registry[k]
+	if !ok {
+		return Schema{}, false
+	}
+	fields := make(map[string]Field, len(s.Fields))
+	for name, f := range s.Fields {
+		f.Enum = slices.Clone(f.Enum)
+		fields[name] = f
+	}
+	return Schema{Doc: s.Doc, Fields: fields}, true
+}
+
+// kindList is the registered kinds joined by ", ", for messages.
+func kindList() string {
+	var b strings.Builder
+	for i, k := range KnownKinds() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(k))
+	}
+	return b.String()
 }
 
 // check validates a canonical payload against k's schema. The payload has
@@ -136,9 +181,9 @@ func (k Kind) check(payload []byte) error {
 	if len(payload) < 2 || payload[0] != '{' {
 		return invalid("payload of %s is not a JSON object", k)
 	}
-	schema, known := Kinds[k]
+	schema, known := registry[k]
 	if !known && !strings.HasPrefix(string(k), "x_") {
-		return invalid("unknown kind %q (known: %s; extensions start with x_)", k, strings.Join(KindNames(), ", "))
+		return invalid("unknown kind %q (known: %s; extensions start with x_)", k, kindList())
 	}
 	seen := 0
 	err := members(payload, func(name string, v []byte) error {

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 )
 
@@ -90,7 +91,7 @@ func (p Policy) withDefaults() (Policy, error) {
 		return p, fmt.Errorf("retention: unknown mode %q (want %s or %s)", p.OnFull, RefuseLowPriority, RefuseAll)
 	}
 	if p.LowPriority == nil {
-		p.LowPriority = []string{"position"}
+		p.LowPriority = []string{string(event.KindPosition)}
 	}
 	if p.Interval <= 0 {
 		p.Interval = 30 * time.Second

@@ -37,31 +37,26 @@ func (e *Engine) onDoor(out []event.Event, name string, t time.Time, v sensor.Do
 	if !known && !v.Open {
 		return out // closed at start-up: nothing happened
 	}
-	pl := payload{"door": name}
-	e.putContext(pl, t, true)
+	c := e.context(t, true)
+	var outside *bool
 	if len(e.zones) > 0 && e.fix.ok {
-		pl["outside_zone"] = e.deliveryZone() == ""
+		o := e.deliveryZone() == ""
+		outside = &o
 	}
 	if v.Open {
-		return emit(out, "door_opened", pl)
+		return emit(out, event.DoorOpened{Door: name, Moving: c.moving, OutsideZone: outside, Lat: c.lat, Lon: c.lon})
 	}
+	var openMS *int64
 	if ms := at.Sub(openedAt).Milliseconds(); wasOpen && ms >= 0 && ms <= event.MaxSeq {
-		pl["open_ms"] = ms
+		openMS = &ms
 	}
-	return emit(out, "door_closed", pl)
+	return emit(out, event.DoorClosed{Door: name, OpenMS: openMS, Moving: c.moving, OutsideZone: outside, Lat: c.lat, Lon: c.lon})
 }
 
 func (e *Engine) onTag(out []event.Event, name string, t time.Time, v sensor.Tag) []event.Event {
 	if e.delivery == "" || name != e.delivery || len(v.UID) == 0 {
 		return out
 	}
-	pl := payload{"parcel": v.UIDHex(), "proof": "scan"}
-	if z := e.deliveryZone(); z != "" {
-		pl["zone"] = z
-	}
-	if e.door != "" {
-		pl["door"] = e.door
-	}
-	e.putContext(pl, t, false)
-	return emit(out, "delivery", pl)
+	c := e.context(t, false)
+	return emit(out, event.Delivery{Parcel: v.UIDHex(), Proof: "scan", Zone: e.deliveryZone(), Door: e.door, Lat: c.lat, Lon: c.lon})
 }

@@ -88,27 +88,31 @@ func (e *Engine) position(out []event.Event, t time.Time, f sensor.Fix, p geo.Po
 	}
 	e.rep = report{ok: true, t: t, p: p, course: course, heading: moving && hasCourse}
 
-	pl := payload{}
-	pl.putPoint(p)
+	lat, lon := point(p)
+	if lat == nil || lon == nil {
+		return out
+	}
+	pl := event.Position{Lat: *lat, Lon: *lon}
 	if f.AltM != nil {
-		pl.put("alt_m", *f.AltM, 1, -1e6, 1e6)
+		pl.AltM = num(*f.AltM, 1, -1e6, 1e6)
 	}
 	if e.fix.hasSpeed {
-		pl.put("speed_mps", e.fix.speed, 2, 0, 1000)
+		pl.SpeedMPS = num(e.fix.speed, 2, 0, 1000)
 	}
 	if hasCourse {
 		if c, _ := round(course, 1); c >= 360 {
 			course = 0
 		}
-		pl.put("course_deg", course, 1, 0, 360)
+		pl.CourseDeg = num(course, 1, 0, 360)
 	}
 	if f.HDOP != nil {
-		pl.put("hdop", *f.HDOP, 2, 0, 100)
+		pl.HDOP = num(*f.HDOP, 2, 0, 100)
 	}
 	if f.Sats != nil && *f.Sats >= 0 && *f.Sats <= 255 {
-		pl["sats"] = *f.Sats
+		n := int64(*f.Sats)
+		pl.Sats = &n
 	}
-	return emit(out, "position", pl)
+	return emit(out, pl)
 }
 
 // geofence moves each zone's state on a valid fix.
@@ -136,16 +140,15 @@ func (e *Engine) geofence(out []event.Event, t time.Time, p geo.Point) []event.E
 		}
 		prev := z.state
 		z.state, z.pending = s, unknown
-		kind := event.Kind("zone_entered")
+		lat, lon := point(p)
+		var pl event.Payload = event.ZoneEntered{Zone: z.name, Lat: lat, Lon: lon}
 		if s == outside {
 			if prev != inside {
 				continue // unknown to outside: nothing to report
 			}
-			kind = "zone_left"
+			pl = event.ZoneLeft{Zone: z.name, Lat: lat, Lon: lon}
 		}
-		pl := payload{"zone": z.name}
-		pl.putPoint(p)
-		out = emit(out, kind, pl)
+		out = emit(out, pl)
 	}
 	return out
 }
@@ -161,20 +164,30 @@ func (e *Engine) deliveryZone() string {
 	return ""
 }
 
-// putContext adds what the latest valid fix says at time t: moving when it
-// is at most MovingFreshness old and has a speed, lat and lon when it is at
-// most PositionFreshness old.
-func (e *Engine) putContext(pl payload, t time.Time, moving bool) {
+// fixContext is what the latest valid fix says about an event: nil where
+// it says nothing.
+type fixContext struct {
+	moving   *bool
+	lat, lon *float64
+}
+
+// context returns what the latest valid fix says at time t: whether the
+// vehicle is moving (when asked) if the fix is at most MovingFreshness old
+// and has a speed, where it is if the fix is at most PositionFreshness old.
+func (e *Engine) context(t time.Time, moving bool) fixContext {
+	var c fixContext
 	if !e.fix.ok {
-		return
+		return c
 	}
 	age := absDur(t.Sub(e.fix.t))
 	if moving && age <= MovingFreshness && e.fix.hasSpeed {
-		pl["moving"] = e.fix.speed > e.movingV
+		m := e.fix.speed > e.movingV
+		c.moving = &m
 	}
 	if age <= PositionFreshness {
-		pl.putPoint(e.fix.p)
+		c.lat, c.lon = point(e.fix.p)
 	}
+	return c
 }
 
 // absDur returns |d|, saturating.

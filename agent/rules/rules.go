@@ -11,7 +11,6 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/geo"
-	"github.com/waybill-eu/waybill/agent/jcs"
 	"github.com/waybill-eu/waybill/drivers/sensor"
 )
 
@@ -343,20 +342,11 @@ func (e *Engine) Apply(r sensor.Reading) []event.Event {
 	return out
 }
 
-// payload is an event payload under construction.
-type payload map[string]any
-
-// emit appends the event of kind k with payload p to out, unless its
-// payload would not validate.
-func emit(out []event.Event, k event.Kind, p payload) []event.Event {
-	b, err := jcs.Marshal(map[string]any(p))
+// emit appends the event with payload p to out, unless p does not satisfy
+// its kind's schema.
+func emit(out []event.Event, p event.Payload) []event.Event {
+	ev, err := event.New(p)
 	if err != nil {
-		return out
-	}
-	ev := event.Event{Kind: k, Payload: b}
-	check := ev
-	check.Source = event.SourceUnsynced
-	if check.Validate() != nil {
 		return out
 	}
 	return append(out, ev)
@@ -378,15 +368,17 @@ func round(x float64, decimals int) (float64, bool) {
 	return r, true
 }
 
-// put sets p[name] to x rounded, if x is finite and in [lo, hi].
-func (p payload) put(name string, x float64, decimals int, lo, hi float64) {
+// num returns x rounded, if it is finite and in [lo, hi], or nil: a
+// payload member left out.
+func num(x float64, decimals int, lo, hi float64) *float64 {
 	if r, ok := round(x, decimals); ok && r >= lo && r <= hi {
-		p[name] = r
+		return &r
 	}
+	return nil
 }
 
-// putPoint sets lat and lon, rounded to 7 decimals (about 1 cm).
-func (p payload) putPoint(pt geo.Point) {
-	p.put("lat", pt.Lat, 7, -90, 90)
-	p.put("lon", pt.Lon, 7, -180, 180)
+// point returns the latitude and longitude of pt rounded to 7 decimals
+// (about 1 cm).
+func point(pt geo.Point) (lat, lon *float64) {
+	return num(pt.Lat, 7, -90, 90), num(pt.Lon, 7, -180, 180)
 }

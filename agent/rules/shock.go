@@ -43,9 +43,9 @@ func (e *Engine) onMotion(out []event.Event, name string, t time.Time, v sensor.
 // the g compared with the threshold.
 func (e *Engine) classify(p [3]float64, m float64) (typ, axis string, g float64) {
 	if dev := m - 1; e.shock.ImpactG > 0 && math.Abs(dev) > e.shock.ImpactG {
-		typ := "impact"
+		typ := event.ShockImpact
 		if dev < 0 {
-			typ = "drop"
+			typ = event.ShockDrop
 		}
 		// The axis whose peak departs most from gravity's share of it.
 		a, most := 0, -1.0
@@ -59,9 +59,9 @@ func (e *Engine) classify(p [3]float64, m float64) (typ, axis string, g float64)
 	if h := e.shock.HarshBrakingG; h > 0 && e.fwd >= 0 {
 		switch f := e.fwdSign * p[e.fwd]; {
 		case f < -h:
-			return "harsh_braking", axisNames[e.fwd], -f
+			return event.ShockHarshBraking, axisNames[e.fwd], -f
 		case f > h:
-			return "harsh_acceleration", axisNames[e.fwd], f
+			return event.ShockHarshAcceleration, axisNames[e.fwd], f
 		}
 	}
 	return "", "", 0
@@ -87,8 +87,10 @@ func (e *Engine) learnGravity(p [3]float64, m float64) {
 }
 
 func (e *Engine) emitShock(out []event.Event, t time.Time, typ, axis string, g float64) []event.Event {
-	pl := payload{"type": typ, "axis": axis}
-	pl.put("g", g, 2, 0, 1000)
-	e.putContext(pl, t, false)
-	return emit(out, "shock", pl)
+	peak := num(g, 2, 0, 1000)
+	if peak == nil {
+		return out
+	}
+	c := e.context(t, false)
+	return emit(out, event.Shock{G: *peak, Type: typ, Axis: axis, Lat: c.lat, Lon: c.lon})
 }

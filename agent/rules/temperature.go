@@ -59,7 +59,7 @@ func (r *tempRule) apply(out []event.Event, st *probeState, t time.Time, c float
 	st.seen = t
 	if c >= r.MinC && c <= r.MaxC {
 		if st.active {
-			out = r.emit(out, "end", c, label, t.Sub(st.outSince))
+			out = r.emit(out, event.ExcursionEnd, c, label, t.Sub(st.outSince))
 		}
 		st.out, st.active = false, false
 		return out
@@ -72,16 +72,18 @@ func (r *tempRule) apply(out []event.Event, st *probeState, t time.Time, c float
 	}
 	if d := t.Sub(st.outSince); d >= r.After {
 		st.active = true
-		out = r.emit(out, "start", c, label, d)
+		out = r.emit(out, event.ExcursionStart, c, label, d)
 	}
 	return out
 }
 
 func (r *tempRule) emit(out []event.Event, state string, c float64, label string, d time.Duration) []event.Event {
-	pl := payload{"probe": label, "state": state}
-	pl.put("celsius", c, 4, -273.15, 1000)
-	pl.put("min_c", r.MinC, 4, -273.15, 1000)
-	pl.put("max_c", r.MaxC, 4, -273.15, 1000)
-	pl.put("duration_s", min(max(d.Seconds(), 0), 1e9), 3, 0, 1e9)
-	return emit(out, "temperature_excursion", pl)
+	celsius := num(c, 4, -273.15, 1000)
+	if celsius == nil {
+		return out
+	}
+	return emit(out, event.TemperatureExcursion{Probe: label, State: state, Celsius: *celsius,
+		MinC:      num(r.MinC, 4, -273.15, 1000),
+		MaxC:      num(r.MaxC, 4, -273.15, 1000),
+		DurationS: num(min(max(d.Seconds(), 0), 1e9), 3, 0, 1e9)})
 }

@@ -480,7 +480,7 @@ func TestProtocolDoc(t *testing.T) {
 	table := kindsTable()
 	if cur := string(doc[i+len(begin) : j]); cur != table {
 		if !*update {
-			t.Fatal("PROTOCOL.md kinds table is out of date with agent/event.Kinds; run go test ./agent/verify -run TestProtocolDoc -update")
+			t.Fatal("PROTOCOL.md kinds table is out of date with agent/event's kinds; run go test ./agent/verify -run TestProtocolDoc -update")
 		}
 		doc = slices.Concat(doc[:i+len(begin)], []byte(table), doc[j:])
 		if err := os.WriteFile(protocolFile, doc, 0o644); err != nil {
@@ -501,11 +501,11 @@ func TestProtocolDoc(t *testing.T) {
 	}
 }
 
-// kindsTable renders agent/event.Kinds as Markdown.
+// kindsTable renders agent/event's registered kinds as Markdown.
 func kindsTable() string {
 	var b strings.Builder
-	for _, name := range event.KindNames() {
-		k := event.Kinds[event.Kind(name)]
+	for _, name := range event.KnownKinds() {
+		k, _ := event.Lookup(name)
 		fmt.Fprintf(&b, "#### `%s`\n\n%s.\n\n", name, upperFirst(k.Doc))
 		b.WriteString("| field | type | required | range / values | meaning |\n|---|---|---|---|---|\n")
 		fields := slices.Sorted(func(yield func(string) bool) {
