@@ -273,18 +273,8 @@ func (b *Backend) Block(ctx context.Context, ref anchor.BlockRef) (anchor.Block,
 	}
 	var raw json.RawMessage
 	err := b.ledgerCall(ctx, "eth_getBlockByNumber", &raw, tag, false)
-	var rerr *RPCError
-	if ref == anchor.Finalized && errors.As(err, &rerr) {
-		s := strings.ToLower(rerr.Message)
-		switch {
-		case strings.Contains(s, "not found"):
-			return anchor.Block{}, fmt.Errorf("ebsi: block %s: %w: %v", ref, anchor.ErrNotFound, err)
-		case strings.Contains(s, "finalized") || strings.Contains(s, "invalid") || strings.Contains(s, "unknown block"):
-			return anchor.Block{}, fmt.Errorf("ebsi: %w: %v", anchor.ErrNoFinalizedTag, err)
-		}
-	}
 	if err != nil {
-		return anchor.Block{}, fmt.Errorf("ebsi: block %s: %w", ref, err)
+		return anchor.Block{}, evmtx.BlockError("ebsi", ref, err)
 	}
 	if isNull(raw) {
 		return anchor.Block{}, fmt.Errorf("ebsi: block %s: %w", ref, anchor.ErrNotFound)
@@ -577,11 +567,8 @@ func (b *Backend) SendParams(raw []byte) (SendSignedTransactionParams, *types.Tr
 func (b *Backend) Receipt(ctx context.Context, h anchor.Hash) (anchor.Receipt, error) {
 	var raw json.RawMessage
 	err := b.ledgerCall(ctx, "eth_getTransactionReceipt", &raw, common.Hash(h))
-	if evmtx.IsIndexing(err) {
-		return anchor.Receipt{}, fmt.Errorf("ebsi: receipt of %s: %w: %w: %v", h, anchor.ErrNotFound, anchor.ErrNotIndexed, err)
-	}
 	if err != nil {
-		return anchor.Receipt{}, fmt.Errorf("ebsi: receipt of %s: %w", h, err)
+		return anchor.Receipt{}, evmtx.ReceiptError("ebsi", h, err)
 	}
 	if isNull(raw) {
 		return anchor.Receipt{}, fmt.Errorf("ebsi: receipt of %s: %w", h, anchor.ErrNotFound)

@@ -44,6 +44,10 @@ type RPCError struct {
 
 func (e *RPCError) Error() string { return fmt.Sprintf("JSON-RPC error %d: %s", e.Code, e.Message) }
 
+// ErrorCode returns the JSON-RPC error code. With it RPCError is a
+// go-ethereum rpc.Error, whose message evmtx.Classify reads.
+func (e *RPCError) ErrorCode() int { return e.Code }
+
 // Problem is an RFC 9457 problem document (application/problem+json), the
 // body EBSI's APIs send with HTTP errors outside JSON-RPC, such as 401
 // Unauthorized ("Invalid or missing JWT").

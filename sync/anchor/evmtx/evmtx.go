@@ -193,19 +193,8 @@ func (b *Backend) Block(ctx context.Context, ref anchor.BlockRef) (anchor.Block,
 	if errors.Is(err, ethereum.NotFound) || (err == nil && h == nil) {
 		return anchor.Block{}, fmt.Errorf("evmtx: block %s: %w", ref, anchor.ErrNotFound)
 	}
-	if err != nil && ref == anchor.Finalized {
-		// go-ethereum says "finalized block not found" before the first
-		// finalization; a node without the tag refuses the parameter.
-		s := strings.ToLower(err.Error())
-		switch {
-		case strings.Contains(s, "not found"):
-			return anchor.Block{}, fmt.Errorf("evmtx: block %s: %w: %v", ref, anchor.ErrNotFound, err)
-		case strings.Contains(s, "finalized") || strings.Contains(s, "invalid") || strings.Contains(s, "unknown block"):
-			return anchor.Block{}, fmt.Errorf("evmtx: %w: %v", anchor.ErrNoFinalizedTag, err)
-		}
-	}
 	if err != nil {
-		return anchor.Block{}, fmt.Errorf("evmtx: block %s: %w", ref, err)
+		return anchor.Block{}, BlockError("evmtx", ref, err)
 	}
 	return anchor.Block{Number: h.Number.Uint64(), Hash: anchor.Hash(h.Hash()), Time: h.Time}, nil
 }
@@ -311,43 +300,14 @@ func (b *Backend) Send(ctx context.Context, raw []byte) error {
 	return ClassifySend("evmtx", tx.Hash(), err)
 }
 
-// ClassifySend maps a node's refusal of transaction h to the anchor
-// sentinels (ErrKnown, ErrNonceUsed, ErrUnderpriced) by the messages geth,
-// Besu and EBSI's API use, keeping the node's words; any other error is
-// wrapped as it is. prefix names the backend in the message.
-func ClassifySend(prefix string, h common.Hash, err error) error {
-	s := strings.ToLower(err.Error())
-	switch {
-	case strings.Contains(s, "already known") || strings.Contains(s, "known transaction") ||
-		strings.Contains(s, "already imported"):
-		return fmt.Errorf("%s: send %s: %w: %v", prefix, h, anchor.ErrKnown, err)
-	case strings.Contains(s, "nonce too low") || strings.Contains(s, "nonce has already been used"):
-		return fmt.Errorf("%s: send %s: %w: %v", prefix, h, anchor.ErrNonceUsed, err)
-	case strings.Contains(s, "underpriced") || strings.Contains(s, "replacement fee too low") ||
-		strings.Contains(s, "less than block base fee") || strings.Contains(s, "fee cap less than") ||
-		strings.Contains(s, "gas price below") || strings.Contains(s, "tip too low"):
-		return fmt.Errorf("%s: send %s: %w: %v", prefix, h, anchor.ErrUnderpriced, err)
-	}
-	return fmt.Errorf("%s: send %s: %w", prefix, h, err)
-}
-
-// IsIndexing reports whether err is a node's "transaction indexing is in
-// progress" answer (geth after a start or a new block): not "not found".
-func IsIndexing(err error) bool {
-	return err != nil && strings.Contains(strings.ToLower(err.Error()), "indexing is in progress")
-}
-
 // Receipt implements anchor.Backend.
 func (b *Backend) Receipt(ctx context.Context, h anchor.Hash) (anchor.Receipt, error) {
 	r, err := b.c.TransactionReceipt(ctx, common.Hash(h))
 	if errors.Is(err, ethereum.NotFound) || (err == nil && r == nil) {
 		return anchor.Receipt{}, fmt.Errorf("evmtx: receipt of %s: %w", h, anchor.ErrNotFound)
 	}
-	if IsIndexing(err) {
-		return anchor.Receipt{}, fmt.Errorf("evmtx: receipt of %s: %w: %w: %v", h, anchor.ErrNotFound, anchor.ErrNotIndexed, err)
-	}
 	if err != nil {
-		return anchor.Receipt{}, fmt.Errorf("evmtx: receipt of %s: %w", h, err)
+		return anchor.Receipt{}, ReceiptError("evmtx", h, err)
 	}
 	if r.BlockNumber == nil || !r.BlockNumber.IsUint64() {
 		return anchor.Receipt{}, fmt.Errorf("evmtx: receipt of %s has no valid block number", h)

@@ -219,39 +219,6 @@ func (p otherPayload) Calldata(context.Context, anchor.Request) (common.Address,
 	return p.to, []byte("another payload"), nil
 }
 
-func TestClassify(t *testing.T) {
-	tests := []struct {
-		msg  string
-		want error
-	}{
-		{"already known", anchor.ErrKnown},
-		{"Known transaction", anchor.ErrKnown},
-		{"nonce too low: next nonce 5, tx nonce 4", anchor.ErrNonceUsed},
-		{"Nonce too low", anchor.ErrNonceUsed},
-		{"replacement transaction underpriced", anchor.ErrUnderpriced},
-		{"transaction underpriced: tip needed 1, tip permitted 0", anchor.ErrUnderpriced},
-		{"max fee per gas less than block base fee: address 0x…, maxFeePerGas: 1, baseFee: 7", anchor.ErrUnderpriced},
-		{"Gas price below configured minimum gas price", anchor.ErrUnderpriced},
-		{"Nonce has already been used", anchor.ErrNonceUsed},
-		{"Replacement fee too low", anchor.ErrUnderpriced},
-		{"gas tip cap 1, minimum needed 2: tip too low", anchor.ErrUnderpriced},
-		{"insufficient funds for gas * price + value", nil},
-		{"dial tcp 127.0.0.1:8545: connect: connection refused", nil},
-	}
-	sentinels := []error{anchor.ErrKnown, anchor.ErrNonceUsed, anchor.ErrUnderpriced}
-	for _, tt := range tests {
-		err := ClassifySend("evmtx", common.Hash{}, errors.New(tt.msg))
-		for _, s := range sentinels {
-			if errors.Is(err, s) != (s == tt.want) {
-				t.Errorf("ClassifySend(%q) = %v; errors.Is(%v) = %v", tt.msg, err, s, errors.Is(err, s))
-			}
-		}
-		if !strings.Contains(err.Error(), tt.msg) {
-			t.Errorf("ClassifySend(%q) = %v, lost the node's message", tt.msg, err)
-		}
-	}
-}
-
 func newSim(t *testing.T) (*simulated.Backend, common.Address, Signer) {
 	t.Helper()
 	k, err := crypto.GenerateKey()
