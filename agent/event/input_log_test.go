@@ -8,6 +8,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/eventlog/logcheck"
 	"github.com/waybill-eu/waybill/agent/signer"
 	"github.com/waybill-eu/waybill/agent/verify"
 )
@@ -91,7 +92,7 @@ func TestParseInput_Log(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eventlog.Check(ctx, dir, eventlog.CheckOptions{Workers: 1}); err != nil {
+	if _, err := logcheck.Check(ctx, dir, logcheck.Options{Workers: 1}); err != nil {
 		t.Fatalf("log check: %v", err)
 	}
 }

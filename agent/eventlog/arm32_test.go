@@ -118,7 +118,7 @@ func TestLog_Arm32(t *testing.T) {
 	}
 	checkNote(t, l, note)
 	l.mu.Lock()
-	bounds := append([]segInfo(nil), l.man.Segments...)
+	bounds := append([]SegmentInfo(nil), l.man.Segments...)
 	l.mu.Unlock()
 	if uint64(len(bounds)) != segs {
 		t.Fatalf("manifest lists %d segments, %d files", len(bounds), segs)

@@ -34,7 +34,7 @@ var ErrNoCheckpoint = errors.New("no checkpoint has been signed in this epoch")
 const scrubBudget = 4096
 
 func (l *Log) checkpointPath() string {
-	return filepath.Join(l.dir, epochDir(l.epoch), "checkpoint")
+	return filepath.Join(l.dir, EpochDir(l.epoch), "checkpoint")
 }
 
 // Verifier returns the checkpoint verifier that needs no secret: the
@@ -89,7 +89,7 @@ func (l *Log) latest() (*checkpoint.Checkpoint, []byte, error) {
 	}
 	if l.writable {
 		if !missing && b != nil {
-			keep := filepath.Join(l.dir, "damaged", fmt.Sprintf("checkpoint-%s-%s", epochDir(l.epoch), l.opts.Now().UTC().Format("20060102T150405.000000000Z")))
+			keep := filepath.Join(l.dir, "damaged", fmt.Sprintf("checkpoint-%s-%s", EpochDir(l.epoch), l.opts.Now().UTC().Format("20060102T150405.000000000Z")))
 			if e := os.MkdirAll(filepath.Dir(keep), 0o755); e == nil {
 				if e := atomicfile.WriteFile(keep, b, 0o644); e != nil {
 					l.opts.Logger.Error("could not keep the damaged checkpoint file", "to", keep, "err", e)

@@ -347,7 +347,7 @@ func TestLog_KillDuringAppend(t *testing.T) {
 	if _, _, err := l.Checkpoint(context.Background()); err != nil {
 		t.Fatalf("Checkpoint after %d kills: %v", trials, err)
 	}
-	segs, _ := filepath.Glob(filepath.Join(dir, epochDir(0), "seg-*.db"))
+	segs, _ := filepath.Glob(filepath.Join(dir, EpochDir(0), "seg-*.db"))
 	t.Logf("%d kill trials in %v: %d events in the log, %d acknowledged, %d segments, %d checkpoints checked, %d trials killed before Open returned, %d with 256 KiB segments",
 		trials, time.Since(start).Round(time.Millisecond), l.Size(), len(allAcks), len(segs), notes, killedBeforeOpen, smallS)
 }

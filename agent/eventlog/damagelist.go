@@ -35,7 +35,7 @@ type damagedEvent struct {
 }
 
 func (l *Log) damagedPath() string {
-	return filepath.Join(l.dir, epochDir(l.epoch), damagedName)
+	return filepath.Join(l.dir, EpochDir(l.epoch), damagedName)
 }
 
 // loadDamaged reads the current epoch's list of damaged events into what

@@ -16,7 +16,7 @@
 //	damaged/             epochs moved aside after a failed open or check,
 //	                     damaged manifests (manifest-<time>.json) and segment
 //	                     files no manifest named (leftover-<time>-…)
-//	salvaged/            read-only copies written by Salvage
+//	salvaged/            read-only copies written by agent/eventlog/salvage
 //	waybill.sock         the running daemon's local API (see agent/localapi)
 //
 // Every file other than the bbolt segments is written with atomicfile:
@@ -140,4 +140,16 @@
 // an epoch is signed twice. `waybill log salvage` recovers what the damaged
 // files still prove, with or without a manifest; `waybill log check`
 // re-verifies a log completely.
+//
+// # Tools
+//
+// Two tools read a log's files without opening it, each in a package of
+// its own: agent/eventlog/logcheck re-verifies a log completely, and
+// agent/eventlog/salvage recovers what a damaged epoch still proves. They
+// read the files through a small surface of this package: ReadManifest,
+// ReadLock, CheckSegmentPages and OpenSegmentFile (a segment read-only,
+// whose buckets SegmentFile describes), Identity.VerifyLeaf,
+// RecoverIdentityOf, and WriteSalvaged, which writes the read-only copy.
+// The bbolt page check that every open of a segment runs first, and the
+// raw page scan salvage uses, are agent/eventlog/boltpage.
 package eventlog

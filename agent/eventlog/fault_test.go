@@ -99,7 +99,7 @@ func corruptMetaPages(t *testing.T, path string) {
 }
 
 func TestOpen_DamagedSegmentStartsNewEpoch(t *testing.T) {
-	seg0 := filepath.Join(epochDir(0), "seg-000000.db")
+	seg0 := filepath.Join(EpochDir(0), "seg-000000.db")
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, dir string)
@@ -164,7 +164,7 @@ func TestOpen_DamagedSegmentStartsNewEpoch(t *testing.T) {
 			l.Close()
 			tc.damage(t, dir)
 			before := snapshotTree(t, dir)
-			epoch0 := snapshotTree(t, filepath.Join(dir, epochDir(0)))
+			epoch0 := snapshotTree(t, filepath.Join(dir, EpochDir(0)))
 
 			// A reader must not repair anything: it fails and moves nothing.
 			if r, err := Open(context.Background(), dir, nil); err == nil {
@@ -192,7 +192,7 @@ func TestOpen_DamagedSegmentStartsNewEpoch(t *testing.T) {
 				eps[1].Reason != "" || eps[1].Origin != l.Origin() {
 				t.Fatalf("Epochs() = %+v", eps)
 			}
-			m, err := readManifest(dir)
+			m, err := ReadManifest(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,8 +203,8 @@ func TestOpen_DamagedSegmentStartsNewEpoch(t *testing.T) {
 				t.Fatalf("epoch 0 moved to %q", eps[0].MovedTo)
 			}
 			sameTree(t, "moved epoch 0", epoch0, snapshotTree(t, filepath.Join(dir, eps[0].MovedTo)))
-			if _, err := os.Stat(filepath.Join(dir, epochDir(0))); !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("%s still exists (%v)", epochDir(0), err)
+			if _, err := os.Stat(filepath.Join(dir, EpochDir(0))); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s still exists (%v)", EpochDir(0), err)
 			}
 
 			s, err := l.Append(context.Background(), testEvent(1000))
@@ -450,7 +450,7 @@ func runDiskFull(t *testing.T, dir, mode, ballast, text string) {
 	for _, f := range fulls {
 		isErrno, msg, _ := strings.Cut(f, " ")
 		t.Logf("append on a full disk: %s", msg)
-		if !strings.Contains(msg, "commit to "+filepath.Join(epochDir(0), "seg-000000.db")) || !strings.Contains(msg, text) {
+		if !strings.Contains(msg, "commit to "+filepath.Join(EpochDir(0), "seg-000000.db")) || !strings.Contains(msg, text) {
 			t.Errorf("error %q does not name the commit, the segment and %q", msg, text)
 		}
 		if isErrno != "true" {
@@ -616,7 +616,7 @@ func TestLog_IOError(t *testing.T) {
 	restore, _ := sw.breakWrites(t, "seg-000000.db")
 	_, err := l.Append(context.Background(), testEvent(30))
 	t.Logf("append with failing writes: %v", err)
-	seg := filepath.Join(epochDir(0), "seg-000000.db")
+	seg := filepath.Join(EpochDir(0), "seg-000000.db")
 	var pe *os.PathError
 	if err == nil || !strings.Contains(err.Error(), "commit to "+seg) || !errors.As(err, &pe) {
 		t.Fatalf("Append with failing writes = %v; want an error naming the commit to %s and wrapping the OS error", err, seg)

@@ -47,7 +47,7 @@ func ReadIdentity(dir string) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-	return m.identity()
+	return m.Identity()
 }
 
 // Validate checks the identity's fields.

@@ -62,6 +62,10 @@ type Options struct {
 	Now func() time.Time
 	// OpenFile opens bbolt files; default os.OpenFile (for fault injection in tests).
 	OpenFile func(string, int, os.FileMode) (*os.File, error)
+	// PruneStep, when not nil, is called after each durable step of pruning
+	// a segment ("copied", "renamed", "manifest"; see Prune), for
+	// fault-injection tests that stop the process there.
+	PruneStep func(step string)
 }
 
 func (o *Options) withDefaults() Options {
@@ -106,7 +110,7 @@ type Log struct {
 
 	// mu guards the following.
 	mu        sync.Mutex
-	man       *manifest
+	man       *Manifest
 	epoch     uint32
 	origin    string
 	active    *bolt.DB
@@ -207,10 +211,10 @@ func (l *Log) open(ctx context.Context) error {
 	}
 	if err == nil {
 		if problem := inv.check(m); problem != "" {
-			err = fmt.Errorf("eventlog: %s: %w: %s", filepath.Join(l.dir, manifestName), errManifest, problem)
+			err = fmt.Errorf("eventlog: %s: %w: %s", filepath.Join(l.dir, ManifestFile), errManifest, problem)
 		} else if c := l.opts.Create; c != nil && c.Device == mustAddr(m.Device) && c.Fleet == m.Fleet && c.ChainID != m.ChainID {
 			if what, ok, _ := inv.confirm(*c); ok {
-				err = fmt.Errorf("eventlog: %s: %w: it says chain ID %d; the signature of %s is made on chain %d", filepath.Join(l.dir, manifestName), errManifest, m.ChainID, what, c.ChainID)
+				err = fmt.Errorf("eventlog: %s: %w: it says chain ID %d; the signature of %s is made on chain %d", filepath.Join(l.dir, ManifestFile), errManifest, m.ChainID, what, c.ChainID)
 			}
 		}
 	}
@@ -219,7 +223,7 @@ func (l *Log) open(ctx context.Context) error {
 			return err // m == nil: a new epoch was started
 		}
 	}
-	id, err := m.identity()
+	id, err := m.Identity()
 	if err != nil {
 		return err
 	}
@@ -306,18 +310,18 @@ func (l *Log) checkRecent() error {
 }
 
 // create writes a new epoch with a first, empty segment and the manifest.
-func (l *Log) create(id Identity, epoch uint32, prev *manifest) error {
+func (l *Log) create(id Identity, epoch uint32, prev *Manifest) error {
 	if err := id.Validate(); err != nil {
 		return err
 	}
 	l.id, l.epoch, l.origin = id, epoch, id.Origin(epoch)
-	m := &manifest{Version: 1, Device: id.Device.String(), Fleet: id.Fleet, ChainID: id.ChainID, Epoch: epoch}
+	m := &Manifest{Version: 1, Device: id.Device.String(), Fleet: id.Fleet, ChainID: id.ChainID, Epoch: epoch}
 	if prev != nil {
 		m.Epochs = prev.Epochs
 	}
 	m.Epochs = append(m.Epochs, EpochInfo{Epoch: epoch, Origin: l.origin, Started: l.opts.Now().UTC().Format(time.RFC3339)})
-	m.Segments = []segInfo{{File: segFile(epoch, 0), First: 0}}
-	if err := os.MkdirAll(filepath.Join(l.dir, epochDir(epoch)), 0o755); err != nil {
+	m.Segments = []SegmentInfo{{File: segFile(epoch, 0), First: 0}}
+	if err := os.MkdirAll(filepath.Join(l.dir, EpochDir(epoch)), 0o755); err != nil {
 		return fmt.Errorf("eventlog: %w", err)
 	}
 	path := filepath.Join(l.dir, m.Segments[0].File)
@@ -357,11 +361,11 @@ func (l *Log) create(id Identity, epoch uint32, prev *manifest) error {
 }
 
 // boltOpen opens the segment file at path. An existing file's pages are
-// checked first (checkSegmentPages): fully when it is opened for writing,
+// checked first (CheckSegmentPages): fully when it is opened for writing,
 // its branch pages when read-only.
 func (l *Log) boltOpen(path string, readOnly bool) (*bolt.DB, error) {
 	file := l.relFile(path)
-	if err := checkSegmentPages(path, file, !readOnly); err != nil {
+	if err := CheckSegmentPages(path, file, !readOnly); err != nil {
 		return nil, err
 	}
 	if readOnly {
@@ -495,8 +499,8 @@ func (l *Log) checkAgainstCheckpoint() error {
 func (l *Log) moveAside(cause error) error {
 	m := l.man
 	now := l.opts.Now().UTC()
-	from := filepath.Join(l.dir, epochDir(m.Epoch))
-	rel := filepath.Join("damaged", fmt.Sprintf("%s-%s", epochDir(m.Epoch), now.Format("20060102T150405Z")))
+	from := filepath.Join(l.dir, EpochDir(m.Epoch))
+	rel := filepath.Join("damaged", fmt.Sprintf("%s-%s", EpochDir(m.Epoch), now.Format("20060102T150405Z")))
 	to := filepath.Join(l.dir, rel)
 	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
 		return fmt.Errorf("eventlog: move damaged epoch aside: %w (cause: %v)", err, cause)
@@ -904,7 +908,7 @@ func (l *Log) maybeRollLocked() error {
 		return err
 	}
 	k := len(l.man.Segments)
-	seg := segInfo{File: segFile(l.epoch, k), First: l.frontier.Size()}
+	seg := SegmentInfo{File: segFile(l.epoch, k), First: l.frontier.Size()}
 	path := filepath.Join(l.dir, seg.File)
 	if _, err := os.Lstat(path); err == nil {
 		// A leftover from a crash before the manifest named it: removed
@@ -930,7 +934,7 @@ func (l *Log) maybeRollLocked() error {
 	}
 	if err == nil {
 		m := *l.man
-		m.Segments = append(append([]segInfo(nil), l.man.Segments...), seg)
+		m.Segments = append(append([]SegmentInfo(nil), l.man.Segments...), seg)
 		if err = writeManifest(l.dir, &m); err == nil {
 			l.man = &m
 		}

@@ -15,19 +15,22 @@ import (
 	"github.com/waybill-eu/waybill/agent/signer"
 )
 
-const manifestName = "manifest.json"
+// ManifestFile is the name of the manifest in a log directory.
+const ManifestFile = "manifest.json"
 
-// manifest is the log directory's table of contents.
-type manifest struct {
-	Version  int         `json:"version"`
-	Device   string      `json:"device"`
-	Fleet    string      `json:"fleet"`
-	ChainID  uint64      `json:"chain_id"`
-	Epoch    uint32      `json:"epoch"`
-	Epochs   []EpochInfo `json:"epochs"`
-	Segments []segInfo   `json:"segments"` // of the current epoch, in order
-	// Salvaged marks a read-only copy written by Salvage and says what it
-	// was recovered from. Open refuses to write to such a log.
+// Manifest is the log directory's table of contents (manifest.json): the
+// log's identity, its epochs and the segment files of the current epoch.
+// The log writes it; tools that inspect a log read it with ReadManifest.
+type Manifest struct {
+	Version  int           `json:"version"`
+	Device   string        `json:"device"`
+	Fleet    string        `json:"fleet"`
+	ChainID  uint64        `json:"chain_id"`
+	Epoch    uint32        `json:"epoch"`
+	Epochs   []EpochInfo   `json:"epochs"`
+	Segments []SegmentInfo `json:"segments"` // of the current epoch, in order
+	// Salvaged marks a read-only copy written by WriteSalvaged and says
+	// what it was recovered from. Open refuses to write to such a log.
 	Salvaged string `json:"salvaged,omitempty"`
 }
 
@@ -42,7 +45,8 @@ type EpochInfo struct {
 	Size    uint64 `json:"size,omitempty"`     // events known at close, if known
 }
 
-type segInfo struct {
+// SegmentInfo names one segment file of the current epoch.
+type SegmentInfo struct {
 	File  string `json:"file"`  // relative to the log directory
 	First uint64 `json:"first"` // sequence number of its first event
 	// Pruned is set once Prune has replaced the file by one that keeps
@@ -50,7 +54,8 @@ type segInfo struct {
 	Pruned bool `json:"pruned,omitempty"`
 }
 
-func (m *manifest) identity() (Identity, error) {
+// Identity returns the log's identity the manifest records, validated.
+func (m *Manifest) Identity() (Identity, error) {
 	dev, err := event.ParseAddress(m.Device)
 	if err != nil {
 		return Identity{}, fmt.Errorf("manifest: %w", err)
@@ -59,15 +64,18 @@ func (m *manifest) identity() (Identity, error) {
 	return id, id.Validate()
 }
 
-// errNoLog is returned by readManifest for a directory without a log.
+// errNoLog is returned by ReadManifest for a directory without a log.
 var errNoLog = errors.New("no log in directory")
 
-// errManifest is wrapped by readManifest's error when manifest.json is
+// errManifest is wrapped by ReadManifest's error when manifest.json is
 // missing from a directory that holds a log's files, or cannot be used:
 // empty, not JSON, or naming no segments or segments out of order.
 var errManifest = errors.New("manifest is missing or damaged")
 
-func readManifest(dir string) (*manifest, error) {
+// ReadManifest reads and validates the manifest of the log in dir. It does
+// not lock the log; the manifest is replaced atomically, never rewritten in
+// place.
+func ReadManifest(dir string) (*Manifest, error) {
 	_, m, err := loadManifest(dir)
 	if err != nil {
 		return nil, err
@@ -79,8 +87,8 @@ func readManifest(dir string) (*manifest, error) {
 // (nil if there was no file) with the error, which wraps errNoLog when dir
 // holds no log, errManifest when the manifest is missing from a log or
 // cannot be used, and neither when it could not be read.
-func loadManifest(dir string) ([]byte, *manifest, error) {
-	path := filepath.Join(dir, manifestName)
+func loadManifest(dir string) ([]byte, *Manifest, error) {
+	path := filepath.Join(dir, ManifestFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		ok, xerr := Exists(dir)
@@ -88,7 +96,7 @@ func loadManifest(dir string) ([]byte, *manifest, error) {
 		case xerr != nil:
 			return nil, nil, xerr
 		case ok:
-			return nil, nil, fmt.Errorf("eventlog: %s: %w: %s does not exist, but the log's files do (start the agent with its key to rebuild the manifest from the segments)", dir, errManifest, manifestName)
+			return nil, nil, fmt.Errorf("eventlog: %s: %w: %s does not exist, but the log's files do (start the agent with its key to rebuild the manifest from the segments)", dir, errManifest, ManifestFile)
 		}
 		return nil, nil, fmt.Errorf("eventlog: %s: %w (create one by appending with --key)", dir, errNoLog)
 	}
@@ -109,8 +117,8 @@ func loadManifest(dir string) ([]byte, *manifest, error) {
 // parseManifest parses and validates a manifest's bytes. When the JSON
 // decodes but does not validate, it returns the decoded manifest with the
 // error.
-func parseManifest(b []byte) (*manifest, error) {
-	var m manifest
+func parseManifest(b []byte) (*Manifest, error) {
+	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
@@ -128,11 +136,11 @@ func parseManifest(b []byte) (*manifest, error) {
 	return &m, nil
 }
 
-func (m *manifest) validate() error {
+func (m *Manifest) validate() error {
 	if m.Version != 1 {
 		return fmt.Errorf("unsupported version %d", m.Version)
 	}
-	if _, err := m.identity(); err != nil {
+	if _, err := m.Identity(); err != nil {
 		return err
 	}
 	if len(m.Segments) == 0 {
@@ -169,16 +177,18 @@ func (m *manifest) validate() error {
 	return nil
 }
 
-func writeManifest(dir string, m *manifest) error {
+func writeManifest(dir string, m *Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(dir, manifestName), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o644)
 }
 
-func epochDir(epoch uint32) string { return fmt.Sprintf("epoch-%d", epoch) }
+// EpochDir returns the directory of epoch's files, relative to the log
+// directory: epoch-N.
+func EpochDir(epoch uint32) string { return fmt.Sprintf("epoch-%d", epoch) }
 
 func segFile(epoch uint32, k int) string {
-	return filepath.Join(epochDir(epoch), fmt.Sprintf("seg-%06d.db", k))
+	return filepath.Join(EpochDir(epoch), fmt.Sprintf("seg-%06d.db", k))
 }

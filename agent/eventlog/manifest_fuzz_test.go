@@ -74,7 +74,7 @@ func fuzzManifestBase(t testing.TB) (string, [][]byte) {
 func FuzzOpenManifest(f *testing.F) {
 	base, _ := fuzzManifestBase(f)
 	f.Cleanup(func() { os.RemoveAll(base) })
-	good, err := os.ReadFile(filepath.Join(base, manifestName))
+	good, err := os.ReadFile(filepath.Join(base, ManifestFile))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func FuzzOpenManifest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, manifest []byte) {
 		base, leaves := fuzzManifestBase(t)
 		dir := copyDir(t, base)
-		if err := os.WriteFile(filepath.Join(dir, manifestName), manifest, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, ManifestFile), manifest, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		before := rcHashes(t, dir)
@@ -125,6 +125,6 @@ func FuzzOpenManifest(f *testing.F) {
 		case <-time.After(time.Minute):
 			t.Fatal("Open or a read did not return within a minute")
 		}
-		rcKept(t, dir, before, manifestName)
+		rcKept(t, dir, before, ManifestFile)
 	})
 }

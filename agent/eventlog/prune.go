@@ -165,20 +165,18 @@ func (l *Log) Prune(ctx context.Context, below uint64) (PruneResult, error) {
 	return res, nil
 }
 
-// pruneHook, when set by a test, is called after each durable step of
-// pruning a segment, with the step's name.
-var pruneHook func(step string)
-
-func pruneStep(step string) {
-	if pruneHook != nil {
-		pruneHook(step)
+// pruneStep reports a durable step of pruning a segment to
+// Options.PruneStep.
+func (l *Log) pruneStep(step string) {
+	if l.opts.PruneStep != nil {
+		l.opts.PruneStep(step)
 	}
 }
 
 // pruneSegment replaces sealed segment i, holding events [s.First, end), by
 // a copy without leaves. busy reports that a reader held the segment at the
 // moment of the swap: nothing changed and a later call tries again.
-func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (freed int64, busy bool, err error) {
+func (l *Log) pruneSegment(ctx context.Context, i int, s SegmentInfo, end uint64) (freed int64, busy bool, err error) {
 	// What is removed must be what the kept hashes prove.
 	r, err := l.newReader()
 	if err != nil {
@@ -203,7 +201,7 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 		os.Remove(tmp)
 		return 0, false, fmt.Errorf("eventlog: prune %s: %w", s.File, keepErrno(err))
 	}
-	pruneStep("copied")
+	l.pruneStep("copied")
 	if err := os.Rename(tmp, newPath); err != nil {
 		os.Remove(tmp)
 		return 0, false, fmt.Errorf("eventlog: prune %s: %w", s.File, err)
@@ -212,7 +210,7 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 		os.Remove(newPath)
 		return 0, false, fmt.Errorf("eventlog: prune %s: %w", s.File, err)
 	}
-	pruneStep("renamed")
+	l.pruneStep("renamed")
 
 	l.mu.Lock()
 	if l.closed {
@@ -230,8 +228,8 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 		delete(l.sealed, i)
 	}
 	m := *l.man
-	m.Segments = append([]segInfo(nil), l.man.Segments...)
-	m.Segments[i] = segInfo{File: newFile, First: s.First, Pruned: true}
+	m.Segments = append([]SegmentInfo(nil), l.man.Segments...)
+	m.Segments[i] = SegmentInfo{File: newFile, First: s.First, Pruned: true}
 	if err := writeManifest(l.dir, &m); err != nil {
 		l.mu.Unlock()
 		os.Remove(newPath)
@@ -239,7 +237,7 @@ func (l *Log) pruneSegment(ctx context.Context, i int, s segInfo, end uint64) (f
 	}
 	l.man = &m
 	l.mu.Unlock()
-	pruneStep("manifest")
+	l.pruneStep("manifest")
 
 	if err := os.Remove(oldPath); err != nil {
 		l.opts.Logger.Warn("pruned segment: could not remove the old file; the next open removes it", "file", s.File, "err", err)
@@ -261,7 +259,7 @@ const pruneChunk = 1 << 15
 
 // copyHashes writes to path a segment file holding segment i's meta (marked
 // pruned), stored hashes, top nodes and checkpoints, and no leaves.
-func (l *Log) copyHashes(i int, path string, s segInfo, end uint64) error {
+func (l *Log) copyHashes(i int, path string, s SegmentInfo, end uint64) error {
 	src, err := l.acquire(i)
 	if err != nil {
 		return err
@@ -376,7 +374,7 @@ func (l *Log) removeLeftovers() {
 		named[filepath.Base(s.File)] = true
 		named[segBase(filepath.Base(s.File))] = true
 	}
-	dir := filepath.Join(l.dir, epochDir(l.epoch))
+	dir := filepath.Join(l.dir, EpochDir(l.epoch))
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
@@ -393,7 +391,7 @@ func (l *Log) removeLeftovers() {
 			}
 			continue
 		}
-		l.keepLeftover(filepath.Join(epochDir(l.epoch), e.Name()))
+		l.keepLeftover(filepath.Join(EpochDir(l.epoch), e.Name()))
 	}
 	if removed {
 		atomicfile.SyncDir(dir)

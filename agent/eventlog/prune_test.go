@@ -270,22 +270,24 @@ func copyDir(t *testing.T, src string) string {
 func TestPrune_CrashAtEveryStep(t *testing.T) {
 	dir := t.TempDir()
 	l, leaves := prBuild(t, dir, 1500, 64<<10)
-	defer l.Close()
-	size, root := l.Root()
-	segs, _ := l.Segments()
+	l.Close()
 	snaps := map[string]string{}
-	pruneHook = func(step string) {
+	l = openTest(t, dir, &Options{SegmentBytes: 64 << 10, PruneStep: func(step string) {
 		if _, done := snaps[step]; !done {
 			snaps[step] = copyDir(t, dir)
 		}
-	}
-	defer func() { pruneHook = nil }()
+	}})
+	defer l.Close()
+	size, root := l.Root()
+	segs, _ := l.Segments()
 	if _, err := l.Prune(context.Background(), segs[0].End); err != nil {
 		t.Fatal(err)
 	}
-	pruneHook = nil
+	if len(snaps) != 3 {
+		t.Fatalf("PruneStep was called at %d steps, want 3 (copied, renamed, manifest)", len(snaps))
+	}
 	torn := copyDir(t, snaps["copied"])
-	tmps, _ := filepath.Glob(filepath.Join(torn, epochDir(0), "*.tmp"))
+	tmps, _ := filepath.Glob(filepath.Join(torn, EpochDir(0), "*.tmp"))
 	if len(tmps) != 1 {
 		t.Fatalf("the snapshot after the copy holds %d temporary files", len(tmps))
 	}
@@ -302,7 +304,7 @@ func TestPrune_CrashAtEveryStep(t *testing.T) {
 			if s, r := c.Root(); s != size || r != root || c.Damage() != "" {
 				t.Fatalf("after a crash at %q: size %d root %s damage %q", step, s, r, c.Damage())
 			}
-			files, _ := filepath.Glob(filepath.Join(d, epochDir(0), "seg-*"))
+			files, _ := filepath.Glob(filepath.Join(d, EpochDir(0), "seg-*"))
 			if len(files) != len(segs) {
 				t.Fatalf("after a crash at %q and Open: %d segment files, want %d: %v", step, len(files), len(segs), files)
 			}
@@ -446,7 +448,7 @@ func TestPrune_KillWhileAppendingAndPruning(t *testing.T) {
 		if _, err := Check(context.Background(), dir, CheckOptions{}); err != nil {
 			t.Fatalf("trial %d: Check: %v", trial, err)
 		}
-		leftovers, _ := filepath.Glob(filepath.Join(dir, epochDir(0), "*.tmp"))
+		leftovers, _ := filepath.Glob(filepath.Join(dir, EpochDir(0), "*.tmp"))
 		if len(leftovers) > 0 {
 			// Only the next writable Open removes them; Check opened read-only.
 			t.Logf("trial %d: %d temporary files left for the next open", trial, len(leftovers))

@@ -22,7 +22,7 @@ type reader struct {
 	l     *Log
 	size  uint64 // committed size at the snapshot
 	epoch uint32
-	segs  []segInfo
+	segs  []SegmentInfo
 	txs   map[int]*bolt.Tx
 	held  []int // sealed segments whose refs this reader holds
 }
@@ -235,7 +235,7 @@ func (r *reader) leaf(seq uint64) ([]byte, error) {
 // genuine reports whether leaf is event seq of this log's epoch, signed by
 // its device.
 func (l *Log) genuine(epoch uint32, seq uint64, leaf []byte) bool {
-	return verifyLeaf(l.id.Domain(), l.id.Device, epoch, seq, leaf) == nil
+	return l.id.VerifyLeaf(epoch, seq, leaf) == nil
 }
 
 // storedHashes returns a copy of the hashes stored for leaf seq.

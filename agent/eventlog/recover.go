@@ -163,7 +163,7 @@ func scanLog(dir string, metas bool) (*inventory, error) {
 	for _, e := range ents {
 		name := e.Name()
 		switch {
-		case name == manifestName || strings.HasPrefix(name, "."+manifestName+".tmp-") || segNameRE.MatchString(name):
+		case name == ManifestFile || strings.HasPrefix(name, "."+ManifestFile+".tmp-") || segNameRE.MatchString(name):
 			inv.files = append(inv.files, name)
 		case epochDirRE.MatchString(name) && e.IsDir():
 			n, _ := strconv.ParseUint(name[len("epoch-"):], 10, 32)
@@ -268,7 +268,7 @@ func readDiskSeg(path string, s *diskSeg) {
 		s.err = errors.New("the file is empty")
 		return
 	}
-	if err := checkSegmentPages(path, s.file, false); err != nil {
+	if err := CheckSegmentPages(path, s.file, false); err != nil {
 		s.err = err
 		return
 	}
@@ -418,8 +418,8 @@ var errUnresolved = errors.New("the segments of the epoch do not form one log")
 // a nil manifest when no live epoch holds a segment. When the live epoch's
 // segments do not form one log, it returns the manifest (for moving the
 // epoch aside) with an error wrapping errUnresolved.
-func (inv *inventory) rebuild(id Identity, prev *manifest) (m *manifest, live bool, err error) {
-	m = &manifest{Version: 1, Device: id.Device.String(), Fleet: id.Fleet, ChainID: id.ChainID}
+func (inv *inventory) rebuild(id Identity, prev *Manifest) (m *Manifest, live bool, err error) {
+	m = &Manifest{Version: 1, Device: id.Device.String(), Fleet: id.Fleet, ChainID: id.ChainID}
 	hist := map[uint32]EpochInfo{}
 	if prev != nil {
 		for _, e := range prev.Epochs {
@@ -471,8 +471,8 @@ func (inv *inventory) exists(rel string) bool {
 // chainSegments orders the segments of ep into the log they form: seg-0
 // starts at event 0, each next one where the previous one ends. Of a
 // segment found both whole and pruned, the whole file is taken.
-func chainSegments(ep *diskEpoch, origin string) ([]segInfo, error) {
-	var segs []segInfo
+func chainSegments(ep *diskEpoch, origin string) ([]SegmentInfo, error) {
+	var segs []SegmentInfo
 	var next uint64
 	known := true // next is known
 	for i := 0; i < len(ep.segs); i++ {
@@ -491,7 +491,7 @@ func chainSegments(ep *diskEpoch, origin string) ([]segInfo, error) {
 			if !known {
 				return segs, fmt.Errorf("eventlog: %w: %s: where %s starts is unknown (%v)", errUnresolved, ep.rel, s.file, s.err)
 			}
-			segs = append(segs, segInfo{File: s.file, First: next, Pruned: s.pruned})
+			segs = append(segs, SegmentInfo{File: s.file, First: next, Pruned: s.pruned})
 			known = false
 			continue
 		}
@@ -504,7 +504,7 @@ func chainSegments(ep *diskEpoch, origin string) ([]segInfo, error) {
 		if known && s.meta.first != next {
 			return segs, fmt.Errorf("eventlog: %w: %s starts at event %d; the segment before it ends at %d", errUnresolved, s.file, s.meta.first, next)
 		}
-		segs = append(segs, segInfo{File: s.file, First: s.meta.first, Pruned: s.pruned})
+		segs = append(segs, SegmentInfo{File: s.file, First: s.meta.first, Pruned: s.pruned})
 		next, known = s.meta.size, true
 	}
 	return segs, nil
@@ -513,7 +513,7 @@ func chainSegments(ep *diskEpoch, origin string) ([]segInfo, error) {
 // check compares a manifest that parsed with the files on disk and returns
 // what disagrees, or "" when it agrees. Damage to a segment's own content
 // is not the manifest's: Open's checks report it.
-func (inv *inventory) check(m *manifest) string {
+func (inv *inventory) check(m *Manifest) string {
 	var live *diskEpoch
 	for _, ep := range inv.live {
 		if ep.epoch == m.Epoch {
@@ -523,7 +523,7 @@ func (inv *inventory) check(m *manifest) string {
 		}
 	}
 	if live == nil {
-		return fmt.Sprintf("it names epoch %d, whose directory %s is missing", m.Epoch, epochDir(m.Epoch))
+		return fmt.Sprintf("it names epoch %d, whose directory %s is missing", m.Epoch, EpochDir(m.Epoch))
 	}
 	origin := signer.Origin(m.Fleet, mustAddr(m.Device), m.Epoch)
 	onDisk := map[string]*diskSeg{}
@@ -599,13 +599,13 @@ func (l *Log) checkIdentity(id Identity) error {
 // epoch's segments do not form one log it moves the epoch aside, and when
 // there is no live epoch it starts a new one (then it returns nil, nil with
 // the log set up). A reader only uses the rebuilt manifest in memory.
-func (l *Log) recoverManifest(raw []byte, parsed *manifest, cause error, inv *inventory) (*manifest, error) {
+func (l *Log) recoverManifest(raw []byte, parsed *Manifest, cause error, inv *inventory) (*Manifest, error) {
 	var cands []Identity
 	if c := l.opts.Create; c != nil {
 		cands = append(cands, *c)
 	}
 	if parsed != nil {
-		if id, err := parsed.identity(); err == nil {
+		if id, err := parsed.Identity(); err == nil {
 			cands = append(cands, id)
 		}
 	}
@@ -666,7 +666,7 @@ func (l *Log) recoverManifest(raw []byte, parsed *manifest, cause error, inv *in
 	}
 }
 
-func epochList(m *manifest) string {
+func epochList(m *Manifest) string {
 	var s []string
 	for _, e := range m.Epochs {
 		if e.MovedTo != "" {
@@ -717,7 +717,7 @@ func keepManifest(dir string, raw []byte, now time.Time) (string, error) {
 // nextEpoch returns the number for a new epoch: above every epoch named in
 // m and in dir (live, damaged or salvaged), so that no epoch's sequence
 // numbers are ever signed twice.
-func nextEpoch(dir string, m *manifest) (uint32, error) {
+func nextEpoch(dir string, m *Manifest) (uint32, error) {
 	inv, err := scanLog(dir, false)
 	if err != nil {
 		return 0, err
@@ -792,11 +792,12 @@ func (l *Log) keepLeftover(rel string) {
 		"recover_with", "waybill log salvage --data "+l.dir+" --from "+filepath.Join(l.dir, to))
 }
 
-// salvageIdentity reads the identity of the segment files being salvaged,
-// and of the log in logDir ("" if unknown), without a manifest. chainID,
-// if not 0, is confirmed against their signatures when they do not record
-// it.
-func salvageIdentity(logDir, epochPath string, files []string, chainID uint64) (Identity, error) {
+// RecoverIdentityOf returns the identity that the segment files, of the
+// epoch whose directory is epochPath (its files moved aside, or copied out
+// of a log), and the log in logDir ("" if unknown) record, without a
+// manifest, as RecoverIdentity does for a whole log. chainID, if not 0, is
+// confirmed against their signatures when they do not record it.
+func RecoverIdentityOf(logDir, epochPath string, files []string, chainID uint64) (Identity, error) {
 	inv := &inventory{}
 	if logDir != "" {
 		var err error

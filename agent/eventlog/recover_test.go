@@ -168,7 +168,7 @@ func TestOpen_ManifestLostOrDamaged(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
 		base := t.TempDir()
 		leaves := rcBuild(t, base, n, legacy)
-		orig, err := os.ReadFile(filepath.Join(base, manifestName))
+		orig, err := os.ReadFile(filepath.Join(base, ManifestFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestOpen_ManifestLostOrDamaged(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				dir := copyDir(t, base)
-				path := filepath.Join(dir, manifestName)
+				path := filepath.Join(dir, ManifestFile)
 				var bad []byte
 				if d.edit == nil {
 					os.Remove(path)
@@ -196,7 +196,7 @@ func TestOpen_ManifestLostOrDamaged(t *testing.T) {
 					t.Errorf("Damage() = %q, want a report of the rebuild", l.Damage())
 				}
 				rcLeaves(t, l, leaves)
-				rcKept(t, dir, before, manifestName)
+				rcKept(t, dir, before, ManifestFile)
 				if _, err := l.Append(context.Background(), testEvent(n)); err != nil {
 					t.Fatal(err)
 				}
@@ -239,7 +239,7 @@ func TestOpen_ManifestLostOrDamaged(t *testing.T) {
 func TestOpen_NeverCreatesOverALog(t *testing.T) {
 	base := t.TempDir()
 	rcBuild(t, base, 300, true)
-	os.Remove(filepath.Join(base, manifestName))
+	os.Remove(filepath.Join(base, ManifestFile))
 	before := rcHashes(t, base)
 	k := testKey(t)
 	wrong := *testIdentity(k)
@@ -279,7 +279,7 @@ func TestOpen_NeverCreatesOverALog(t *testing.T) {
 func TestOpen_ReadOnlyWithoutManifest(t *testing.T) {
 	dir := t.TempDir()
 	leaves := rcBuild(t, dir, 300, false)
-	os.Remove(filepath.Join(dir, manifestName))
+	os.Remove(filepath.Join(dir, ManifestFile))
 	before := rcHashes(t, dir)
 	l, err := Open(context.Background(), dir, nil)
 	if err != nil {
@@ -287,7 +287,7 @@ func TestOpen_ReadOnlyWithoutManifest(t *testing.T) {
 	}
 	rcLeaves(t, l, leaves)
 	l.Close()
-	if _, err := os.Stat(filepath.Join(dir, manifestName)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
 		t.Fatal("a reader wrote the manifest")
 	}
 	if len(rcHashes(t, dir)) != len(before) {
@@ -304,8 +304,8 @@ func TestOpen_ReadOnlyWithoutManifest(t *testing.T) {
 func TestOpen_SegmentsDisagree(t *testing.T) {
 	dir := t.TempDir()
 	leaves := rcBuild(t, dir, 1200, false)
-	m, _ := readManifest(dir)
-	os.Remove(filepath.Join(dir, manifestName))
+	m, _ := ReadManifest(dir)
+	os.Remove(filepath.Join(dir, ManifestFile))
 	gone := m.Segments[1]
 	os.Remove(filepath.Join(dir, gone.File))
 	before := rcHashes(t, dir)
@@ -324,7 +324,7 @@ func TestOpen_SegmentsDisagree(t *testing.T) {
 		t.Fatal(err)
 	}
 	if rep.Prefix != gone.First || rep.Recovered != uint64(len(leaves))-(m.Segments[2].First-gone.First) {
-		t.Fatalf("salvage: prefix %d recovered %d; want %d and %d\n%s", rep.Prefix, rep.Recovered, gone.First, uint64(len(leaves))-(m.Segments[2].First-gone.First), rep.Summary())
+		t.Fatalf("salvage: prefix %d recovered %d; want %d and %d\n%s", rep.Prefix, rep.Recovered, gone.First, uint64(len(leaves))-(m.Segments[2].First-gone.First), rep.Summary)
 	}
 }
 
@@ -354,7 +354,7 @@ func TestOpen_NoLiveEpoch(t *testing.T) {
 func TestOpen_UnnamedSegmentKept(t *testing.T) {
 	dir := t.TempDir()
 	leaves := rcBuild(t, dir, 300, false)
-	m, _ := readManifest(dir)
+	m, _ := ReadManifest(dir)
 	next := segFile(0, len(m.Segments))
 	junk := bytes.Repeat([]byte("not a bbolt file "), 1000)
 	os.WriteFile(filepath.Join(dir, next), junk, 0o644)
@@ -385,13 +385,13 @@ func TestOpen_StaleManifest(t *testing.T) {
 		if _, err := l.Append(context.Background(), testEvent(i)); err != nil {
 			t.Fatal(err)
 		}
-		if m, _ := readManifest(dir); old == nil && len(m.Segments) == 2 {
-			old, _ = os.ReadFile(filepath.Join(dir, manifestName))
+		if m, _ := ReadManifest(dir); old == nil && len(m.Segments) == 2 {
+			old, _ = os.ReadFile(filepath.Join(dir, ManifestFile))
 		}
 	}
 	size := l.Size()
 	l.Close()
-	os.WriteFile(filepath.Join(dir, manifestName), old, 0o644)
+	os.WriteFile(filepath.Join(dir, ManifestFile), old, 0o644)
 	l = openTest(t, dir, nil)
 	defer l.Close()
 	if l.Size() != size || !strings.Contains(l.Damage(), "which it does not name") {

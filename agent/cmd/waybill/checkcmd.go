@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/eventlog/logcheck"
+	"github.com/waybill-eu/waybill/agent/eventlog/salvage"
 )
 
 // cmdCheck re-verifies a whole log and reports the first problem.
@@ -19,7 +20,7 @@ func cmdCheck(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
-	rep, err := eventlog.Check(ctx, f.data, eventlog.CheckOptions{
+	rep, err := logcheck.Check(ctx, f.data, logcheck.Options{
 		Progress: func(done, total uint64) {
 			fmt.Fprintf(e.stderr, "\rchecked %d/%d events", done, total)
 		},
@@ -67,7 +68,7 @@ type checkJSON struct {
 
 // printCheckJSON prints the report of checking the log in dir, and the
 // problem err the check found, as one JSON object.
-func printCheckJSON(e *env, dir string, rep *eventlog.CheckReport, err error) error {
+func printCheckJSON(e *env, dir string, rep *logcheck.Report, err error) error {
 	out := checkJSON{Dir: dir, OK: err == nil}
 	if rep != nil {
 		out = checkJSON{Dir: rep.Dir, OK: err == nil, Origin: rep.Origin, Epoch: rep.Epoch, Size: rep.Size, Events: rep.Events,
@@ -96,7 +97,7 @@ func cmdSalvage(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args, 0, "data"); err != nil {
 		return err
 	}
-	var opts eventlog.SalvageOptions
+	var opts salvage.Options
 	opts.LogDir = f.data
 	opts.ChainID = f.chainID
 	opts.Logger = logger(e)
@@ -109,7 +110,7 @@ func cmdSalvage(ctx context.Context, e *env, args []string) error {
 		ep := uint32(n)
 		opts.Epoch = &ep
 		if src == "" {
-			if src, err = eventlog.SalvageSource(f.data, ep); err != nil {
+			if src, err = salvage.Source(f.data, ep); err != nil {
 				return err
 			}
 		}
@@ -120,7 +121,7 @@ func cmdSalvage(ctx context.Context, e *env, args []string) error {
 	if _, err := os.Stat(src); err != nil {
 		return err
 	}
-	rep, err := eventlog.Salvage(ctx, src, *out, opts)
+	rep, err := salvage.Recover(ctx, src, *out, opts)
 	if rep != nil {
 		fmt.Fprint(e.stdout, rep.Summary())
 	}

@@ -1,39 +1,50 @@
-package eventlog
+// Package boltpage reads the pages of a bbolt file directly, with
+// bounds-checked reads, without mapping it: Check verifies the structure
+// bbolt trusts before a file is opened, and Scan yields the key/value pairs
+// of every leaf page, including stale copies in freed pages, for recovery
+// from a file bbolt refuses to open.
+//
+// bbolt trusts its file: a zeroed or flipped page makes it panic, a page
+// past the end of a truncated file faults, and a branch page that points
+// back at one of its ancestors makes its cursor recurse until the stack is
+// exhausted, which no recover survives. Check makes the last impossible and
+// names the page of the others.
+//
+// The layout is bbolt's (go.etcd.io/bbolt v1.5.0, internal/common), in the
+// machine's byte order (little-endian on every platform Waybill runs on):
+//
+//	page header, 16 bytes: id uint64, flags uint16, count uint16, overflow uint32
+//	  (a page with overflow n occupies n+1 contiguous pages)
+//	flags: 0x01 branch, 0x02 leaf, 0x04 meta, 0x10 freelist
+//	meta, after the header: magic uint32 0xED0CDAED, version uint32,
+//	  pageSize uint32, flags uint32, root {pgid uint64, sequence uint64},
+//	  freelist uint64, pgid uint64 (high-water mark), txid uint64,
+//	  checksum uint64 (FNV-64a of the 56 bytes before it)
+//	branch element, 16 bytes: pos uint32, ksize uint32, pgid uint64
+//	leaf element, 16 bytes: flags uint32, pos uint32, ksize uint32, vsize uint32;
+//	  the key starts pos bytes after the element's own address, the value follows it
+//	leaf element flag 0x01: the value is a bucket header {root uint64, sequence uint64};
+//	  root 0 means the bucket's page follows inline in the value
+//	freelist page: count ids of uint64 (count 0xFFFF: the first id is the count)
+package boltpage
 
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
-	"os"
 )
 
-// A segment's pages are checked here, with bounds-checked reads of the
-// file, before bbolt maps it. bbolt trusts its file: a zeroed or flipped
-// page makes it panic, a page past the end of a truncated file faults, and
-// a branch page that points back at one of its ancestors makes its cursor
-// recurse until the stack is exhausted, which no recover survives. The
-// walk makes the last impossible and names the page of the others.
-//
-// The layout is bbolt's (go.etcd.io/bbolt v1.5.0, internal/common), in the
-// machine's byte order (little-endian on every platform Waybill runs on);
-// see also the raw scan in salvage.go:
-//
-//	page header, 16 bytes: id uint64, flags uint16, count uint16, overflow uint32
-//	meta, after the header: magic uint32, version uint32, pageSize uint32,
-//	  flags uint32, root {pgid uint64, sequence uint64}, freelist uint64,
-//	  pgid uint64 (high-water mark), txid uint64, checksum uint64 (FNV-64a
-//	  of the 56 bytes before it)
-//	branch element, 16 bytes: pos uint32, ksize uint32, pgid uint64
-//	leaf element, 16 bytes: flags uint32, pos uint32, ksize uint32, vsize uint32
-//	freelist page: count ids of uint64 (count 0xFFFF: the first id is the count)
 const (
 	pgBranch   = 0x01
 	pgLeaf     = 0x02
-	pgMeta     = 0x04
 	pgFreelist = 0x10
+
+	pageHeader = 16
+	elemSize   = 16
+	bucketFlag = 0x01
+	magic      = 0xED0CDAED
 
 	pgNoFreelist = ^uint64(0)
 	metaVersion  = 2
@@ -44,29 +55,20 @@ const (
 	maxTreeDepth = 32
 )
 
-// pageProblem is damage the walk found, and where.
-type pageProblem struct {
-	page   uint64
-	bucket string // the bucket whose tree holds the page ("" for the root)
-	key    []byte // the lowest key the page may hold, when known
-	msg    string
+// Problem is damage Check found, and where.
+type Problem struct {
+	Page   uint64
+	Bucket string // the bucket whose tree holds the page ("" for the root)
+	Key    []byte // the lowest key the page may hold, when known
+	Msg    string
 }
 
-func (p *pageProblem) Error() string {
-	where := fmt.Sprintf("page %d", p.page)
-	if p.bucket != "" {
-		where += " of bucket " + p.bucket
+func (p *Problem) Error() string {
+	where := fmt.Sprintf("page %d", p.Page)
+	if p.Bucket != "" {
+		where += " of bucket " + p.Bucket
 	}
-	return where + ": " + p.msg
-}
-
-// seq returns the first event the problem affects, when the page belongs
-// to a bucket keyed by sequence number.
-func (p *pageProblem) seq() (uint64, bool) {
-	if (p.bucket == string(bLeaves) || p.bucket == string(bTree)) && len(p.key) == 8 {
-		return binary.BigEndian.Uint64(p.key), true
-	}
-	return 0, false
+	return where + ": " + p.Msg
 }
 
 type pageWalker struct {
@@ -79,48 +81,20 @@ type pageWalker struct {
 	seen  map[uint64]bool
 }
 
-// checkSegmentPages checks the bbolt file at path before it is opened. It
-// always checks that a valid meta page exists and that every branch page
-// of every bucket is well formed (its id, its type, its elements within
-// the page, its keys in order, its children below the high-water mark and
-// reached once): what bbolt needs to never loop and to fail only in ways a
-// recover catches. With full set it also checks every leaf page the same
-// way, the sub-bucket headers, that no page lies past the end of the file,
-// and that the freelist is well formed and frees no page in use: what a
-// writer needs to append to the file without harming what it holds.
+// Check checks the bbolt file held by r, of size bytes, as bbolt needs it
+// before it maps the file. It always checks that a valid meta page exists
+// and that every branch page of every bucket is well formed (its id, its
+// type, its elements within the page, its keys in order, its children
+// below the high-water mark and reached once): what bbolt needs to never
+// loop and to fail only in ways a recover catches. With full set it also
+// checks every leaf page the same way, the sub-bucket headers, that no page
+// lies past the end of the file, and that the freelist is well formed and
+// frees no page in use: what a writer needs to append to the file without
+// harming what it holds.
 //
-// It returns nil for a file that does not exist or is empty (a new
-// segment), and a *DamageError naming file, and the first event affected
-// when a leaf or tree page is at fault.
-func checkSegmentPages(path, file string, full bool) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("eventlog: open segment %s: %w", file, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("eventlog: open segment %s: %w", file, err)
-	}
-	if st.Size() == 0 {
-		return nil
-	}
-	if err := walkPages(f, st.Size(), full); err != nil {
-		d := &DamageError{File: file, Err: err}
-		var p *pageProblem
-		if errors.As(err, &p) {
-			d.Seq, d.HasSeq = p.seq()
-		}
-		return d
-	}
-	return nil
-}
-
-// walkPages checks the bbolt file held by r, of size bytes.
-func walkPages(r io.ReaderAt, size int64, full bool) error {
+// Damage in a page is returned as a *Problem naming it; a file without a
+// valid meta page, or cut short, as another error.
+func Check(r io.ReaderAt, size int64, full bool) error {
 	w := &pageWalker{r: r, size: size, full: full, order: binary.LittleEndian, seen: map[uint64]bool{}}
 	m, err := w.meta()
 	if err != nil {
@@ -160,7 +134,7 @@ func (w *pageWalker) meta() (metaPage, error) {
 		}
 		o := w.order
 		mb := b[16:]
-		if o.Uint32(mb) != rawMagic || o.Uint32(mb[4:]) != metaVersion {
+		if o.Uint32(mb) != magic || o.Uint32(mb[4:]) != metaVersion {
 			why = append(why, fmt.Sprintf("meta page at %d: not a bbolt meta page", off))
 			return
 		}
@@ -216,9 +190,9 @@ func joinFirst(s []string, n int) string {
 
 // page reads page id with its overflow pages and checks its header: a
 // branch or leaf page, or with freelist set a freelist page.
-func (w *pageWalker) page(id uint64, bucket string, lo []byte, freelist bool) ([]byte, *pageProblem) {
-	bad := func(format string, args ...any) *pageProblem {
-		return &pageProblem{page: id, bucket: bucket, key: lo, msg: fmt.Sprintf(format, args...)}
+func (w *pageWalker) page(id uint64, bucket string, lo []byte, freelist bool) ([]byte, *Problem) {
+	bad := func(format string, args ...any) *Problem {
+		return &Problem{Page: id, Bucket: bucket, Key: lo, Msg: fmt.Sprintf(format, args...)}
 	}
 	if id < 2 || id >= w.hwm {
 		return nil, bad("referenced, but outside pages 2 to %d", w.hwm-1)
@@ -266,14 +240,14 @@ func (w *pageWalker) page(id uint64, bucket string, lo []byte, freelist bool) ([
 // the buckets and are always read.
 func (w *pageWalker) tree(id uint64, bucket string, lo, hi []byte, depth int, root bool) error {
 	if depth > maxTreeDepth {
-		return &pageProblem{page: id, bucket: bucket, key: lo, msg: fmt.Sprintf("lies deeper than %d levels", maxTreeDepth)}
+		return &Problem{Page: id, Bucket: bucket, Key: lo, Msg: fmt.Sprintf("lies deeper than %d levels", maxTreeDepth)}
 	}
 	p, prob := w.page(id, bucket, lo, false)
 	if prob != nil {
 		return prob
 	}
 	bad := func(format string, args ...any) error {
-		return &pageProblem{page: id, bucket: bucket, key: lo, msg: fmt.Sprintf(format, args...)}
+		return &Problem{Page: id, Bucket: bucket, Key: lo, Msg: fmt.Sprintf(format, args...)}
 	}
 	flags, count := w.order.Uint16(p[8:]), int(w.order.Uint16(p[10:]))
 	if count == 0 && flags == pgBranch {
@@ -319,7 +293,7 @@ func (w *pageWalker) tree(id uint64, bucket string, lo, hi []byte, depth int, ro
 			}
 			continue
 		}
-		if elemFlags&rawBucketFlag == 0 {
+		if elemFlags&bucketFlag == 0 {
 			continue
 		}
 		if !root && !w.full {
@@ -379,7 +353,7 @@ func (w *pageWalker) isLeaf(id uint64) bool {
 // inline checks the leaf page of an inline bucket, held in its header's value.
 func (w *pageWalker) inline(p []byte, bucket string) error {
 	bad := func(format string, args ...any) error {
-		return &pageProblem{bucket: bucket, msg: "inline bucket: " + fmt.Sprintf(format, args...)}
+		return &Problem{Bucket: bucket, Msg: "inline bucket: " + fmt.Sprintf(format, args...)}
 	}
 	if len(p) < 16 {
 		return bad("%d bytes", len(p))
@@ -404,7 +378,7 @@ func (w *pageWalker) inline(p []byte, bucket string) error {
 		if prev != nil && bytes.Compare(prev, key) >= 0 {
 			return bad("element %d has key %x out of order", i, key)
 		}
-		if flags&rawBucketFlag != 0 {
+		if flags&bucketFlag != 0 {
 			return bad("element %d is a bucket", i)
 		}
 		prev = key
@@ -417,11 +391,11 @@ func (w *pageWalker) inline(p []byte, bucket string) error {
 func (w *pageWalker) freelist(id uint64) error {
 	p, prob := w.page(id, "", nil, true)
 	if prob != nil {
-		prob.msg = "freelist: " + prob.msg
+		prob.Msg = "freelist: " + prob.Msg
 		return prob
 	}
 	bad := func(format string, args ...any) error {
-		return &pageProblem{page: id, msg: "freelist: " + fmt.Sprintf(format, args...)}
+		return &Problem{Page: id, Msg: "freelist: " + fmt.Sprintf(format, args...)}
 	}
 	count, start := uint64(w.order.Uint16(p[10:])), uint64(16)
 	if count == 0xFFFF {

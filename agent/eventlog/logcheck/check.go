@@ -1,4 +1,13 @@
-package eventlog
+// Package logcheck re-verifies an event log's files completely, without
+// opening the log: the manifest, every segment file's structure and meta,
+// every event's leaf and signature, every stored hash and top node, and
+// every signed checkpoint (see Check). It is what `waybill log check` runs,
+// and what agent/eventlog/salvage runs on the log it writes.
+//
+// It reads the files through agent/eventlog's inspection surface
+// (ReadManifest, ReadLock, CheckSegmentPages, OpenSegmentFile,
+// Identity.VerifyLeaf) and writes nothing.
+package logcheck
 
 import (
 	"bytes"
@@ -15,19 +24,17 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/waybill-eu/waybill/agent/checkpoint"
-	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/signer"
 )
 
-// ErrCheckFailed is wrapped by every *CheckProblem.
-var ErrCheckFailed = errors.New("log check failed")
+// ErrFailed is wrapped by every *Problem.
+var ErrFailed = errors.New("log check failed")
 
-// CheckOptions configures Check. The zero value is usable.
-type CheckOptions struct {
+// Options configures Check. The zero value is usable.
+type Options struct {
 	// Workers is how many goroutines verify signatures; default runtime.NumCPU().
 	Workers int
 	// Progress, when not nil, is called with the number of events verified
@@ -40,8 +47,8 @@ type CheckOptions struct {
 	LockTimeout time.Duration
 }
 
-// CheckReport is what Check verified.
-type CheckReport struct {
+// Report is what Check verified.
+type Report struct {
 	Dir    string
 	Epoch  uint32
 	Origin string
@@ -50,7 +57,7 @@ type CheckReport struct {
 	// Events is the number of events whose leaf, signature and stored
 	// hashes verified: all Size of them when Problem is nil, otherwise those
 	// below the problem's event that are not in Damaged. For a pruned event
-	// (see Log.Prune) only the stored hashes can be verified: they are
+	// (see eventlog.Log.Prune) only the stored hashes can be verified: they are
 	// counted here and in Pruned.
 	Events uint64
 	// Pruned is the number of events in pruned segments.
@@ -61,26 +68,26 @@ type CheckReport struct {
 	// latest one and those stored in the segments) whose signature and root
 	// verified.
 	Checkpoints int
-	// Damaged lists the first maxDamageKept events whose bytes alone are
+	// Damaged lists the first maxDamaged events whose bytes alone are
 	// damaged: they are not the signed event and do not hash to its stored
 	// leaf hash, while the stored hashes agree with the tree and the signed
 	// checkpoints (the log goes on signing over them; see the package
 	// documentation). The check goes on past them. DamagedEvents counts
 	// them all.
-	Damaged       []CheckProblem
+	Damaged       []Problem
 	DamagedEvents uint64
 	// Problem is the problem that stopped the check or, when none did and
 	// events are damaged, one naming the first damaged event and listing
 	// them all; nil when the log verified completely.
-	Problem *CheckProblem
+	Problem *Problem
 	Elapsed time.Duration
 }
 
-// CheckProblem is a problem Check found: where it is and what is wrong.
+// Problem is a problem Check found: where it is and what is wrong.
 // Its message reads, for example,
 //
 //	epoch 0, epoch-0/seg-000001.db, event 1234: signature does not verify: ...
-type CheckProblem struct {
+type Problem struct {
 	Epoch  uint32
 	File   string // relative to the log directory; "" when not about one file
 	Seq    uint64 // the event, when HasSeq
@@ -88,10 +95,10 @@ type CheckProblem struct {
 	Err    error
 
 	noEpoch   bool // the manifest could not be read
-	leafBytes bool // the event's bytes alone are damaged (CheckReport.Damaged)
+	leafBytes bool // the event's bytes alone are damaged (Report.Damaged)
 }
 
-func (p *CheckProblem) Error() string {
+func (p *Problem) Error() string {
 	var parts []string
 	if !p.noEpoch {
 		parts = append(parts, fmt.Sprintf("epoch %d", p.Epoch))
@@ -105,12 +112,12 @@ func (p *CheckProblem) Error() string {
 	return strings.Join(parts, ", ") + ": " + p.Err.Error()
 }
 
-// Unwrap returns ErrCheckFailed and the underlying error.
-func (p *CheckProblem) Unwrap() []error { return []error{ErrCheckFailed, p.Err} }
+// Unwrap returns ErrFailed and the underlying error.
+func (p *Problem) Unwrap() []error { return []error{ErrFailed, p.Err} }
 
 // Check re-verifies the current epoch of the log in dir completely and
 // reports the first problem it finds, and every event whose bytes alone
-// are damaged (CheckReport.Damaged): the manifest; every segment file and
+// are damaged (Report.Damaged): the manifest; every segment file and
 // its meta against the manifest and its neighbours; every event's leaf
 // (canonical form, sequence number, epoch, device) and EIP-712 signature;
 // every stored hash against the leaves; the top-node copies of every
@@ -121,13 +128,13 @@ func (p *CheckProblem) Unwrap() []error { return []error{ErrCheckFailed, p.Err} 
 // beside a process writing the log. It opens every file read-only.
 //
 // The report is never nil. When Check finds a problem, it is in
-// report.Problem and is also returned as the error (a *CheckProblem, which
-// wraps ErrCheckFailed); problems of the same event range are ordered so
+// report.Problem and is also returned as the error (a *Problem, which
+// wraps ErrFailed); problems of the same event range are ordered so
 // that the one with the lowest sequence number is reported. Other errors
 // (the log is locked, ctx ends) are returned with Problem nil.
-func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, error) {
+func Check(ctx context.Context, dir string, opts Options) (*Report, error) {
 	start := time.Now()
-	rep := &CheckReport{Dir: dir}
+	rep := &Report{Dir: dir}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
 	}
@@ -140,16 +147,16 @@ func Check(ctx context.Context, dir string, opts CheckOptions) (*CheckReport, er
 	if _, err := os.Stat(dir); err != nil {
 		return rep, fmt.Errorf("eventlog: check: %w", err)
 	}
-	lk, err := lockDir(dir, false, opts.LockTimeout)
+	unlock, err := eventlog.ReadLock(dir, opts.LockTimeout)
 	if err != nil {
 		return rep, err
 	}
-	defer lk.unlock()
+	defer unlock()
 	c := &checker{ctx: ctx, dir: dir, opts: opts, rep: rep, roots: map[uint64][]noteRef{}, notesOK: map[string]bool{}}
 	err = c.run()
 	rep.Checkpoints = len(c.notesOK)
 	rep.Elapsed = time.Since(start)
-	var p *CheckProblem
+	var p *Problem
 	if errors.As(err, &p) {
 		rep.Problem = p
 	}
@@ -161,6 +168,15 @@ type noteRef struct {
 	file string
 	note string // the signed note, to count distinct ones
 	root merkle.Hash
+}
+
+// maxDamaged is how many events with damaged bytes a Report lists.
+const maxDamaged = 64
+
+// nodeKey names a Merkle node: its level and its index at that level.
+type nodeKey struct {
+	level uint8
+	index uint64
 }
 
 // checkSeg is what the structural pass learned about one segment.
@@ -175,9 +191,9 @@ type checkSeg struct {
 type checker struct {
 	ctx   context.Context
 	dir   string
-	opts  CheckOptions
-	rep   *CheckReport
-	id    Identity
+	opts  Options
+	rep   *Report
+	id    eventlog.Identity
 	epoch uint32
 	segs  []checkSeg
 	size  uint64
@@ -186,23 +202,23 @@ type checker struct {
 	notesOK map[string]bool
 }
 
-func (c *checker) problem(file string, format string, args ...any) *CheckProblem {
-	return &CheckProblem{Epoch: c.epoch, File: file, Err: fmt.Errorf(format, args...)}
+func (c *checker) problem(file string, format string, args ...any) *Problem {
+	return &Problem{Epoch: c.epoch, File: file, Err: fmt.Errorf(format, args...)}
 }
 
-func (c *checker) eventProblem(file string, seq uint64, err error) *CheckProblem {
-	return &CheckProblem{Epoch: c.epoch, File: file, Seq: seq, HasSeq: true, Err: err}
+func (c *checker) eventProblem(file string, seq uint64, err error) *Problem {
+	return &Problem{Epoch: c.epoch, File: file, Seq: seq, HasSeq: true, Err: err}
 }
 
 func (c *checker) run() error {
-	m, err := readManifest(c.dir)
+	m, err := eventlog.ReadManifest(c.dir)
 	if err != nil {
-		return &CheckProblem{File: manifestName, Err: err, noEpoch: true}
+		return &Problem{File: eventlog.ManifestFile, Err: err, noEpoch: true}
 	}
 	c.epoch = m.Epoch
 	c.rep.Epoch = m.Epoch
-	if c.id, err = m.identity(); err != nil {
-		return c.problem(manifestName, "%v", err)
+	if c.id, err = m.Identity(); err != nil {
+		return c.problem(eventlog.ManifestFile, "%v", err)
 	}
 	origin := c.id.Origin(m.Epoch)
 	c.rep.Origin = origin
@@ -210,28 +226,28 @@ func (c *checker) run() error {
 	for _, e := range m.Epochs {
 		if e.Epoch == m.Epoch {
 			if found {
-				return c.problem(manifestName, "epoch %d is recorded twice", m.Epoch)
+				return c.problem(eventlog.ManifestFile, "epoch %d is recorded twice", m.Epoch)
 			}
 			found = true
 			if e.Origin != origin {
-				return c.problem(manifestName, "epoch %d has origin %q, want %q", m.Epoch, e.Origin, origin)
+				return c.problem(eventlog.ManifestFile, "epoch %d has origin %q, want %q", m.Epoch, e.Origin, origin)
 			}
 		}
 	}
 	if !found {
-		return c.problem(manifestName, "no record of the current epoch %d", m.Epoch)
+		return c.problem(eventlog.ManifestFile, "no record of the current epoch %d", m.Epoch)
 	}
 	if m.Segments[0].First != 0 {
-		return c.problem(manifestName, "first segment starts at event %d, not 0", m.Segments[0].First)
+		return c.problem(eventlog.ManifestFile, "first segment starts at event %d, not 0", m.Segments[0].First)
 	}
 	seen := map[string]bool{}
 	for _, s := range m.Segments {
 		f := filepath.Clean(s.File)
-		if !filepath.IsLocal(f) || filepath.Dir(f) != epochDir(m.Epoch) {
-			return c.problem(manifestName, "segment %q is not a file of %s", s.File, epochDir(m.Epoch))
+		if !filepath.IsLocal(f) || filepath.Dir(f) != eventlog.EpochDir(m.Epoch) {
+			return c.problem(eventlog.ManifestFile, "segment %q is not a file of %s", s.File, eventlog.EpochDir(m.Epoch))
 		}
 		if seen[f] {
-			return c.problem(manifestName, "segment %q is listed twice", s.File)
+			return c.problem(eventlog.ManifestFile, "segment %q is listed twice", s.File)
 		}
 		seen[f] = true
 	}
@@ -257,7 +273,7 @@ func (c *checker) run() error {
 	// Every stored checkpoint and top node must lie within the log.
 	for _, cs := range c.segs {
 		for k := range cs.top {
-			if last := (k.index+1)<<k.level - 1; k.level < TopLevel || last >= cs.size {
+			if last := (k.index+1)<<k.level - 1; k.level < eventlog.TopLevel || last >= cs.size {
 				return c.problem(cs.file, "top bucket holds node (%d, %d), which the segment's %d events do not complete", k.level, k.index, cs.size)
 			}
 		}
@@ -278,18 +294,18 @@ func (c *checker) run() error {
 
 // checkSegment opens segment s read-only and checks its meta, top nodes and
 // stored checkpoints.
-func (c *checker) checkSegment(s segInfo, origin string) (cs checkSeg, p *CheckProblem) {
+func (c *checker) checkSegment(s eventlog.SegmentInfo, origin string) (cs checkSeg, p *Problem) {
 	cs = checkSeg{file: s.File, top: map[nodeKey]merkle.Hash{}}
 	path := filepath.Join(c.dir, s.File)
 	if _, err := os.Stat(path); err != nil {
 		return cs, c.problem(s.File, "segment file: %v", err)
 	}
 	// The pages are checked before bbolt maps the file (see
-	// checkSegmentPages); what bbolt still panics or faults on is caught.
-	if err := checkSegmentPages(path, s.File, true); err != nil {
-		var d *DamageError
+	// CheckSegmentPages); what bbolt still panics or faults on is caught.
+	if err := eventlog.CheckSegmentPages(path, s.File, true); err != nil {
+		var d *eventlog.DamageError
 		if errors.As(err, &d) {
-			return cs, &CheckProblem{Epoch: c.epoch, File: s.File, Seq: d.Seq, HasSeq: d.HasSeq, Err: d.Err}
+			return cs, &Problem{Epoch: c.epoch, File: s.File, Seq: d.Seq, HasSeq: d.HasSeq, Err: d.Err}
 		}
 		return cs, c.problem(s.File, "%v", err)
 	}
@@ -299,60 +315,63 @@ func (c *checker) checkSegment(s segInfo, origin string) (cs checkSeg, p *CheckP
 			p = c.problem(s.File, "reading the segment failed (bbolt: %v)", r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: c.opts.LockTimeout})
+	sf, err := eventlog.OpenSegmentFile(path, c.opts.LockTimeout)
 	if err != nil {
 		return cs, c.problem(s.File, "segment does not open: %v", err)
 	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
-		meta, err := readSegMeta(tx)
-		if err != nil {
-			return err
-		}
-		if meta.origin != origin {
-			return fmt.Errorf("segment is of origin %q, not %q", meta.origin, origin)
-		}
-		if meta.first != s.First {
-			return fmt.Errorf("segment starts at event %d; the manifest says %d", meta.first, s.First)
-		}
-		if meta.pruned != s.Pruned {
-			return fmt.Errorf("segment meta says pruned %v; the manifest says %v", meta.pruned, s.Pruned)
-		}
-		if k, _ := tx.Bucket(bLeaves).Cursor().First(); meta.pruned && k != nil {
-			return fmt.Errorf("segment is marked pruned but its leaves bucket holds key %x", k)
-		}
-		cs.first, cs.size, cs.pruned = meta.first, meta.size, meta.pruned
-		cur := tx.Bucket(bTop).Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			if len(k) != 9 || len(v) != 32 {
-				return fmt.Errorf("top bucket holds a malformed entry (key %x, %d-byte value)", k, len(v))
-			}
-			cs.top[nodeKey{k[0], binary.BigEndian.Uint64(k[1:])}] = merkle.Hash(v)
-		}
-		cur = tx.Bucket(bCheckpoints).Cursor()
-		for k, v := cur.First(); k != nil; k, v = cur.Next() {
-			if len(k) != 8 {
-				return fmt.Errorf("checkpoints bucket holds a malformed key %x", k)
-			}
-			size := binary.BigEndian.Uint64(k)
-			cp, err := c.openNote(v, origin)
-			if err != nil {
-				return fmt.Errorf("checkpoint stored at size %d: %v", size, err)
-			}
-			if cp.Size != size {
-				return fmt.Errorf("checkpoint stored at size %d is of size %d", size, cp.Size)
-			}
-			if size < meta.first || size > meta.size {
-				return fmt.Errorf("checkpoint of size %d is stored in a segment of events %d to %d", size, meta.first, meta.size)
-			}
-			c.roots[size] = append(c.roots[size], noteRef{file: s.File, note: string(v), root: cp.Root})
-		}
-		return nil
-	})
-	if err != nil {
+	defer sf.Close()
+	if err := c.readMeta(sf, s, origin, &cs); err != nil {
 		return cs, c.problem(s.File, "%v", err)
 	}
 	return cs, nil
+}
+
+// readMeta reads segment s's meta, top nodes and stored checkpoints into cs
+// and c.roots.
+func (c *checker) readMeta(sf *eventlog.SegmentFile, s eventlog.SegmentInfo, origin string, cs *checkSeg) error {
+	meta, err := sf.Meta()
+	if err != nil {
+		return err
+	}
+	if meta.Origin != origin {
+		return fmt.Errorf("segment is of origin %q, not %q", meta.Origin, origin)
+	}
+	if meta.First != s.First {
+		return fmt.Errorf("segment starts at event %d; the manifest says %d", meta.First, s.First)
+	}
+	if meta.Pruned != s.Pruned {
+		return fmt.Errorf("segment meta says pruned %v; the manifest says %v", meta.Pruned, s.Pruned)
+	}
+	if k, _ := sf.Leaves().First(); meta.Pruned && k != nil {
+		return fmt.Errorf("segment is marked pruned but its leaves bucket holds key %x", k)
+	}
+	cs.first, cs.size, cs.pruned = meta.First, meta.Size, meta.Pruned
+	cur := sf.Top()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		if len(k) != 9 || len(v) != 32 {
+			return fmt.Errorf("top bucket holds a malformed entry (key %x, %d-byte value)", k, len(v))
+		}
+		cs.top[nodeKey{k[0], binary.BigEndian.Uint64(k[1:])}] = merkle.Hash(v)
+	}
+	cur = sf.Checkpoints()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		if len(k) != 8 {
+			return fmt.Errorf("checkpoints bucket holds a malformed key %x", k)
+		}
+		size := binary.BigEndian.Uint64(k)
+		cp, err := c.openNote(v, origin)
+		if err != nil {
+			return fmt.Errorf("checkpoint stored at size %d: %v", size, err)
+		}
+		if cp.Size != size {
+			return fmt.Errorf("checkpoint stored at size %d is of size %d", size, cp.Size)
+		}
+		if size < meta.First || size > meta.Size {
+			return fmt.Errorf("checkpoint of size %d is stored in a segment of events %d to %d", size, meta.First, meta.Size)
+		}
+		c.roots[size] = append(c.roots[size], noteRef{file: s.File, note: string(v), root: cp.Root})
+	}
+	return nil
 }
 
 // openNote verifies a signed checkpoint note of this log.
@@ -369,8 +388,8 @@ func (c *checker) openNote(note []byte, origin string) (checkpoint.Checkpoint, e
 }
 
 // checkLatest verifies the epoch's latest checkpoint file.
-func (c *checker) checkLatest(origin string) *CheckProblem {
-	rel := filepath.Join(epochDir(c.epoch), "checkpoint")
+func (c *checker) checkLatest(origin string) *Problem {
+	rel := filepath.Join(eventlog.EpochDir(c.epoch), "checkpoint")
 	b, err := os.ReadFile(filepath.Join(c.dir, rel))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -395,8 +414,8 @@ type checkChunk struct {
 	file   string
 	first  uint64
 	leaves [][]byte
-	early  []*CheckProblem // per event, found while reading (missing, hashes, checkpoints)
-	sig    []error         // per event, from the workers (leaf form, identity, signature)
+	early  []*Problem // per event, found while reading (missing, hashes, checkpoints)
+	sig    []error    // per event, from the workers (leaf form, identity, signature)
 	wg     sync.WaitGroup
 }
 
@@ -416,7 +435,6 @@ const (
 func (c *checker) events() error {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
-	dom := c.id.Domain()
 	jobs := make(chan checkJob, 4*c.opts.Workers)
 	inflight := make(chan *checkChunk, 2*c.opts.Workers+2)
 	var workers sync.WaitGroup
@@ -428,7 +446,7 @@ func (c *checker) events() error {
 				if ctx.Err() == nil {
 					for i := j.lo; i < j.hi; i++ {
 						if j.ch.leaves[i] != nil {
-							j.ch.sig[i] = verifyLeaf(dom, c.id.Device, c.epoch, j.ch.first+uint64(i), j.ch.leaves[i])
+							j.ch.sig[i] = c.id.VerifyLeaf(c.epoch, j.ch.first+uint64(i), j.ch.leaves[i])
 						}
 					}
 				}
@@ -436,7 +454,7 @@ func (c *checker) events() error {
 			}
 		}()
 	}
-	var found *CheckProblem
+	var found *Problem
 	collected := make(chan struct{})
 	go func() {
 		defer close(collected)
@@ -450,7 +468,7 @@ func (c *checker) events() error {
 			for i := range ch.leaves {
 				if p := ch.early[i]; p != nil && p.leafBytes {
 					c.rep.DamagedEvents++
-					if len(c.rep.Damaged) < maxDamageKept {
+					if len(c.rep.Damaged) < maxDamaged {
 						c.rep.Damaged = append(c.rep.Damaged, *p)
 					}
 					continue
@@ -542,7 +560,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		}
 		ch = nil
 	}
-	add := func(seq uint64, leaf []byte, p *CheckProblem) {
+	add := func(seq uint64, leaf []byte, p *Problem) {
 		if ch == nil {
 			ch = &checkChunk{file: s.file, first: seq}
 		}
@@ -554,7 +572,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 	}
 	// fail records a problem not tied to a leaf read: it becomes the early
 	// problem of event seq, after every event before it.
-	fail := func(seq uint64, p *CheckProblem) {
+	fail := func(seq uint64, p *Problem) {
 		add(seq, nil, p)
 		stop = true
 	}
@@ -571,19 +589,13 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		}
 		dispatch()
 	}()
-	db, err := bolt.Open(filepath.Join(c.dir, s.file), 0o444, &bolt.Options{ReadOnly: true, Timeout: c.opts.LockTimeout})
+	sf, err := eventlog.OpenSegmentFile(filepath.Join(c.dir, s.file), c.opts.LockTimeout)
 	if err != nil {
 		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("segment does not open: %v", err)))
 		return true, nil
 	}
-	defer db.Close()
-	tx, err := db.Begin(false)
-	if err != nil {
-		fail(s.first, c.eventProblem(s.file, s.first, fmt.Errorf("segment does not open: %v", err)))
-		return true, nil
-	}
-	defer tx.Rollback()
-	lc, tc := tx.Bucket(bLeaves).Cursor(), tx.Bucket(bTree).Cursor()
+	defer sf.Close()
+	lc, tc := sf.Leaves(), sf.Tree()
 	lk, lv := lc.First()
 	tk, tv := tc.First()
 	if lk != nil && bytes.Compare(lk, u64(s.first)) < 0 {
@@ -611,7 +623,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 		// above it and the checkpoints are still checked against it.
 		var leaf []byte
 		var lh merkle.Hash
-		var bad *CheckProblem
+		var bad *Problem
 		if s.pruned {
 			if len(tv) < 32 {
 				fail(seq, c.eventProblem(s.file, seq, fmt.Errorf("%d bytes of stored hashes", len(tv))))
@@ -628,8 +640,8 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 			// with the nodes above it. The signed event under another
 			// stored hash is damage of the tree, found below.
 			if len(tv) >= 32 && lh != merkle.Hash(tv[:32]) {
-				if err := verifyLeaf(c.id.Domain(), c.id.Device, c.epoch, seq, leaf); err != nil {
-					bad = &CheckProblem{Epoch: c.epoch, File: s.file, Seq: seq, HasSeq: true, leafBytes: true,
+				if err := c.id.VerifyLeaf(c.epoch, seq, leaf); err != nil {
+					bad = &Problem{Epoch: c.epoch, File: s.file, Seq: seq, HasSeq: true, leafBytes: true,
 						Err: fmt.Errorf("its bytes are damaged: they do not hash to its stored leaf hash and are not the signed event (%w)", err)}
 					leaf, lh = nil, merkle.Hash(tv[:32])
 				}
@@ -676,7 +688,7 @@ func (c *checker) readSegment(ctx context.Context, j int, s checkSeg, f *merkle.
 
 // checkHashes compares the hashes stored for leaf seq with those computed
 // from the leaves, and the top nodes among them with every segment's copy.
-func (c *checker) checkHashes(j int, file string, seq uint64, stored []byte, computed []merkle.Hash) *CheckProblem {
+func (c *checker) checkHashes(j int, file string, seq uint64, stored []byte, computed []merkle.Hash) *Problem {
 	if len(stored) != 32*len(computed) {
 		return c.eventProblem(file, seq, fmt.Errorf("%d bytes of stored hashes, want %d (levels 0 to %d)", len(stored), 32*len(computed), len(computed)-1))
 	}
@@ -688,7 +700,7 @@ func (c *checker) checkHashes(j int, file string, seq uint64, stored []byte, com
 			return c.eventProblem(file, seq, fmt.Errorf("stored node (%d, %d) is %s; its children hash to %s",
 				lvl, seq>>lvl, merkle.Hash(stored[32*lvl:32*lvl+32]), h))
 		}
-		if lvl < TopLevel {
+		if lvl < eventlog.TopLevel {
 			continue
 		}
 		k := nodeKey{uint8(lvl), seq >> lvl}
@@ -708,38 +720,7 @@ func (c *checker) checkHashes(j int, file string, seq uint64, stored []byte, com
 	return nil
 }
 
-// verifyLeaf checks that leaf is the canonical form of event seq of this
-// epoch of device dev, signed by it in domain dom.
-func verifyLeaf(dom signer.Domain, dev event.Address, epoch uint32, seq uint64, leaf []byte) error {
-	s, err := event.Parse(leaf)
-	if err != nil {
-		return fmt.Errorf("leaf does not parse: %v", err)
-	}
-	return verifySigned(dom, dev, epoch, seq, s)
+// u64 is v as a big-endian key, as the segments store sequence numbers.
+func u64(v uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, v)
 }
-
-func verifySigned(dom signer.Domain, dev event.Address, epoch uint32, seq uint64, s *event.Signed) error {
-	if s.Seq != seq {
-		return fmt.Errorf("leaf carries sequence number %d", s.Seq)
-	}
-	if s.Epoch != epoch {
-		return fmt.Errorf("leaf carries epoch %d", s.Epoch)
-	}
-	if s.Device != dev {
-		return fmt.Errorf("leaf is an event of device %s, not %s", s.Device, dev)
-	}
-	if err := signer.VerifyEvent(dom, s); err != nil {
-		msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("event %d: ", seq))
-		return &shortErr{msg: msg, err: err}
-	}
-	return nil
-}
-
-// shortErr is an error with a shorter message than the one it wraps.
-type shortErr struct {
-	msg string
-	err error
-}
-
-func (w *shortErr) Error() string { return w.msg }
-func (w *shortErr) Unwrap() error { return w.err }

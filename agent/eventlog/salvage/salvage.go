@@ -1,4 +1,12 @@
-package eventlog
+// Package salvage recovers what the files of a damaged epoch of an event
+// log still prove (see Recover): it reads every segment file through bbolt,
+// by scanning its leaf pages (agent/eventlog/boltpage) and by carving its
+// bytes for event JSON, keeps each event whose signature verifies, and
+// writes the events recovered without a gap, with every signed checkpoint
+// they reproduce, as a new read-only log (eventlog.WriteSalvaged), which it
+// then checks (agent/eventlog/logcheck). It is what `waybill log salvage`
+// runs.
+package salvage
 
 import (
 	"bytes"
@@ -22,25 +30,26 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/waybill-eu/waybill/agent/atomicfile"
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/eventlog/boltpage"
+	"github.com/waybill-eu/waybill/agent/eventlog/logcheck"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/signer"
 )
 
-// SalvageOptions configures Salvage. The zero value is usable when from lies
+// Options configures Salvage. The zero value is usable when from lies
 // inside a log directory (DIR/damaged/epoch-N-<time> or DIR/epoch-N).
-type SalvageOptions struct {
+type Options struct {
 	// LogDir is the log directory whose manifest gives the identity, and
 	// under which the default output goes. Default: the nearest parent of
 	// from that holds a manifest.json.
 	LogDir string
 	// Identity is the log's identity; default from LogDir's manifest, or
 	// without one from the segments.
-	Identity *Identity
+	Identity *eventlog.Identity
 	// ChainID, if not 0, is the chain ID to confirm against the signatures
 	// of segments that do not record theirs, when there is no manifest.
 	ChainID uint64
@@ -57,13 +66,13 @@ type SalvageOptions struct {
 	Now func() time.Time
 }
 
-// SalvageReport says what Salvage recovered.
-type SalvageReport struct {
+// Report says what Salvage recovered.
+type Report struct {
 	From   string
 	Out    string // the output log directory ("" if none was written)
 	Epoch  uint32
 	Origin string
-	Files  []SalvageFile
+	Files  []File
 	// Recovered is the number of distinct validly signed events found.
 	Recovered uint64
 	// Prefix is the number of events 0..Prefix-1 recovered without a gap:
@@ -73,12 +82,12 @@ type SalvageReport struct {
 	Root merkle.Hash
 	// Gaps are the missing sequence numbers below the highest recovered one
 	// or the largest size a verified checkpoint signed, whichever is larger.
-	Gaps []SeqRange
+	Gaps []Range
 	// Pruned are the events whose payloads retention removed before the
 	// damage (their segment is seg-K.pruned.db): not missing, and not in
 	// Gaps. Their hashes are in the pruned segment; their bytes are with
 	// whoever received the feed.
-	Pruned []SeqRange
+	Pruned []Range
 	// Unprovable is the number of recovered events after the first gap (or
 	// conflict): readable and signed, but not in a contiguous tree. They are
 	// written to OUT/epoch-N/unprovable.jsonl, one leaf a line.
@@ -93,7 +102,7 @@ type SalvageReport struct {
 	// RejectReasons holds a few examples of why candidates were rejected.
 	RejectReasons []string
 	// Checkpoint is the epoch's checkpoint file, if there was one.
-	Checkpoint *SalvagedCheckpoint
+	Checkpoint *Checkpoint
 	// CheckpointReproduced is true when the checkpoint file verifies and the
 	// recovered prefix reproduces its root: every recovered event up to its
 	// size is provable against a checkpoint the device signed before the
@@ -110,18 +119,18 @@ type SalvageReport struct {
 	Elapsed      time.Duration
 }
 
-// SeqRange is the inclusive range of sequence numbers First..Last.
-type SeqRange struct{ First, Last uint64 }
+// Range is the inclusive range of sequence numbers First..Last.
+type Range struct{ First, Last uint64 }
 
-func (r SeqRange) String() string {
+func (r Range) String() string {
 	if r.First == r.Last {
 		return strconv.FormatUint(r.First, 10)
 	}
 	return fmt.Sprintf("%d-%d", r.First, r.Last)
 }
 
-// SalvageFile is what Salvage read from one segment file.
-type SalvageFile struct {
+// File is what Salvage read from one segment file.
+type File struct {
 	Path string
 	// BoltErr is why bbolt could not open or read the file ("" if it could).
 	BoltErr string
@@ -135,8 +144,8 @@ type SalvageFile struct {
 	Bolt, Pages, Carved uint64
 }
 
-// SalvagedCheckpoint is the damaged epoch's checkpoint file.
-type SalvagedCheckpoint struct {
+// Checkpoint is the damaged epoch's checkpoint file.
+type Checkpoint struct {
 	Path       string
 	Err        string // why it does not verify, if it does not
 	Size       uint64
@@ -145,7 +154,7 @@ type SalvagedCheckpoint struct {
 }
 
 // Summary returns a multi-line human-readable account of the report.
-func (r *SalvageReport) Summary() string {
+func (r *Report) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "salvaged epoch %d (origin %s) from %s\n", r.Epoch, r.Origin, r.From)
 	for _, f := range r.Files {
@@ -205,11 +214,11 @@ func (r *SalvageReport) Summary() string {
 	return b.String()
 }
 
-// SalvageSource returns the directory holding the files of epoch in the log
+// Source returns the directory holding the files of epoch in the log
 // dir: where the manifest says the epoch was moved, else the newest
 // dir/damaged/epoch-N-*, else dir/epoch-N.
-func SalvageSource(dir string, epoch uint32) (string, error) {
-	if m, err := readManifest(dir); err == nil {
+func Source(dir string, epoch uint32) (string, error) {
+	if m, err := eventlog.ReadManifest(dir); err == nil {
 		for _, e := range m.Epochs {
 			if e.Epoch == epoch && e.MovedTo != "" {
 				p := filepath.Join(dir, e.MovedTo)
@@ -219,12 +228,12 @@ func SalvageSource(dir string, epoch uint32) (string, error) {
 			}
 		}
 	}
-	ds, _ := filepath.Glob(filepath.Join(dir, "damaged", epochDir(epoch)+"-*"))
+	ds, _ := filepath.Glob(filepath.Join(dir, "damaged", eventlog.EpochDir(epoch)+"-*"))
 	if len(ds) > 0 {
 		sort.Strings(ds)
 		return ds[len(ds)-1], nil
 	}
-	p := filepath.Join(dir, epochDir(epoch))
+	p := filepath.Join(dir, eventlog.EpochDir(epoch))
 	if _, err := os.Stat(p); err != nil {
 		return "", fmt.Errorf("eventlog: salvage: no files of epoch %d in %s", epoch, dir)
 	}
@@ -233,7 +242,7 @@ func SalvageSource(dir string, epoch uint32) (string, error) {
 
 var epochNameRE = regexp.MustCompile(`^epoch-([0-9]{1,10})(-.*)?$`)
 
-// Salvage recovers what is still readable and provable of one damaged
+// Recover recovers what is still readable and provable of one damaged
 // epoch: from is the epoch's directory (for example DIR/damaged/epoch-3-<time>)
 // or a single segment file of it.
 //
@@ -250,12 +259,12 @@ var epochNameRE = regexp.MustCompile(`^epoch-([0-9]{1,10})(-.*)?$`)
 // they reproduce, as a new read-only log in out (default
 // LogDir/salvaged/epoch-N) with the same identity, epoch and origin, so
 // that its events are provable against checkpoints the device signed before
-// the damage. out must not exist. Salvage then runs Check on it.
+// the damage. out must not exist. Recover then checks it (logcheck.Check).
 //
 // The report is returned with every error that happens after scanning.
-func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) (*SalvageReport, error) {
+func Recover(ctx context.Context, from string, out string, opts Options) (*Report, error) {
 	start := time.Now()
-	rep := &SalvageReport{From: from}
+	rep := &Report{From: from}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.NumCPU()
 	}
@@ -289,7 +298,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 	logDir := opts.LogDir
 	if logDir == "" && opts.Identity == nil || logDir == "" && out == "" {
 		for d := filepath.Dir(epochDirPath); ; d = filepath.Dir(d) {
-			if ok, _ := Exists(d); ok {
+			if ok, _ := eventlog.Exists(d); ok {
 				logDir = d
 				break
 			}
@@ -298,22 +307,22 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 			}
 		}
 	}
-	var srcMan *manifest
+	var srcMan *eventlog.Manifest
 	manErr := fmt.Errorf("no log directory above %s", from)
 	if logDir != "" {
-		srcMan, manErr = readManifest(logDir)
+		srcMan, manErr = eventlog.ReadManifest(logDir)
 	}
-	var id Identity
+	var id eventlog.Identity
 	switch {
 	case opts.Identity != nil:
 		id = *opts.Identity
 	case srcMan != nil:
-		if id, err = srcMan.identity(); err != nil {
+		if id, err = srcMan.Identity(); err != nil {
 			return rep, fmt.Errorf("eventlog: salvage: %w", err)
 		}
 	default:
 		// Without a manifest, the segments give the identity.
-		if id, err = salvageIdentity(logDir, epochDirPath, files, opts.ChainID); err != nil {
+		if id, err = eventlog.RecoverIdentityOf(logDir, epochDirPath, files, opts.ChainID); err != nil {
 			return rep, fmt.Errorf("eventlog: salvage: the log's identity: %v; from the segments: %w", manErr, err)
 		}
 	}
@@ -332,7 +341,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 		if logDir == "" || !s.epochKnown {
 			return rep, fmt.Errorf("eventlog: salvage: name the output directory")
 		}
-		out = filepath.Join(logDir, "salvaged", epochDir(s.epoch))
+		out = filepath.Join(logDir, "salvaged", eventlog.EpochDir(s.epoch))
 	}
 	if _, err := os.Stat(out); err == nil {
 		return rep, fmt.Errorf("eventlog: salvage: %s already exists; name another output directory", out)
@@ -379,7 +388,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 	var next uint64
 	for _, q := range seqs {
 		if q > next {
-			rep.Gaps = append(rep.Gaps, SeqRange{next, q - 1})
+			rep.Gaps = append(rep.Gaps, Range{next, q - 1})
 		}
 		next = q + 1
 	}
@@ -390,7 +399,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 		signed = max(signed, c.Size)
 	}
 	if signed > next {
-		rep.Gaps = append(rep.Gaps, SeqRange{next, signed - 1})
+		rep.Gaps = append(rep.Gaps, Range{next, signed - 1})
 	}
 	sort.Slice(s.pruned, func(i, j int) bool { return s.pruned[i].First < s.pruned[j].First })
 	rep.Pruned = s.pruned
@@ -452,7 +461,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 	if rep.ProvenSize > 0 || keep[0] != nil {
 		latest = keep[rep.ProvenSize]
 	}
-	info := EpochInfo{Epoch: s.epoch, Origin: rep.Origin, Started: opts.Now().UTC().Format(time.RFC3339)}
+	info := eventlog.EpochInfo{Epoch: s.epoch, Origin: rep.Origin, Started: opts.Now().UTC().Format(time.RFC3339)}
 	if srcMan != nil {
 		for _, e := range srcMan.Epochs {
 			if e.Epoch == s.epoch {
@@ -465,11 +474,13 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 	info.MovedTo = ""
 	info.Size = prefix
 	salvaged := fmt.Sprintf("epoch %d in %s, on %s", s.epoch, from, info.Ended)
-	if err := buildLog(ctx, partial, id, s.epoch, info, salvaged, prefix, s.store.get, keep, latest, opts.SegmentBytes, opts.Workers); err != nil {
+	err = eventlog.WriteSalvaged(ctx, partial, eventlog.Salvaged{Identity: id, Epoch: s.epoch, Info: info, From: salvaged,
+		Size: prefix, Leaf: s.store.get, Notes: keep, Latest: latest, SegmentBytes: opts.SegmentBytes, Workers: opts.Workers})
+	if err != nil {
 		return rep, fmt.Errorf("eventlog: salvage: write %s: %w", out, err)
 	}
 	if rep.Unprovable > 0 {
-		if err := s.writeUnprovable(filepath.Join(partial, epochDir(s.epoch), "unprovable.jsonl"), seqs[prefix:]); err != nil {
+		if err := s.writeUnprovable(filepath.Join(partial, eventlog.EpochDir(s.epoch), "unprovable.jsonl"), seqs[prefix:]); err != nil {
 			return rep, err
 		}
 	}
@@ -485,7 +496,7 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 		return rep, err
 	}
 	rep.Out = out
-	crep, err := Check(ctx, out, CheckOptions{Workers: opts.Workers})
+	crep, err := logcheck.Check(ctx, out, logcheck.Options{Workers: opts.Workers})
 	if err != nil {
 		return rep, fmt.Errorf("eventlog: salvage: the output log fails its check: %w", err)
 	}
@@ -498,9 +509,9 @@ func Salvage(ctx context.Context, from string, out string, opts SalvageOptions) 
 
 type salvager struct {
 	ctx        context.Context
-	opts       SalvageOptions
-	rep        *SalvageReport
-	id         Identity
+	opts       Options
+	rep        *Report
+	id         eventlog.Identity
 	dom        signer.Domain
 	epoch      uint32
 	epochKnown bool
@@ -517,7 +528,7 @@ type salvager struct {
 	earlyNotes [][2][]byte
 	pending    []candidate
 	counter    *uint64 // the current file's counter for the current method
-	pruned     []SeqRange
+	pruned     []Range
 }
 
 // candidate is a value that may be a leaf: seq is its bbolt key when it
@@ -670,7 +681,7 @@ func (s *salvager) readCheckpointFile(path string) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
-	sc := &SalvagedCheckpoint{Path: path}
+	sc := &Checkpoint{Path: path}
 	s.rep.Checkpoint = sc
 	if err != nil {
 		sc.Err = err.Error()
@@ -688,7 +699,7 @@ func (s *salvager) readCheckpointFile(path string) {
 // scanFile reads one segment file through bbolt, then its leaf pages, then
 // its raw bytes.
 func (s *salvager) scanFile(path string) error {
-	sf := SalvageFile{Path: path}
+	sf := File{Path: path}
 	s.counter = &sf.Bolt
 	if err := s.scanBolt(path); err != nil {
 		sf.BoltErr = err.Error()
@@ -706,16 +717,16 @@ func (s *salvager) scanFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("eventlog: salvage: %w", err)
 	}
-	pr := newPageReader(f, st.Size())
-	sf.PageSize, sf.PageSizeKnown = pr.pageSize, pr.known
+	pr := boltpage.NewReader(f, st.Size())
+	sf.PageSize, sf.PageSizeKnown = pr.PageSize()
 	s.counter = &sf.Pages
-	if err := pr.scanPages(s.ctx, func(k, v []byte) { s.offer(k, v, false) }); err != nil {
+	if err := pr.Scan(s.ctx, func(k, v []byte) { s.offer(k, v, false) }); err != nil {
 		return fmt.Errorf("eventlog: salvage: read %s: %w", path, err)
 	}
 	s.flush()
 	s.counter = &sf.Carved
 	pat := []byte(`{"device":"` + s.id.Device.String() + `"`)
-	if err := pr.carve(s.ctx, pat, func(v []byte) { s.offer(nil, v, true) }); err != nil {
+	if err := carve(s.ctx, f, st.Size(), pat, func(v []byte) { s.offer(nil, v, true) }); err != nil {
 		return fmt.Errorf("eventlog: salvage: read %s: %w", path, err)
 	}
 	s.flush()
@@ -724,11 +735,11 @@ func (s *salvager) scanFile(path string) error {
 }
 
 // scanBolt offers the leaves and checkpoints of a segment through bbolt.
-// Its pages are checked first (checkSegmentPages): a file that fails is
-// left to the page scan and the carving.
+// Its pages are checked first (eventlog.CheckSegmentPages): a file that
+// fails is left to the page scan and the carving.
 func (s *salvager) scanBolt(path string) (err error) {
-	if err := checkSegmentPages(path, path, false); err != nil {
-		var d *DamageError
+	if err := eventlog.CheckSegmentPages(path, path, false); err != nil {
+		var d *eventlog.DamageError
 		if errors.As(err, &d) {
 			return d.Err
 		}
@@ -740,47 +751,43 @@ func (s *salvager) scanBolt(path string) (err error) {
 			err = fmt.Errorf("bbolt: %v", r)
 		}
 	}()
-	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	sf, err := eventlog.OpenSegmentFile(path, time.Second)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
-		var errs []string
-		if b := tx.Bucket(bMeta); b != nil && !s.epochKnown {
-			// The origin ends in /<epoch>.
-			o := string(b.Get(kOrigin))
-			if i := strings.LastIndexByte(o, '/'); i >= 0 && strings.HasPrefix(o, s.id.KeyName()+"/") {
-				if e, err := strconv.ParseUint(o[i+1:], 10, 32); err == nil {
-					s.epoch, s.epochKnown = uint32(e), true
-				}
+	defer sf.Close()
+	var errs []string
+	if !s.epochKnown {
+		// The origin ends in /<epoch>.
+		o := sf.Origin()
+		if i := strings.LastIndexByte(o, '/'); i >= 0 && strings.HasPrefix(o, s.id.KeyName()+"/") {
+			if e, err := strconv.ParseUint(o[i+1:], 10, 32); err == nil {
+				s.epoch, s.epochKnown = uint32(e), true
 			}
 		}
-		if m, err := readSegMeta(tx); err == nil && m.pruned && m.size > m.first {
-			s.pruned = append(s.pruned, SeqRange{m.first, m.size - 1})
+	}
+	if m, err := sf.Meta(); err == nil && m.Pruned && m.Size > m.First {
+		s.pruned = append(s.pruned, Range{m.First, m.Size - 1})
+	}
+	if c := sf.Leaves(); c != nil {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			s.offer(k, v, false)
 		}
-		if b := tx.Bucket(bLeaves); b != nil {
-			c := b.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				s.offer(k, v, false)
-			}
-		} else {
-			errs = append(errs, "no leaves bucket")
-		}
-		s.flush()
-		if b := tx.Bucket(bCheckpoints); b != nil {
-			c := b.Cursor()
-			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if len(k) == 8 {
-					s.offerNote(k, v)
-				}
+	} else {
+		errs = append(errs, "no leaves bucket")
+	}
+	s.flush()
+	if c := sf.Checkpoints(); c != nil {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) == 8 {
+				s.offerNote(k, v)
 			}
 		}
-		if len(errs) > 0 {
-			return errors.New(strings.Join(errs, "; "))
-		}
-		return nil
-	})
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 func (s *salvager) writeUnprovable(path string, seqs []uint64) error {
@@ -871,318 +878,42 @@ func parallelFor(n, workers int, fn func(i int)) {
 	wg.Wait()
 }
 
-// Raw bbolt page scanning. The layout, from go.etcd.io/bbolt v1.5.0
-// internal/common (page.go, meta.go, bucket.go), in the machine's byte
-// order (little-endian on every platform Waybill runs on):
-//
-//	page header, 16 bytes: id uint64, flags uint16, count uint16, overflow uint32
-//	flags: 0x01 branch, 0x02 leaf, 0x04 meta, 0x10 freelist
-//	meta (after the header): magic uint32 0xED0CDAED, version uint32, pageSize uint32, ...
-//	leaf element, 16 bytes: flags uint32, pos uint32, ksize uint32, vsize uint32;
-//	  the key starts pos bytes after the element's own address, the value follows it
-//	element flag 0x01: the value is a bucket header {root uint64, sequence uint64};
-//	  root 0 means the bucket's page follows inline in the value
-//
-// A page with overflow n occupies n+1 contiguous pages.
 const (
-	rawPageHeader = 16
-	rawElemSize   = 16
-	rawLeafFlag   = 0x02
-	rawBucketFlag = 0x01
-	rawMagic      = 0xED0CDAED
-	// rawMaxExtent caps how far one page (with its overflow) is read.
-	rawMaxExtent = 256 << 10
-	rawBlock     = 4 << 20
+	// carveBlock is how much of a file carve reads at a time; each read
+	// reaches carveOverlap further, so that an event starting near the end
+	// of a block is read whole.
+	carveBlock   = 4 << 20
+	carveOverlap = 256 << 10
 )
 
-type pageReader struct {
-	r        io.ReaderAt
-	size     int64
-	pageSize int
-	known    bool
-	order    binary.ByteOrder
-}
-
-func newPageReader(r io.ReaderAt, size int64) *pageReader {
-	pr := &pageReader{r: r, size: size, pageSize: 4096, order: binary.LittleEndian}
-	hdr := make([]byte, min(size, 64<<10+64))
-	n, _ := r.ReadAt(hdr, 0)
-	hdr = hdr[:n]
-	valid := func(ps uint32) bool { return ps >= 512 && ps <= 64<<10 && ps&(ps-1) == 0 }
-	for _, o := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
-		// The first meta page, then the second, which lies one page in.
-		if len(hdr) >= 28 && o.Uint32(hdr[16:]) == rawMagic && valid(o.Uint32(hdr[24:])) {
-			pr.pageSize, pr.known, pr.order = int(o.Uint32(hdr[24:])), true, o
-			return pr
-		}
-		for ps := 512; ps <= 64<<10; ps *= 2 {
-			if len(hdr) >= ps+28 && o.Uint32(hdr[ps+16:]) == rawMagic && int(o.Uint32(hdr[ps+24:])) == ps {
-				pr.pageSize, pr.known, pr.order = ps, true, o
-				return pr
-			}
-		}
-	}
-	if ps := os.Getpagesize(); valid(uint32(ps)) {
-		pr.pageSize = ps
-	}
-	return pr
-}
-
-// blocks calls fn for consecutive blocks of the file: buf holds the bytes
-// from off, at least rawMaxExtent more than the block's own length n
-// where the file has them.
-func (pr *pageReader) blocks(ctx context.Context, fn func(off int64, n int, buf []byte)) error {
-	buf := make([]byte, rawBlock+rawMaxExtent)
-	for off := int64(0); off < pr.size; off += rawBlock {
+// carve finds every occurrence of pat (the start of this device's event
+// JSON) in the file held by r, of size bytes, and offers the JSON value
+// that starts there.
+func carve(ctx context.Context, r io.ReaderAt, size int64, pat []byte, emit func(v []byte)) error {
+	buf := make([]byte, carveBlock+carveOverlap)
+	for off := int64(0); off < size; off += carveBlock {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		want := min(int64(len(buf)), pr.size-off)
-		n, err := pr.r.ReadAt(buf[:want], off)
+		want := min(int64(len(buf)), size-off)
+		nr, err := r.ReadAt(buf[:want], off)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return err
 		}
-		fn(off, int(min(int64(rawBlock), int64(n))), buf[:n])
-	}
-	return nil
-}
-
-// scanPages offers every key/value pair of every leaf page in the file,
-// including stale copies in freed pages and pages of inline buckets.
-func (pr *pageReader) scanPages(ctx context.Context, emit func(k, v []byte)) error {
-	ps := pr.pageSize
-	// Without a meta page, step by the smallest page size bbolt uses here
-	// but allow overflow extents of the largest.
-	extentUnit := ps
-	if !pr.known {
-		extentUnit = 64 << 10
-	}
-	return pr.blocks(ctx, func(off int64, n int, buf []byte) {
-		for p := 0; p < n; p += ps {
-			if p+rawPageHeader > len(buf) {
+		b := buf[:nr]
+		n := int(min(int64(carveBlock), int64(nr)))
+		for i := 0; i < n; {
+			j := bytes.Index(b[i:], pat)
+			if j < 0 || i+j >= n {
 				break
 			}
-			overflow := uint64(pr.order.Uint32(buf[p+12:]))
-			ext := min((overflow+1)*uint64(extentUnit), uint64(rawMaxExtent), uint64(len(buf)-p))
-			pr.leafPage(buf[p:p+int(ext)], 0, emit)
-		}
-	})
-}
-
-// leafPage offers the elements of page p if it is a leaf page.
-func (pr *pageReader) leafPage(p []byte, depth int, emit func(k, v []byte)) {
-	if len(p) < rawPageHeader || pr.order.Uint16(p[8:]) != rawLeafFlag {
-		return
-	}
-	count := uint64(pr.order.Uint16(p[10:]))
-	size := uint64(len(p))
-	for i := uint64(0); i < count; i++ {
-		e := rawPageHeader + i*rawElemSize
-		if e+rawElemSize > size {
-			return
-		}
-		flags := pr.order.Uint32(p[e:])
-		pos, ks, vs := uint64(pr.order.Uint32(p[e+4:])), uint64(pr.order.Uint32(p[e+8:])), uint64(pr.order.Uint32(p[e+12:]))
-		k0 := e + pos
-		if k0+ks+vs > size {
-			continue
-		}
-		key, val := p[k0:k0+ks], p[k0+ks:k0+ks+vs]
-		if flags&rawBucketFlag != 0 {
-			if depth < 2 && len(val) > 16 && pr.order.Uint64(val) == 0 {
-				pr.leafPage(val[16:], depth+1, emit)
-			}
-			continue
-		}
-		emit(key, val)
-	}
-}
-
-// carve finds every occurrence of pat (the start of this device's event
-// JSON) in the file and offers the JSON value that starts there.
-func (pr *pageReader) carve(ctx context.Context, pat []byte, emit func(v []byte)) error {
-	return pr.blocks(ctx, func(off int64, n int, buf []byte) {
-		for i := 0; i < n; {
-			j := bytes.Index(buf[i:], pat)
-			if j < 0 || i+j >= n {
-				return
-			}
 			at := i + j
-			win := buf[at:min(len(buf), at+event.MaxLeaf+1)]
+			win := b[at:min(len(b), at+event.MaxLeaf+1)]
 			var raw json.RawMessage
 			if err := json.NewDecoder(bytes.NewReader(win)).Decode(&raw); err == nil {
 				emit(raw)
 			}
 			i = at + len(pat)
-		}
-	})
-}
-
-// buildLog writes a new log in dir holding the already signed events
-// 0..n-1 of epoch, read through leafAt, with the stored hashes and top
-// nodes recomputed, the checkpoint notes of notes (by size) in the
-// checkpoints bucket of the segment that was active at that size, and
-// latest as the epoch's checkpoint file. It verifies every leaf (form,
-// sequence number, epoch, device, signature) and every note (signature,
-// origin, root) before writing it. The manifest is marked salvaged, so
-// that the log cannot be written to.
-func buildLog(ctx context.Context, dir string, id Identity, epoch uint32, info EpochInfo, salvaged string,
-	n uint64, leafAt func(uint64) ([]byte, error), notes map[uint64][]byte, latest []byte, segBytes int64, workers int) error {
-	origin := id.Origin(epoch)
-	dom := id.Domain()
-	v := signer.NoteVerifier(id.KeyName(), id.Device, dom)
-	for size, note := range notes {
-		c, _, err := checkpoint.OpenCheckpoint(note, v)
-		if err != nil {
-			return fmt.Errorf("checkpoint of size %d: %w", size, err)
-		}
-		if c.Origin != origin || c.Size != size || size > n {
-			return fmt.Errorf("checkpoint of size %d is of origin %q, size %d", size, c.Origin, c.Size)
-		}
-	}
-	if latest != nil {
-		c, _, err := checkpoint.OpenCheckpoint(latest, v)
-		if err != nil || notes[c.Size] == nil || !bytes.Equal(notes[c.Size], latest) {
-			return fmt.Errorf("the latest checkpoint is not among the checkpoints written (%v)", err)
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, epochDir(epoch)), 0o755); err != nil {
-		return err
-	}
-	m := &manifest{Version: 1, Device: id.Device.String(), Fleet: id.Fleet, ChainID: id.ChainID, Epoch: epoch,
-		Epochs: []EpochInfo{info}, Salvaged: salvaged}
-	f, _ := merkle.NewFrontier(0, nil)
-	top := map[nodeKey]merkle.Hash{}
-	var db *bolt.DB
-	putNote := func(tx *bolt.Tx) error {
-		note, ok := notes[f.Size()]
-		if !ok {
-			return nil
-		}
-		c, _, _ := checkpoint.OpenCheckpoint(note, v)
-		if merkle.Hash(c.Root) != f.Root() {
-			return fmt.Errorf("checkpoint of size %d signs root %s; the events give %s", c.Size, merkle.Hash(c.Root), f.Root())
-		}
-		return tx.Bucket(bCheckpoints).Put(u64(f.Size()), note)
-	}
-	startSeg := func() error {
-		seg := segInfo{File: segFile(epoch, len(m.Segments)), First: f.Size()}
-		var err error
-		db, err = bolt.Open(filepath.Join(dir, seg.File), 0o644, &bolt.Options{NoSync: true, FreelistType: bolt.FreelistMapType})
-		if err != nil {
-			return err
-		}
-		m.Segments = append(m.Segments, seg)
-		return db.Update(func(tx *bolt.Tx) error {
-			if err := initSegment(tx, origin, seg.First, top); err != nil {
-				return err
-			}
-			if err := putMetaIdentity(tx, id); err != nil {
-				return err
-			}
-			if seg.First == 0 {
-				return putNote(tx)
-			}
-			return nil
-		})
-	}
-	endSeg := func() error {
-		err := db.Sync()
-		if e := db.Close(); err == nil {
-			err = e
-		}
-		db = nil
-		return err
-	}
-	defer func() {
-		if db != nil {
-			db.Close()
-		}
-	}()
-	if err := startSeg(); err != nil {
-		return err
-	}
-	// A batch is one transaction; the segment is sealed between batches once
-	// its file has reached segBytes, so a batch holds at most half of that.
-	const batch = 4096
-	leaves := make([][]byte, 0, batch)
-	errs := make([]error, batch)
-	for lo := uint64(0); lo < n; lo += uint64(len(leaves)) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		leaves = leaves[:0]
-		var bytes int64
-		for q := lo; q < n && len(leaves) < batch && (len(leaves) == 0 || bytes < segBytes/2); q++ {
-			leaf, err := leafAt(q)
-			if err != nil {
-				return err
-			}
-			leaves = append(leaves, leaf)
-			bytes += int64(len(leaf)) + 32*2
-		}
-		k := len(leaves)
-		hi := lo + uint64(k)
-		parallelFor(k, workers, func(i int) { errs[i] = verifyLeaf(dom, id.Device, epoch, lo+uint64(i), leaves[i]) })
-		for i := 0; i < k; i++ {
-			if errs[i] != nil {
-				return fmt.Errorf("event %d: %w", lo+uint64(i), errs[i])
-			}
-		}
-		err := db.Update(func(tx *bolt.Tx) error {
-			lb, tb, topb := tx.Bucket(bLeaves), tx.Bucket(bTree), tx.Bucket(bTop)
-			for i := 0; i < k; i++ {
-				seq := lo + uint64(i)
-				hs := f.Append(merkle.LeafHash(leaves[i]))
-				if err := lb.Put(u64(seq), leaves[i]); err != nil {
-					return err
-				}
-				buf := make([]byte, 0, 32*len(hs))
-				for lvl, h := range hs {
-					buf = append(buf, h[:]...)
-					if lvl >= TopLevel {
-						nk := nodeKey{uint8(lvl), seq >> lvl}
-						top[nk] = h
-						if err := topb.Put(topKey(nk.level, nk.index), h[:]); err != nil {
-							return err
-						}
-					}
-				}
-				if err := tb.Put(u64(seq), buf); err != nil {
-					return err
-				}
-				if err := putNote(tx); err != nil {
-					return err
-				}
-			}
-			return tx.Bucket(bMeta).Put(kSize, u64(f.Size()))
-		})
-		if err != nil {
-			return err
-		}
-		if hi < n {
-			if fi, err := os.Stat(db.Path()); err == nil && fi.Size() >= segBytes {
-				if err := endSeg(); err != nil {
-					return err
-				}
-				if err := startSeg(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if err := endSeg(); err != nil {
-		return err
-	}
-	if err := atomicfile.SyncDir(filepath.Join(dir, epochDir(epoch))); err != nil {
-		return err
-	}
-	if err := writeManifest(dir, m); err != nil {
-		return err
-	}
-	if latest != nil {
-		if err := atomicfile.WriteFile(filepath.Join(dir, epochDir(epoch), "checkpoint"), latest, 0o644); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -1190,8 +921,8 @@ func buildLog(ctx context.Context, dir string, id Identity, epoch uint32, info E
 
 // withoutRanges returns the parts of the sorted, disjoint ranges rs that
 // lie outside every range of the sorted ranges cut.
-func withoutRanges(rs, cut []SeqRange) []SeqRange {
-	var out []SeqRange
+func withoutRanges(rs, cut []Range) []Range {
+	var out []Range
 	for _, r := range rs {
 		first := r.First
 		for _, c := range cut {
@@ -1199,7 +930,7 @@ func withoutRanges(rs, cut []SeqRange) []SeqRange {
 				continue
 			}
 			if c.First > first {
-				out = append(out, SeqRange{first, c.First - 1})
+				out = append(out, Range{first, c.First - 1})
 			}
 			if c.Last >= r.Last {
 				first = r.Last + 1
@@ -1208,7 +939,7 @@ func withoutRanges(rs, cut []SeqRange) []SeqRange {
 			first = c.Last + 1
 		}
 		if first <= r.Last {
-			out = append(out, SeqRange{first, r.Last})
+			out = append(out, Range{first, r.Last})
 		}
 	}
 	return out

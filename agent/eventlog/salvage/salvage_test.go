@@ -1,4 +1,4 @@
-package eventlog
+package salvage
 
 import (
 	"bytes"
@@ -11,7 +11,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/eventlog/eventlogtest"
+	"github.com/waybill-eu/waybill/agent/eventlog/logcheck"
 	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/signer"
 )
 
 // svZeroMeta destroys both bbolt meta pages of a segment file.
@@ -38,9 +42,8 @@ func svLatest(t *testing.T, dir string) ([]byte, checkpoint.Checkpoint) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := testKey(t)
-	l := &Log{id: *testIdentity(k)}
-	c, _, err := checkpoint.OpenCheckpoint(b, l.Verifier())
+	id := eventlogtest.Identity(eventlogtest.Key(t))
+	c, _, err := checkpoint.OpenCheckpoint(b, signer.NoteVerifier(id.KeyName(), id.Device, id.Domain()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +54,12 @@ func svLatest(t *testing.T, dir string) ([]byte, checkpoint.Checkpoint) {
 // the old checkpoint.
 func svCheckOut(t *testing.T, out string, leaves [][]byte, n uint64, note []byte, cp checkpoint.Checkpoint) {
 	t.Helper()
-	l, err := Open(context.Background(), out, nil)
+	l, err := eventlog.Open(context.Background(), out, nil)
 	if err != nil {
 		t.Fatalf("Open(salvaged): %v", err)
 	}
 	defer l.Close()
-	if l.Size() != n || l.Epoch() != 0 || l.Origin() != testIdentity(testKey(t)).Origin(0) {
+	if l.Size() != n || l.Epoch() != 0 || l.Origin() != eventlogtest.Identity(eventlogtest.Key(t)).Origin(0) {
 		t.Fatalf("salvaged log: size %d epoch %d origin %q", l.Size(), l.Epoch(), l.Origin())
 	}
 	latest, _, err := l.Latest()
@@ -80,7 +83,7 @@ func svCheckOut(t *testing.T, out string, leaves [][]byte, n uint64, note []byte
 	}
 	l.Close()
 	// Nobody may append to a salvaged copy.
-	if w, err := Open(context.Background(), out, &Options{Keys: testKey(t)}); err == nil || !strings.Contains(err.Error(), "is a read-only copy salvaged from") {
+	if w, err := eventlog.Open(context.Background(), out, &eventlog.Options{Keys: eventlogtest.Key(t)}); err == nil || !strings.Contains(err.Error(), "is a read-only copy salvaged from") {
 		if w != nil {
 			w.Close()
 		}
@@ -91,22 +94,22 @@ func svCheckOut(t *testing.T, out string, leaves [][]byte, n uint64, note []byte
 func TestSalvage_BothMetaPagesDestroyed(t *testing.T) {
 	dir := t.TempDir()
 	const n = 400
-	leaves := ckBuild(t, dir, n, 1<<30, 100, 300)
+	leaves := eventlogtest.Build(t, dir, n, 1<<30, 100, 300)
 	note, cp := svLatest(t, dir)
 	seg := filepath.Join(dir, "epoch-0", "seg-000000.db")
 	svZeroMeta(t, seg)
 
 	// The writer finds the damage and moves the epoch aside.
-	l := openTest(t, dir, nil)
+	l := eventlogtest.Open(t, dir, nil)
 	if l.Damage() == "" || l.Epoch() != 1 {
 		t.Fatalf("Open did not move the damaged epoch aside: epoch %d, %q", l.Epoch(), l.Damage())
 	}
 	l.Close()
-	src, err := SalvageSource(dir, 0)
+	src, err := Source(dir, 0)
 	if err != nil || !strings.Contains(src, "damaged") {
-		t.Fatalf("SalvageSource = %q, %v", src, err)
+		t.Fatalf("Source = %q, %v", src, err)
 	}
-	rep, err := Salvage(context.Background(), src, "", SalvageOptions{})
+	rep, err := Recover(context.Background(), src, "", Options{})
 	if err != nil {
 		t.Fatalf("Salvage: %v\n%s", err, rep.Summary())
 	}
@@ -125,11 +128,11 @@ func TestSalvage_BothMetaPagesDestroyed(t *testing.T) {
 		t.Fatalf("Out = %q, want %q", rep.Out, want)
 	}
 	svCheckOut(t, rep.Out, leaves, n, note, cp)
-	if crep, err := Check(context.Background(), rep.Out, CheckOptions{}); err != nil || crep.Events != n || crep.Checkpoints != 2 {
+	if crep, err := logcheck.Check(context.Background(), rep.Out, logcheck.Options{}); err != nil || crep.Events != n || crep.Checkpoints != 2 {
 		t.Fatalf("Check(salvaged) = %+v, %v", crep, err)
 	}
 	// The output is not overwritten.
-	if _, err := Salvage(context.Background(), src, "", SalvageOptions{}); err == nil {
+	if _, err := Recover(context.Background(), src, "", Options{}); err == nil {
 		t.Fatal("second Salvage into the same output succeeded")
 	}
 }
@@ -137,7 +140,7 @@ func TestSalvage_BothMetaPagesDestroyed(t *testing.T) {
 func TestSalvage_TornMiddle(t *testing.T) {
 	dir := t.TempDir()
 	const n = 400
-	leaves := ckBuild(t, dir, n, 1<<30, 100, n)
+	leaves := eventlogtest.Build(t, dir, n, 1<<30, 100, n)
 	_, cp := svLatest(t, dir)
 	seg := filepath.Join(dir, "epoch-0", "seg-000000.db")
 	b, err := os.ReadFile(seg)
@@ -182,7 +185,7 @@ func TestSalvage_TornMiddle(t *testing.T) {
 		t.Fatalf("test setup: prefix %d after tearing %d pages", prefix, torn)
 	}
 	out := filepath.Join(t.TempDir(), "out")
-	rep, err := Salvage(context.Background(), filepath.Join(dir, "epoch-0"), out, SalvageOptions{SegmentBytes: 64 << 10})
+	rep, err := Recover(context.Background(), filepath.Join(dir, "epoch-0"), out, Options{SegmentBytes: 64 << 10})
 	if err != nil {
 		t.Fatalf("Salvage: %v\n%s", err, rep.Summary())
 	}
@@ -193,7 +196,7 @@ func TestSalvage_TornMiddle(t *testing.T) {
 	if rep.CheckpointReproduced || rep.Checkpoint == nil || rep.Checkpoint.Size != cp.Size || rep.ProvenSize != 100 {
 		t.Fatalf("checkpoints: file %+v, reproduced %v, proven %d", rep.Checkpoint, rep.CheckpointReproduced, rep.ProvenSize)
 	}
-	l, err := Open(context.Background(), out, nil)
+	l, err := eventlog.Open(context.Background(), out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +225,9 @@ func TestSalvage_TornMiddle(t *testing.T) {
 func TestSalvage_SegmentsAndSingleFile(t *testing.T) {
 	dir := t.TempDir()
 	const n = 300
-	leaves := ckBuild(t, dir, n, 64<<10, 250)
+	leaves := eventlogtest.Build(t, dir, n, 64<<10, 250)
 	note, cp := svLatest(t, dir)
-	m, err := readManifest(dir)
+	m, err := eventlog.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +237,7 @@ func TestSalvage_SegmentsAndSingleFile(t *testing.T) {
 	mid := m.Segments[len(m.Segments)/2]
 	svZeroMeta(t, filepath.Join(dir, mid.File))
 	out := filepath.Join(t.TempDir(), "out")
-	rep, err := Salvage(context.Background(), filepath.Join(dir, "epoch-0"), out, SalvageOptions{SegmentBytes: 64 << 10})
+	rep, err := Recover(context.Background(), filepath.Join(dir, "epoch-0"), out, Options{SegmentBytes: 64 << 10})
 	if err != nil {
 		t.Fatalf("Salvage: %v", err)
 	}
@@ -242,14 +245,14 @@ func TestSalvage_SegmentsAndSingleFile(t *testing.T) {
 		t.Fatalf("report:\n%s", rep.Summary())
 	}
 	svCheckOut(t, out, leaves, n, note, cp)
-	if om, err := readManifest(out); err != nil || len(om.Segments) < 2 {
+	if om, err := eventlog.ReadManifest(out); err != nil || len(om.Segments) < 2 {
 		t.Fatalf("salvaged manifest: %v", err)
 	}
 
 	// One segment file alone: its events are readable, but without event 0
 	// none is provable.
 	out2 := filepath.Join(t.TempDir(), "out")
-	rep, err = Salvage(context.Background(), filepath.Join(dir, mid.File), out2, SalvageOptions{})
+	rep, err = Recover(context.Background(), filepath.Join(dir, mid.File), out2, Options{})
 	if err != nil {
 		t.Fatalf("Salvage(one file): %v", err)
 	}
@@ -263,7 +266,7 @@ func TestSalvage_SegmentsAndSingleFile(t *testing.T) {
 func TestSalvage_Carve(t *testing.T) {
 	dir := t.TempDir()
 	const n = 60
-	leaves := ckBuild(t, dir, n, 1<<30, n)
+	leaves := eventlogtest.Build(t, dir, n, 1<<30, n)
 	seg := filepath.Join(dir, "epoch-0", "seg-000000.db")
 	b, err := os.ReadFile(seg)
 	if err != nil {
@@ -284,7 +287,7 @@ func TestSalvage_Carve(t *testing.T) {
 	}
 	svZeroMeta(t, seg)
 	os.WriteFile(seg, append(make([]byte, 2*ps), b[2*ps:]...), 0o644)
-	rep, err := Salvage(context.Background(), filepath.Join(dir, "epoch-0"), filepath.Join(t.TempDir(), "out"), SalvageOptions{})
+	rep, err := Recover(context.Background(), filepath.Join(dir, "epoch-0"), filepath.Join(t.TempDir(), "out"), Options{})
 	if err != nil {
 		t.Fatalf("Salvage: %v", err)
 	}

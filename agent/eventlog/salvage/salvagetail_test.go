@@ -1,4 +1,4 @@
-package eventlog
+package salvage
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/eventlog/eventlogtest"
 )
 
 // TestSalvage_NamesLostTail: events after the last one recovered are named
@@ -14,7 +17,7 @@ import (
 func TestSalvage_NamesLostTail(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l := openTest(t, dir, nil)
+	l := eventlogtest.Open(t, dir, nil)
 	seg := filepath.Join(dir, "epoch-0", "seg-000000.db")
 	var before []byte
 	for i := 0; i < 50; i++ {
@@ -27,9 +30,9 @@ func TestSalvage_NamesLostTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			before = b
-			l = openTest(t, dir, nil)
+			l = eventlogtest.Open(t, dir, nil)
 		}
-		if _, err := l.Append(ctx, testEvent(i)); err != nil {
+		if _, err := l.Append(ctx, eventlogtest.Event(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -40,11 +43,11 @@ func TestSalvage_NamesLostTail(t *testing.T) {
 	if err := os.WriteFile(seg, before, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Salvage(ctx, filepath.Join(dir, "epoch-0"), "", SalvageOptions{})
+	rep, err := Recover(ctx, filepath.Join(dir, "epoch-0"), "", Options{})
 	if err != nil {
 		t.Fatalf("Salvage: %v", err)
 	}
-	if rep.Recovered != 40 || len(rep.Gaps) != 1 || rep.Gaps[0] != (SeqRange{40, 49}) {
+	if rep.Recovered != 40 || len(rep.Gaps) != 1 || rep.Gaps[0] != (Range{40, 49}) {
 		t.Fatalf("recovered %d, gaps %v; want 40 and [40-49]\n%s", rep.Recovered, rep.Gaps, rep.Summary())
 	}
 }
@@ -54,7 +57,15 @@ func TestSalvage_NamesLostTail(t *testing.T) {
 func TestSalvage_PrunedNotMissing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	l, _ := prBuild(t, dir, 3000, 256<<10)
+	l := eventlogtest.Open(t, dir, &eventlog.Options{SegmentBytes: 256 << 10})
+	for i := 0; i < 3000; i += 50 {
+		eventlogtest.AppendBatch(t, l, i, i+50)
+		if (i+50)%100 == 0 {
+			if _, _, err := l.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	segs, _ := l.Segments()
 	if len(segs) < 3 {
 		t.Fatalf("%d segments; the test needs three", len(segs))
@@ -64,27 +75,27 @@ func TestSalvage_PrunedNotMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	rep, err := Salvage(ctx, filepath.Join(dir, "epoch-0"), filepath.Join(t.TempDir(), "out"), SalvageOptions{})
+	rep, err := Recover(ctx, filepath.Join(dir, "epoch-0"), filepath.Join(t.TempDir(), "out"), Options{})
 	if err != nil {
 		t.Fatalf("Salvage: %v", err)
 	}
-	if len(rep.Pruned) != 1 || rep.Pruned[0] != (SeqRange{0, below - 1}) || len(rep.Gaps) != 0 {
+	if len(rep.Pruned) != 1 || rep.Pruned[0] != (Range{0, below - 1}) || len(rep.Gaps) != 0 {
 		t.Fatalf("pruned %v, gaps %v; want [0-%d] and none\n%s", rep.Pruned, rep.Gaps, below-1, rep.Summary())
 	}
 }
 
 func TestWithoutRanges(t *testing.T) {
-	r := func(a, b uint64) SeqRange { return SeqRange{a, b} }
+	r := func(a, b uint64) Range { return Range{a, b} }
 	for _, tt := range []struct {
-		rs, cut, want []SeqRange
+		rs, cut, want []Range
 	}{
-		{[]SeqRange{r(0, 9)}, nil, []SeqRange{r(0, 9)}},
-		{[]SeqRange{r(0, 9)}, []SeqRange{r(0, 9)}, nil},
-		{[]SeqRange{r(0, 9)}, []SeqRange{r(0, 3)}, []SeqRange{r(4, 9)}},
-		{[]SeqRange{r(0, 9)}, []SeqRange{r(5, 20)}, []SeqRange{r(0, 4)}},
-		{[]SeqRange{r(0, 9)}, []SeqRange{r(2, 3), r(6, 7)}, []SeqRange{r(0, 1), r(4, 5), r(8, 9)}},
-		{[]SeqRange{r(0, 2), r(10, 12)}, []SeqRange{r(3, 9)}, []SeqRange{r(0, 2), r(10, 12)}},
-		{[]SeqRange{r(5, 5)}, []SeqRange{r(0, 4), r(6, 9)}, []SeqRange{r(5, 5)}},
+		{[]Range{r(0, 9)}, nil, []Range{r(0, 9)}},
+		{[]Range{r(0, 9)}, []Range{r(0, 9)}, nil},
+		{[]Range{r(0, 9)}, []Range{r(0, 3)}, []Range{r(4, 9)}},
+		{[]Range{r(0, 9)}, []Range{r(5, 20)}, []Range{r(0, 4)}},
+		{[]Range{r(0, 9)}, []Range{r(2, 3), r(6, 7)}, []Range{r(0, 1), r(4, 5), r(8, 9)}},
+		{[]Range{r(0, 2), r(10, 12)}, []Range{r(3, 9)}, []Range{r(0, 2), r(10, 12)}},
+		{[]Range{r(5, 5)}, []Range{r(0, 4), r(6, 9)}, []Range{r(5, 5)}},
 	} {
 		got := withoutRanges(tt.rs, tt.cut)
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
