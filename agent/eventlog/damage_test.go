@@ -209,7 +209,7 @@ func checkDamaged(t *testing.T, dir string) *CheckResultProblem {
 	t.Helper()
 	var rep *CheckResult
 	var err error
-	within(t, "Check", func() { rep, err = Check(context.Background(), dir, CheckOptions{Workers: 2}) })
+	within(t, "Check", func() { rep, err = checkLog(context.Background(), dir, CheckOptions{Workers: 2}) })
 	if rep.Problem == nil || rep.Problem.File != seg0 {
 		t.Fatalf("Check: %v; want a problem in %s", err, seg0)
 	}
@@ -221,14 +221,14 @@ func checkDamaged(t *testing.T, dir string) *CheckResultProblem {
 // returns how many events it recovered.
 func salvageAll(t *testing.T, dir string, leaves [][]byte) uint64 {
 	t.Helper()
-	from, err := SalvageSource(dir, 0)
+	from, err := salvageSource(dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "salvaged")
 	var rep *SalvageResult
 	within(t, "Salvage", func() {
-		rep, err = Salvage(context.Background(), from, out, SalvageOptions{LogDir: dir, Workers: 2})
+		rep, err = salvageEpoch(context.Background(), from, out, SalvageOptions{LogDir: dir, Workers: 2})
 	})
 	if _, e := os.Stat(out + ".partial"); !errors.Is(e, os.ErrNotExist) {
 		t.Errorf("Salvage left %s.partial behind (%v)", out, e)
@@ -417,7 +417,7 @@ func TestDamage_BitFlips(t *testing.T) {
 		}
 		n, rerr := readAll(t, dir, leaves)
 		var rep *CheckResult
-		within(t, "Check", func() { rep, _ = Check(context.Background(), dir, CheckOptions{Workers: 2}) })
+		within(t, "Check", func() { rep, _ = checkLog(context.Background(), dir, CheckOptions{Workers: 2}) })
 		if rerr != nil && rep.Problem == nil {
 			t.Errorf("seed %d: reads met damage (%v) but Check found none", seed, rerr)
 		}
@@ -619,10 +619,10 @@ func FuzzOpenSegment(f *testing.F) {
 			}
 			l.CheckpointAt(l.Size())
 		})
-		within(t, "Check", func() { Check(context.Background(), dir, CheckOptions{Workers: 1}) })
+		within(t, "Check", func() { checkLog(context.Background(), dir, CheckOptions{Workers: 1}) })
 		out := filepath.Join(t.TempDir(), "out")
 		within(t, "Salvage", func() {
-			Salvage(context.Background(), filepath.Join(dir, EpochDir(0)), out, SalvageOptions{LogDir: dir, Workers: 1})
+			salvageEpoch(context.Background(), filepath.Join(dir, EpochDir(0)), out, SalvageOptions{LogDir: dir, Workers: 1})
 		})
 		if _, err := os.Stat(out + ".partial"); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Salvage left %s.partial behind", out)
@@ -724,7 +724,7 @@ func TestDamage_SealedSegment(t *testing.T) {
 		t.Errorf("Leaf(10) after restart = %v; want ErrDamaged", err)
 	}
 	var rep *CheckResult
-	within(t, "Check", func() { l.Close(); rep, _ = Check(context.Background(), dir, CheckOptions{Workers: 2}) })
+	within(t, "Check", func() { l.Close(); rep, _ = checkLog(context.Background(), dir, CheckOptions{Workers: 2}) })
 	if p := rep.Problem; p == nil || p.File != file || !p.HasSeq || p.Seq != 10 {
 		t.Errorf("Check: %v; want event 10 of %s", rep.Problem, file)
 	}

@@ -151,7 +151,7 @@ func TestPrune_KeepsProofsAndShrinks(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Check(context.Background(), dir, CheckOptions{})
+	rep, err := checkLog(context.Background(), dir, CheckOptions{})
 	if err != nil {
 		t.Fatalf("Check after pruning: %v", err)
 	}
@@ -322,7 +322,7 @@ func TestPrune_CrashAtEveryStep(t *testing.T) {
 				t.Fatalf("after pruning again: %d pruned, want %d", got, segs[0].End)
 			}
 			c.Close()
-			if _, err := Check(context.Background(), d, CheckOptions{}); err != nil {
+			if _, err := checkLog(context.Background(), d, CheckOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -445,7 +445,7 @@ func TestPrune_KillWhileAppendingAndPruning(t *testing.T) {
 		}
 		checkLeaves(t, l, l.Retained())
 		l.Close()
-		if _, err := Check(context.Background(), dir, CheckOptions{}); err != nil {
+		if _, err := checkLog(context.Background(), dir, CheckOptions{}); err != nil {
 			t.Fatalf("trial %d: Check: %v", trial, err)
 		}
 		leftovers, _ := filepath.Glob(filepath.Join(dir, EpochDir(0), "*.tmp"))

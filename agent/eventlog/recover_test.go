@@ -224,7 +224,7 @@ func TestOpen_ManifestLostOrDamaged(t *testing.T) {
 				more, _ := l.Leaf(n)
 				rcLeaves(t, l, append(leaves[:n:n], more))
 				l.Close()
-				if _, err := Check(context.Background(), dir, CheckOptions{}); err != nil {
+				if _, err := checkLog(context.Background(), dir, CheckOptions{}); err != nil {
 					t.Fatalf("Check: %v", err)
 				}
 			})
@@ -315,11 +315,11 @@ func TestOpen_SegmentsDisagree(t *testing.T) {
 	}
 	l.Close()
 	rcKept(t, dir, before)
-	src, err := SalvageSource(dir, 0)
+	src, err := salvageSource(dir, 0)
 	if err != nil || !strings.Contains(src, "damaged") {
 		t.Fatalf("SalvageSource = %s, %v", src, err)
 	}
-	rep, err := Salvage(context.Background(), src, filepath.Join(t.TempDir(), "out"), SalvageOptions{LogDir: dir})
+	rep, err := salvageEpoch(context.Background(), src, filepath.Join(t.TempDir(), "out"), SalvageOptions{LogDir: dir})
 	if err != nil && rep == nil {
 		t.Fatal(err)
 	}

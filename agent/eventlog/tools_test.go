@@ -58,18 +58,18 @@ func SetTools(check func(ctx context.Context, dir string, o CheckOptions) (*Chec
 	checkHook, salvageHook, salvageSourceHook = check, salvage, source
 }
 
-// Check runs logcheck.Check on the log in dir.
-func Check(ctx context.Context, dir string, o CheckOptions) (*CheckResult, error) {
+// checkLog runs logcheck.Check on the log in dir.
+func checkLog(ctx context.Context, dir string, o CheckOptions) (*CheckResult, error) {
 	return checkHook(ctx, dir, o)
 }
 
-// Salvage runs salvage.Recover.
-func Salvage(ctx context.Context, from, out string, o SalvageOptions) (*SalvageResult, error) {
+// salvageEpoch runs salvage.Recover.
+func salvageEpoch(ctx context.Context, from, out string, o SalvageOptions) (*SalvageResult, error) {
 	return salvageHook(ctx, from, out, o)
 }
 
 // SalvageSource runs salvage.Source.
-func SalvageSource(dir string, epoch uint32) (string, error) { return salvageSourceHook(dir, epoch) }
+func salvageSource(dir string, epoch uint32) (string, error) { return salvageSourceHook(dir, epoch) }
 
 // ckBuild writes a closed log of n events in dir, signing a checkpoint after
 // each size in cps, and returns the leaves.

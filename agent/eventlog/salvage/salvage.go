@@ -40,7 +40,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/signer"
 )
 
-// Options configures Salvage. The zero value is usable when from lies
+// Options configures Recover. The zero value is usable when from lies
 // inside a log directory (DIR/damaged/epoch-N-<time> or DIR/epoch-N).
 type Options struct {
 	// LogDir is the log directory whose manifest gives the identity, and
@@ -66,7 +66,7 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Report says what Salvage recovered.
+// Report says what Recover recovered.
 type Report struct {
 	From   string
 	Out    string // the output log directory ("" if none was written)
@@ -129,7 +129,7 @@ func (r Range) String() string {
 	return fmt.Sprintf("%d-%d", r.First, r.Last)
 }
 
-// File is what Salvage read from one segment file.
+// File is what Recover read from one segment file.
 type File struct {
 	Path string
 	// BoltErr is why bbolt could not open or read the file ("" if it could).
