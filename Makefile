@@ -8,23 +8,29 @@ BUILD    := build
 DATE     := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%Y-%m-%d)
 LDFLAGS  := -s -w -X main.buildDate=$(DATE)
 PKG      := ./agent/cmd/waybill
+DEMO_PKG := ./testbench/cmd/waybill-demo
 DEMO_DIR := .data/demo
 
-.PHONY: all build run test test-deps lint cross bench bench-deps fuzz recordings geth contracts contracts-check clean
+.PHONY: all build run test test-deps lint cross sizes bench bench-deps fuzz recordings geth contracts contracts-check clean
 
 all: build
 
-# A static binary, as shipped to devices (make cross): the pure-Go
-# secp256k1 signer, whose rate the README's figures are measured against.
+# bin/waybill: the device binary, static, as shipped to devices (make
+# cross), with the pure-Go secp256k1 signer whose rate the README's figures
+# are measured against. bin/waybill-demo: the demo, which links the
+# in-process MQTT broker and chain the device binary does not.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill $(PKG)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-demo $(DEMO_PKG)
 
 # The agent's main job on its embedded default: the recorded sensors of a
 # van's round through Brussels replayed through the drivers, rules and the
-# signed log; every event is then proven and verified offline.
+# signed log, published to an in-process MQTT broker and anchored to an
+# in-process chain; every event is then proven and verified offline and on
+# chain.
 run: build
 	rm -rf $(DEMO_DIR)
-	$(BIN)/waybill demo --data $(DEMO_DIR)
+	$(BIN)/waybill-demo --data $(DEMO_DIR)
 
 # Everything the tests need that a fresh machine lacks is installed here:
 # qemu-user (the 32-bit ARM test) and Mosquitto (the MQTT feed's broker).
@@ -77,12 +83,18 @@ lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# Static binaries for the Pis and for x86 gateways.
+# The device binary, static, for the Pis (arm64; armv6: Pi Zero and Pi 1;
+# armv7: Pi 2 and later in 32-bit mode) and for x86 gateways.
+CROSS_BINS := $(BIN)/waybill-linux-arm64 $(BIN)/waybill-linux-armv6 $(BIN)/waybill-linux-armv7 $(BIN)/waybill-linux-amd64
 cross:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64         $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-linux-arm64 $(PKG)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=6   $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-linux-armv6 $(PKG)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7   $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-linux-armv7 $(PKG)
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64         $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-linux-amd64 $(PKG)
+
+# The device binaries' sizes (README: at most 16 MB on armv6).
+sizes: cross
+	@stat -c '%s %n' $(CROSS_BINS) | awk '{ printf "%-28s %10d bytes %6.1f MiB\n", $$2, $$1, $$1 / 1048576 }'
 
 # gpsd's own decoder, the reference the NMEA decoder is measured against.
 bench-deps:

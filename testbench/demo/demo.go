@@ -1,13 +1,31 @@
-package main
+// Package demo runs Waybill end to end on one machine: the recorded sensors
+// of a delivery van's morning round through central Brussels are replayed
+// through the drivers, rules and signed log, exactly as `waybill run
+// --config --replay` does; the events are published to an in-process MQTT
+// broker, where a subscriber verifies each one, and anchored to an
+// in-process chain holding the registry contract; then every event is
+// proven and verified offline against the final checkpoint and on chain
+// against the anchored root, and every checkpoint is proven consistent with
+// the next.
+//
+// The broker and the chain are test-bench parts: the device binary
+// (agent/cmd/waybill) does not link them. The demo is the waybill-demo
+// command (testbench/cmd/waybill-demo), which `make run` builds and runs.
+package demo
 
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
@@ -16,85 +34,133 @@ import (
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
-	"github.com/waybill-eu/waybill/agent/localapi"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
+	"github.com/waybill-eu/waybill/agent/verify/prove"
 	"github.com/waybill-eu/waybill/configs"
 	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/sync/feed"
 	"github.com/waybill-eu/waybill/testbench/recordings"
 )
 
-// DemoKey is the demo device's secp256k1 key. It is public: a log signed
-// with it proves nothing, and no device may use it. A fixed key makes the
-// demo's root the same at every run, which shows the replay is
+// Key is the demo device's secp256k1 key, in hex. It is public: a log
+// signed with it proves nothing, and no device may use it. A fixed key
+// makes the demo's root the same at every run, which shows the replay is
 // deterministic.
-const DemoKey = "5761796269696c6c2064656d6f206b6579202d2d206e6f7420666f7220757365"
+const Key = "5761796269696c6c2064656d6f206b6579202d2d206e6f7420666f7220757365"
 
-// cmdDemo runs the agent's main job on its embedded default: the recorded
-// sensors of a delivery van's morning round through central Brussels are
-// replayed through the drivers, rules and signed log, exactly as `waybill
-// run --config --replay` does; then every event is proven and verified
-// offline against the final checkpoint, and every checkpoint is proven
-// consistent with the next.
-func cmdDemo(ctx context.Context, e *env, args []string) error {
-	f := newFlags("demo", e)
-	f.StringVar(&f.data, "data", "", "log directory (default: a new temporary directory)")
-	cfgPath := f.String("config", "", "device configuration (default: the embedded configs/van.yaml)")
-	recPath := f.String("replay", "", "recording to replay (default: the embedded Brussels round)")
-	speed := f.Float64("speed", 0, "1 replays in real time, 10 ten times faster; 0 (the default) as fast as possible")
-	if err := f.parse(args, 0); err != nil {
-		return err
+// ErrOptions is returned (wrapped) for options Run cannot work with: a
+// negative speed, or a log directory that already holds a log.
+var ErrOptions = errors.New("invalid demo options")
+
+// Options configures a demo run. The zero value runs the embedded round
+// into a new temporary directory, as fast as possible, and prints nothing.
+type Options struct {
+	// Data is the log directory; it must not hold a log. Empty: a new
+	// temporary directory, which is kept.
+	Data string
+	// Config is the device configuration file. Empty: the embedded
+	// configs/van.yaml.
+	Config string
+	// Replay is the recording to replay. Empty: the embedded Brussels round
+	// (testbench/recordings/brussels-van.jsonl.gz).
+	Replay string
+	// Speed is the replay's pace: 1 in real time, 10 ten times faster; 0
+	// as fast as possible. It must not be negative.
+	Speed float64
+	// Out receives the report, for a person to read. Nil: discard.
+	Out io.Writer
+	// Logger receives the subsystems' log. Nil: discard.
+	Logger *slog.Logger
+}
+
+// Summary is what a demo run did and proved.
+type Summary struct {
+	Dir         string         // the log directory
+	Device      string         // the demo device's address
+	VerifierKey string         // the checkpoints' verifier key
+	Readings    int64          // values the sensors delivered
+	Faults      int64          // sensor_fault events
+	EventsBy    map[string]int // events by kind
+	Events      uint64         // events signed and durable: the final checkpoint's size
+	Checkpoints int            // checkpoints signed
+	Root        merkle.Hash    // the final checkpoint's root
+	Published   uint64         // events the broker acknowledged
+	Received    int            // events the subscriber received and verified
+	Anchors     int            // anchors confirmed on the chain
+	Gas         uint64         // gas the confirmed anchors used, in all
+	Records     int            // anchor records the feed published
+	OnChain     uint64         // events verified on chain against the anchored root
+	Inclusion   uint64         // inclusion proofs verified offline
+	Consistency int            // consistency proofs verified offline
+	Took        time.Duration  // wall-clock time of the run
+}
+
+// Run runs the demo and returns what it proved. Any event, proof or message
+// that does not verify is an error.
+func Run(ctx context.Context, o Options) (Summary, error) {
+	var sum Summary
+	w := o.Out
+	if w == nil {
+		w = io.Discard
 	}
-	if *speed < 0 {
-		return usageError{"demo: --speed must not be negative"}
+	quiet := o.Logger
+	if quiet == nil {
+		quiet = slog.New(slog.DiscardHandler)
 	}
-	dir := f.data
+	if o.Speed < 0 {
+		return sum, fmt.Errorf("demo: %w: speed %v is negative", ErrOptions, o.Speed)
+	}
+	dir := o.Data
 	if dir == "" {
 		d, err := os.MkdirTemp("", "waybill-demo-")
 		if err != nil {
-			return err
+			return sum, fmt.Errorf("demo: %w", err)
 		}
 		dir = d
 	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
-		return fmt.Errorf("demo: %s already holds a log; give an empty --data directory", dir)
+		return sum, fmt.Errorf("demo: %w: %s already holds a log; give an empty data directory", ErrOptions, dir)
 	}
-	cfg, cfgName, err := demoConfig(*cfgPath)
+	sum.Dir = dir
+	cfg, cfgName, err := loadConfig(o.Config)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
-	rec, recName, err := demoRecording(*recPath)
+	rec, recName, err := loadRecording(o.Replay)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	start := time.Now()
-	k, err := devkey.FromHex(DemoKey)
+	k, err := devkey.FromHex(Key)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	id := eventlog.Identity{Device: k.Address(), Fleet: cfg.Device.Fleet, ChainID: cfg.Device.ChainID}
-	quiet := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Create: &id, Keys: k, Logger: quiet})
 	if err != nil {
-		return err
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	defer l.Close()
-	vkey, _ := k.VerifierKey(id.KeyName())
-	fmt.Fprintf(e.stdout, "Waybill demo: %s\n", rec.Header.Note)
-	fmt.Fprintf(e.stdout, "  configuration  %s (%d sensors, %d zones)\n  recording      %s (from %s to %s)\n",
+	vkey, err := k.VerifierKey(id.KeyName())
+	if err != nil {
+		return sum, fmt.Errorf("demo: %w", err)
+	}
+	sum.Device, sum.VerifierKey = k.Address().String(), vkey
+	fmt.Fprintf(w, "Waybill demo: %s\n", rec.Header.Note)
+	fmt.Fprintf(w, "  configuration  %s (%d sensors, %d zones)\n  recording      %s (from %s to %s)\n",
 		cfgName, len(cfg.Sensors), len(cfg.Zones), recName, rec.Header.Start.Format("2006-01-02 15:04:05 MST"), untilText(rec))
-	fmt.Fprintf(e.stdout, "  log directory  %s\n  device         %s (the public demo key)\n  origin         %s\n  verifier key   %s\n\n",
+	fmt.Fprintf(w, "  log directory  %s\n  device         %s (the public demo key)\n  origin         %s\n  verifier key   %s\n\n",
 		dir, k.Address(), l.Origin(), vkey)
 
 	// Downstream of the log: an in-process MQTT broker and chain.
-	ds, err := startDemoSync(ctx, cfg, l, k, quiet)
+	ds, err := startSync(ctx, cfg, l, k, quiet)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	defer ds.close()
-	fmt.Fprintf(e.stdout, "  MQTT broker    %s (in process), topic %s\n  ledger         in-process EVM chain %d, registry contract %s\n\n",
-		ds.broker.URL(), feedTopic(id), cfg.Device.ChainID, ds.chain.Registry.Hex())
+	fmt.Fprintf(w, "  MQTT broker    %s (in process), topic %s\n  ledger         in-process EVM chain %d, registry contract %s\n\n",
+		ds.broker.URL(), feed.TopicsFor(id.Fleet, id.Device).Events, cfg.Device.ChainID, ds.chain.Registry.Hex())
 
 	// Replay, with a progress line every ten simulated minutes.
 	var notes []checkpoint.Checkpoint
@@ -104,65 +170,72 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 		ds.sync.Notify()
 		events++
 		if t := time.UnixMilli(s.Time).UTC(); !t.Before(next) {
-			fmt.Fprintf(e.stdout, "  %s  %4d events signed and durable, last: %s\n", t.Format("15:04"), events, s.Kind)
+			fmt.Fprintf(w, "  %s  %4d events signed and durable, last: %s\n", t.Format("15:04"), events, s.Kind)
 			for !next.After(t) {
 				next = next.Add(10 * time.Minute)
 			}
 		}
 	}
-	clk := replay.NewSimClock(rec.Header.Start, *speed)
+	clk := replay.NewSimClock(rec.Header.Start, o.Speed)
 	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
 		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: quiet,
 		OnEvent: onEvent, OnCheckpoint: func(c checkpoint.Checkpoint) { notes = append(notes, c); ds.sync.Notify() }})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	if err := a.Run(ctx); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	if err := rec.Err(); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	if len(notes) == 0 {
-		return fmt.Errorf("demo: the replay produced no events")
+		return sum, fmt.Errorf("demo: the replay produced no events")
 	}
 	stats := a.Stats()
-	fmt.Fprintf(e.stdout, "  replayed %s of sensor data: %d readings, %d sensor faults, %d events in %d checkpoints\n",
+	sum.Readings, sum.Faults, sum.EventsBy, sum.Checkpoints = stats.Readings, stats.Faults, stats.EventsBy, len(notes)
+	fmt.Fprintf(w, "  replayed %s of sensor data: %d readings, %d sensor faults, %d events in %d checkpoints\n",
 		stats.Now.Sub(rec.Header.Start).Round(time.Second), stats.Readings, stats.Faults, l.Size(), len(notes))
 
 	if err := ds.settle(ctx, l); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: %w", err)
 	}
-	if err := ds.report(ctx, e.stdout, l); err != nil {
-		return fmt.Errorf("demo: %w", err)
+	if err := ds.report(ctx, w, l, &sum); err != nil {
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 
 	// Prove and verify every event offline against the final checkpoint.
 	final := notes[len(notes)-1]
+	sum.Events, sum.Root = final.Size, merkle.Hash(final.Root)
 	vk, err := checkpoint.ParseVerifierKey(vkey)
 	if err != nil {
-		return err
+		return sum, fmt.Errorf("demo: %w", err)
 	}
 	dev := k.Address()
 	opts := verify.Options{Device: &dev, Fleet: id.Fleet, ChainID: id.ChainID, Verifiers: []checkpoint.Verifier{vk}}
 	for seq := uint64(0); seq < final.Size; seq++ {
-		out, err := localapi.Prove(l, seq, 0, "json", nil)
+		pb, err := prove.Bundle(l, seq, 0, nil)
+		var out []byte
+		if err == nil {
+			out, err = prove.Encode(pb, prove.FormatJSON)
+		}
 		if err != nil {
-			return err
+			return sum, fmt.Errorf("demo: prove %d: %w", seq, err)
 		}
 		b, err := verify.ParseBundle(out)
 		if err != nil {
-			return fmt.Errorf("demo: bundle %d: %w", seq, err)
+			return sum, fmt.Errorf("demo: bundle %d: %w", seq, err)
 		}
 		if err := b.Verify(opts); err != nil {
-			return fmt.Errorf("demo: bundle %d does not verify: %w", seq, err)
+			return sum, fmt.Errorf("demo: bundle %d does not verify: %w", seq, err)
 		}
+		sum.Inclusion++
 	}
-	fmt.Fprintf(e.stdout, "  proved %d/%d events included in the final checkpoint and verified each bundle offline\n", final.Size, final.Size)
+	fmt.Fprintf(w, "  proved %d/%d events included in the final checkpoint and verified each bundle offline\n", sum.Inclusion, final.Size)
 	for i := 1; i < len(notes); i++ {
-		out, err := localapi.Consistency(l, notes[i-1].Size, notes[i].Size)
+		out, err := prove.Consistency(l, notes[i-1].Size, notes[i].Size)
 		if err != nil {
-			return err
+			return sum, fmt.Errorf("demo: consistency %d→%d: %w", notes[i-1].Size, notes[i].Size, err)
 		}
 		c, err := verify.ParseConsistency(out)
 		if err == nil {
@@ -172,30 +245,32 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 			err = fmt.Errorf("roots differ from the signed checkpoints")
 		}
 		if err != nil {
-			return fmt.Errorf("demo: consistency %d→%d: %w", notes[i-1].Size, notes[i].Size, err)
+			return sum, fmt.Errorf("demo: consistency %d→%d: %w", notes[i-1].Size, notes[i].Size, err)
 		}
+		sum.Consistency++
 	}
-	fmt.Fprintf(e.stdout, "  proved %d checkpoints consistent, each with the next\n\n", len(notes)-1)
+	fmt.Fprintf(w, "  proved %d checkpoints consistent, each with the next\n\n", sum.Consistency)
 
-	fmt.Fprintf(e.stdout, "Events by kind:\n")
+	fmt.Fprintf(w, "Events by kind:\n")
 	for _, kc := range daemon.KindCounts(stats.EventsBy) {
-		fmt.Fprintf(e.stdout, "  %s\n", kc)
+		fmt.Fprintf(w, "  %s\n", kc)
 	}
-	fmt.Fprintln(e.stdout)
-	printHealth(e.stdout, a)
+	fmt.Fprintln(w)
+	printHealth(w, a)
 	note, _, err := l.Latest()
 	if err != nil {
-		return err
+		return sum, fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "\nFinal checkpoint (C2SP signed note), root %s:\n%s\n", merkle.Hash(final.Root), note)
-	fmt.Fprintf(e.stdout, "Summary: %d events signed and durable, %d inclusion proofs and %d consistency proofs verified offline, in %v.\n",
-		final.Size, final.Size, len(notes)-1, time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(e.stdout, "Try: bin/waybill log prove --data %s --seq 42 > bundle.json && bin/waybill verify --vkey '%s' bundle.json\n", dir, vkey)
-	return nil
+	sum.Took = time.Since(start)
+	fmt.Fprintf(w, "\nFinal checkpoint (C2SP signed note), root %s:\n%s\n", sum.Root, note)
+	fmt.Fprintf(w, "Summary: %d events signed and durable, %d inclusion proofs and %d consistency proofs verified offline, in %v.\n",
+		sum.Events, sum.Inclusion, sum.Consistency, sum.Took.Round(time.Millisecond))
+	fmt.Fprintf(w, "Try: bin/waybill log prove --data %s --seq 42 > bundle.json && bin/waybill verify --vkey '%s' bundle.json\n", dir, vkey)
+	return sum, nil
 }
 
-// demoConfig loads the configuration at path, or the embedded van.yaml.
-func demoConfig(path string) (*config.Config, string, error) {
+// loadConfig loads the configuration at path, or the embedded van.yaml.
+func loadConfig(path string) (*config.Config, string, error) {
 	if path != "" {
 		c, err := config.Load(path)
 		return c, path, err
@@ -208,14 +283,22 @@ func demoConfig(path string) (*config.Config, string, error) {
 	return c, "configs/van.yaml (embedded)", err
 }
 
-// demoRecording loads the recording at path, or the embedded Brussels round.
-func demoRecording(path string) (*replay.Recording, string, error) {
-	if path != "" {
-		r, err := loadRecording(path)
-		return r, path, err
+// loadRecording loads the recording (or raw NMEA file) at path, or the
+// embedded Brussels round.
+func loadRecording(path string) (*replay.Recording, string, error) {
+	if path == "" {
+		r, err := replay.Load(bytes.NewReader(recordings.BrusselsVan))
+		return r, "testbench/recordings/brussels-van.jsonl.gz (embedded)", err
 	}
-	r, err := replay.Load(bytes.NewReader(recordings.BrusselsVan))
-	return r, "testbench/recordings/brussels-van.jsonl.gz (embedded)", err
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := replay.Load(bytes.NewReader(b))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return r, path, nil
 }
 
 func untilText(rec *replay.Recording) string {
@@ -225,4 +308,24 @@ func untilText(rec *replay.Recording) string {
 	return "its last operation"
 }
 
-func feedTopic(id eventlog.Identity) string { return feed.TopicsFor(id.Fleet, id.Device).Events }
+// printHealth prints each sensor's health, the I2C retries and the GNSS
+// times the clock did not trust.
+func printHealth(w io.Writer, a *daemon.Agent) {
+	fmt.Fprintf(w, "sensors:\n")
+	for _, h := range a.Health() {
+		fmt.Fprintf(w, "  %-10s %-8s %6d reads %6d values %4d failures", h.Sensor, h.State, h.Reads, h.Values, h.Failures)
+		if h.Failures > 0 {
+			fmt.Fprintf(w, " (last: %s)", strings.ReplaceAll(strings.TrimSpace(h.LastError), "\n", "; "))
+		}
+		fmt.Fprintln(w)
+	}
+	s := a.Stats()
+	for _, bus := range slices.Sorted(maps.Keys(s.I2C)) {
+		if r := s.I2C[bus]; r.Retries > 0 || r.Failures > 0 {
+			fmt.Fprintf(w, "  %s: %d transactions retried after a remote I/O error, %d failed every attempt\n", bus, r.Retries, r.Failures)
+		}
+	}
+	for _, kc := range daemon.KindCounts(s.GNSSIgnored) {
+		fmt.Fprintf(w, "  GNSS time not used: %s\n", kc)
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -24,10 +24,10 @@ import (
 	"github.com/waybill-eu/waybill/sync/feed/embedded"
 )
 
-// demoSync is the demo's downstream half: an in-process MQTT broker with a
+// downstream is the demo's downstream half: an in-process MQTT broker with a
 // subscriber that verifies every message, and an in-process chain with the
 // registry contract, anchored to as the replay goes.
-type demoSync struct {
+type downstream struct {
 	broker *embedded.Broker
 	chain  *simchain.Chain
 	sub    paho.Client
@@ -41,10 +41,10 @@ type demoSync struct {
 	records  int
 }
 
-// startDemoSync starts the broker, the chain, the subscriber and the feed
+// startSync starts the broker, the chain, the subscriber and the feed
 // and anchoring loops, configured as a device would be.
-func startDemoSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *devkey.Key, lg *slog.Logger) (*demoSync, error) {
-	d := &demoSync{received: map[uint64]bool{}}
+func startSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *devkey.Key, lg *slog.Logger) (*downstream, error) {
+	d := &downstream{received: map[uint64]bool{}}
 	var err error
 	if d.broker, err = embedded.Start(lg); err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func startDemoSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *
 
 // receive checks one feed message as a city's consumer would, with the
 // protocol alone: canonical form, leaf, device and signature.
-func (d *demoSync) receive(data []byte, id eventlog.Identity) {
+func (d *downstream) receive(data []byte, id eventlog.Identity) {
 	m, err := feed.ParseMessage(data)
 	if err == nil {
 		err = feed.Verify(m, id.Domain(), id.Device)
@@ -104,7 +104,7 @@ func (d *demoSync) receive(data []byte, id eventlog.Identity) {
 
 // settle waits until the broker has acknowledged every event, the
 // subscriber has them all and the last checkpoint is anchored.
-func (d *demoSync) settle(ctx context.Context, l *eventlog.Log) error {
+func (d *downstream) settle(ctx context.Context, l *eventlog.Log) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	size := l.Size()
@@ -134,7 +134,7 @@ func (d *demoSync) settle(ctx context.Context, l *eventlog.Log) error {
 
 // report proves every event against the anchored root on chain and prints
 // what was published and anchored.
-func (d *demoSync) report(ctx context.Context, w io.Writer, l *eventlog.Log) error {
+func (d *downstream) report(ctx context.Context, w io.Writer, l *eventlog.Log, sum *Summary) error {
 	d.mu.Lock()
 	received, bad, records := len(d.received), len(d.bad), d.records
 	d.mu.Unlock()
@@ -156,7 +156,7 @@ func (d *demoSync) report(ctx context.Context, w io.Writer, l *eventlog.Log) err
 	size := l.Size()
 	id := l.Identity()
 	reg := registry.NewWaybillRegistry()
-	onChain := 0
+	onChain := uint64(0)
 	for seq := uint64(0); seq < size; seq++ {
 		leaf, proof, err := l.ProveInclusion(seq, size)
 		if err != nil {
@@ -180,6 +180,7 @@ func (d *demoSync) report(ctx context.Context, w io.Writer, l *eventlog.Log) err
 		}
 		onChain++
 	}
+	sum.Published, sum.Received, sum.Anchors, sum.Gas, sum.Records, sum.OnChain = d.sync.Feed.Status().Cursor, received, confirmed, gas, records, onChain
 	fmt.Fprintf(w, "  published %d events to the embedded MQTT broker; a subscriber received and verified %d of them\n", d.sync.Feed.Status().Cursor, received)
 	fmt.Fprintf(w, "  anchored to the in-process chain (registry %s): %d anchors confirmed, %d gas in all, %.0f gas per event\n",
 		d.chain.Registry.Hex(), confirmed, gas, float64(gas)/float64(size))
@@ -188,7 +189,7 @@ func (d *demoSync) report(ctx context.Context, w io.Writer, l *eventlog.Log) err
 	return nil
 }
 
-func (d *demoSync) close() error {
+func (d *downstream) close() error {
 	var errs []error
 	if d.stop != nil {
 		d.stop()

@@ -127,6 +127,9 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 	}
 	c := lookup(name)
 	if c == nil {
+		if where, ok := movedCommands[name]; ok {
+			return exitError{2, fmt.Errorf("%s: %s", name, where)}
+		}
 		return usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
 	e.cmd = c

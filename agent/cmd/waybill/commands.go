@@ -29,6 +29,11 @@ var groups = []struct{ name, doc string }{
 	{"log", "Read, write, prove and repair the signed event log in a data directory."},
 }
 
+// movedCommands names the commands that left this binary, and where they went.
+var movedCommands = map[string]string{
+	"demo": "the demo is not part of the device binary: run 'make run', or bin/waybill-demo (testbench/cmd/waybill-demo, built by 'make build')",
+}
+
 // commandTable returns every command in the order of `waybill help`.
 func commandTable() []command {
 	return []command{
@@ -55,12 +60,6 @@ and, with --config, reads the configured sensors (or a recording of them,
 with --replay) and logs their events; it signs a checkpoint at an interval
 when there are new events, and feeds and anchors them as the configuration
 says. It stops on SIGINT or SIGTERM.`},
-		{name: "demo", run: cmdDemo,
-			synopsis: []string{"[--data DIR] [--config FILE] [--replay RECORDING] [--speed N]"},
-			summary:  "replay a recorded delivery round end to end",
-			doc: `Replays the recorded sensors of a delivery van's round through central
-Brussels through the drivers, rules and signed log, as run --replay does,
-then proves and verifies every event offline against the final checkpoint.`},
 		{name: "config check", run: cmdConfigCheck,
 			synopsis: []string{"[--no-files] FILE"},
 			summary:  "validate a configuration file",

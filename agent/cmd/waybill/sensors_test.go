@@ -479,37 +479,3 @@ func TestCLI_ReplaySameRootOnARM64(t *testing.T) {
 		t.Errorf("the slice gave no zone entry or position: it does not exercise the geometry:\n%s", here)
 	}
 }
-
-// The demo publishes to its in-process broker and anchors to its
-// in-process chain; anchor status reads what it anchored from the store.
-func TestCLI_DemoSyncAndAnchorStatus(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "demo")
-	code, out, errs := waybill(t, "", "demo", "--data", data)
-	if code != 0 {
-		t.Fatalf("demo exit %d: %s", code, errs)
-	}
-	// Every event the log holds, as read from it, was received by the
-	// subscriber and verified on chain.
-	code, shown, errs := waybill(t, "", "log", "show", "--data", data, "--limit", "1000000")
-	n := strings.Count(shown, "\n")
-	if code != 0 || n == 0 {
-		t.Fatalf("log show after the demo = %d, %d events: %s", code, n, errs)
-	}
-	for _, w := range []string{fmt.Sprintf("published %d events", n), fmt.Sprintf("a subscriber received and verified %d of them", n),
-		fmt.Sprintf("verified %d/%d events on chain", n, n)} {
-		if !strings.Contains(out, w) {
-			t.Errorf("the log holds %d events; demo output lacks %q:\n%s", n, w, out)
-		}
-	}
-	code, out, errs = waybill(t, "", "anchor", "status", "--data", data)
-	if code != 0 || !strings.Contains(out, "last confirmed: ") || !strings.Contains(out, fmt.Sprintf(" size %d ", n)) || strings.Contains(out, "in flight") {
-		t.Fatalf("anchor status = %d:\n%s\n%s", code, out, errs)
-	}
-	code, out, _ = waybill(t, "", "anchor", "status", "--data", data, "--evidence")
-	if code != 0 || !strings.Contains(out, `"ledger":"eip155:1337"`) {
-		t.Fatalf("anchor status --evidence = %d:\n%.300s", code, out)
-	}
-	if code, _, errs := waybill(t, "", "anchor", "status", "--data", t.TempDir()); code == 0 || !strings.Contains(errs, "has no anchor store") {
-		t.Errorf("anchor status without a store: %d %s", code, errs)
-	}
-}
