@@ -10,6 +10,13 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waybill-eu/waybill/drivers/bme280"
+	"github.com/waybill-eu/waybill/drivers/door"
+	"github.com/waybill-eu/waybill/drivers/ds18b20"
+	"github.com/waybill-eu/waybill/drivers/hx711"
+	"github.com/waybill-eu/waybill/drivers/lis3dh"
+	"github.com/waybill-eu/waybill/drivers/mfrc522"
 )
 
 // Drivers, as named by a sensor's driver field.
@@ -95,7 +102,7 @@ type HX711 struct {
 	Channel  string  // "A" or "B"; default A
 	Gain     int     // 128 or 64 on channel A (default 128), 32 on channel B
 	Tare     int32   // raw count at zero load, -8388608..8388607 (24-bit two's complement); default 0
-	Scale    float64 // raw counts per gram, non-zero
+	Scale    float64 // raw counts per gram, at least hx711.MinScale in magnitude
 }
 
 // LIS3DH is an accelerometer on I2C.
@@ -306,17 +313,17 @@ func (p *parser) nmea(f *fields, name string, st *sensorState) *NMEA {
 func (p *parser) bme280(f *fields, name string, st *sensorState) *BME280 {
 	d := &BME280{}
 	d.Bus, _ = f.name("bus", true)
-	d.Address = p.addr(f, d.Bus, name, st, 0x76, 0x77)
+	d.Address = p.addr(f, d.Bus, name, st, bme280.AddrSDOLow, bme280.AddrSDOHigh)
 	return d
 }
 
 func (p *parser) lis3dh(f *fields, name string, st *sensorState) *LIS3DH {
 	d := &LIS3DH{}
 	d.Bus, _ = f.name("bus", true)
-	d.Address = p.addr(f, d.Bus, name, st, 0x18, 0x19)
-	r, _ := f.intOneOf("range_g", false, 4, 2, 4, 8, 16)
+	d.Address = p.addr(f, d.Bus, name, st, lis3dh.AddrSA0Low, lis3dh.AddrSA0High)
+	r, _ := f.intOneOf("range_g", false, lis3dh.DefaultRangeG, int64s(lis3dh.Ranges())...)
 	d.RangeG = int(r)
-	r, _ = f.intOneOf("rate_hz", false, 100, 1, 10, 25, 50, 100, 200, 400)
+	r, _ = f.intOneOf("rate_hz", false, lis3dh.DefaultRateHz, int64s(lis3dh.Rates())...)
 	d.RateHz = int(r)
 	return d
 }
@@ -325,7 +332,7 @@ func (p *parser) door(f *fields, name string, st *sensorState) *Door {
 	d := &Door{}
 	d.Pin = p.line(f, "pin", true, name, st)
 	d.OpenLevel, _ = f.oneOf("open_level", false, LevelHigh, LevelHigh, LevelLow)
-	d.Debounce, _ = f.dur("debounce", false, 50*time.Millisecond, 0, 10*time.Second)
+	d.Debounce, _ = f.dur("debounce", false, door.DefaultDebounce, 0, door.MaxDebounce)
 	return d
 }
 
@@ -340,30 +347,33 @@ func (p *parser) hx711(f *fields, name string, st *sensorState) *HX711 {
 			d.ClockPin = p.line(f, "clock_pin", true, name, st)
 		}
 	}
-	d.Channel, _ = f.oneOf("channel", false, "A", "A", "B")
-	// HX711 datasheet, "Analog Inputs": channel A is read at a gain of 128
-	// or 64, channel B at a fixed gain of 32.
-	switch d.Channel {
-	case "A":
-		g, _ := f.intOneOf("gain", false, 128, 128, 64)
-		d.Gain = int(g)
-	case "B":
-		if v, path := f.get("gain", false); v != nil {
-			var g int64
-			if p.scalar(v, path, "an integer", "!!int") && (v.Decode(&g) != nil || g != 32) {
-				p.errorf(v, path, "%s is not 32: channel B has a fixed gain of 32", v.Value)
+	chA, chB := string(rune(hx711.ChannelA)), string(rune(hx711.ChannelB))
+	d.Channel, _ = f.oneOf("channel", false, chA, chA, chB)
+	if d.Channel != "" {
+		switch gains := int64s(hx711.Gains(d.Channel[0])); len(gains) {
+		case 1:
+			if v, path := f.get("gain", false); v != nil {
+				var g int64
+				if p.scalar(v, path, "an integer", "!!int") && (v.Decode(&g) != nil || g != gains[0]) {
+					p.errorf(v, path, "%s is not %d: channel %s has a fixed gain of %d", v.Value, gains[0], d.Channel, gains[0])
+				}
 			}
+			d.Gain = int(gains[0])
+		default:
+			g, _ := f.intOneOf("gain", false, gains[0], gains...)
+			d.Gain = int(g)
 		}
-		d.Gain = 32
 	}
-	// HX711 datasheet, "Serial Interface": the output is 24-bit two's
-	// complement, 800000h to 7FFFFFh.
-	t, _ := f.int("tare", false, 0, -1<<23, 1<<23-1)
+	t, _ := f.int("tare", false, 0, hx711.MinCode, hx711.MaxCode)
 	d.Tare = int32(t)
-	if sc, ok := f.float("scale", true, 0, -math.MaxFloat64, math.MaxFloat64); ok && sc == 0 {
+	switch sc, ok := f.float("scale", true, 0, -math.MaxFloat64, math.MaxFloat64); {
+	case ok && sc == 0:
 		v, path := f.get("scale", false)
 		p.errorf(v, path, "must not be 0 (it is the raw counts per gram)")
-	} else {
+	case ok && math.Abs(sc) < hx711.MinScale:
+		v, path := f.get("scale", false)
+		p.errorf(v, path, "%s counts per gram is too fine: the hx711 driver takes at least %v in magnitude", v.Value, hx711.MinScale)
+	default:
 		d.Scale = sc
 	}
 	return d
@@ -377,18 +387,8 @@ func (p *parser) mfrc522(f *fields, name string, st *sensorState) *MFRC522 {
 		p.claim(st, "spi "+d.Bus, "SPI port "+d.Bus, v, path, name)
 	}
 	d.ResetPin = p.line(f, "reset_pin", false, name, st)
-	d.Dedupe, _ = f.dur("dedupe", false, 30*time.Second, 0, time.Hour)
+	d.Dedupe, _ = f.dur("dedupe", false, mfrc522.DefaultDedupe, 0, time.Hour)
 	return d
-}
-
-// conversionTime is the DS18B20's maximum temperature conversion time per
-// resolution (DS18B20 datasheet, Table 2 "Thermometer Resolution
-// Configuration", and tCONV in the AC electrical characteristics).
-var conversionTime = map[int]time.Duration{
-	9:  93750 * time.Microsecond,
-	10: 187500 * time.Microsecond,
-	11: 375 * time.Millisecond,
-	12: 750 * time.Millisecond,
 }
 
 func (p *parser) ds18b20(f *fields, name string, st *sensorState, interval time.Duration) *DS18B20 {
@@ -398,11 +398,11 @@ func (p *parser) ds18b20(f *fields, name string, st *sensorState, interval time.
 		v, path := f.get("bus", false)
 		p.claim(st, "w1 "+d.Bus, "1-Wire bus "+d.Bus, v, path, name)
 	}
-	r, ok := f.int("resolution", false, 12, 9, 12)
+	r, ok := f.int("resolution", false, ds18b20.DefaultResolution, ds18b20.MinResolution, ds18b20.MaxResolution)
 	d.Resolution = int(r)
-	if ok && interval > 0 && interval < conversionTime[d.Resolution] {
+	if conv := ds18b20.ConversionTime(d.Resolution); ok && interval > 0 && interval < conv {
 		v, path := f.get("interval", false)
-		p.errorf(v, path, "%s is shorter than a %d-bit conversion (%s, DS18B20 datasheet Table 2)", v.Value, d.Resolution, conversionTime[d.Resolution])
+		p.errorf(v, path, "%s is shorter than a %d-bit conversion (%s, DS18B20 datasheet Table 2)", v.Value, d.Resolution, conv)
 	}
 	pn, ppath := f.get("probes", false)
 	if pn == nil {
@@ -453,52 +453,25 @@ func (p *parser) ds18b20(f *fields, name string, st *sensorState, interval time.
 	return d
 }
 
-// familyDS18B20 is the DS18B20's 1-Wire family code (DS18B20 datasheet,
-// "64-bit Lasered ROM Code").
-const familyDS18B20 = 0x28
-
-// otherFamilies names family codes of Maxim temperature sensors that are
-// not a DS18B20, for a clearer message.
-var otherFamilies = map[byte]string{0x10: "DS18S20", 0x22: "DS1822", 0x3b: "DS1825", 0x42: "DS28EA00"}
-
 // parseROM checks a DS18B20 ROM code written as 16 hex digits in bus order
 // (family code first, CRC last) and returns it in lowercase, or a message
 // saying what is wrong with it.
 func parseROM(s string) (string, string) {
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != 8 {
-		return "", fmt.Sprintf("%q is not a ROM code: want 16 hex digits, family code 28 first, like 28ff4a6b711603f8", s)
+		return "", fmt.Sprintf("%q is not a ROM code: want 16 hex digits, family code %02x first, like 28ff4a6b711603f8", s, ds18b20.Family)
 	}
 	rom := strings.ToLower(s)
-	if b[0] != familyDS18B20 {
-		if name, ok := otherFamilies[b[0]]; ok {
-			return "", fmt.Sprintf("ROM code %s has family code %02x, a %s, not 28 (a DS18B20)", rom, b[0], name)
+	if b[0] != ds18b20.Family {
+		if name := ds18b20.FamilyName(b[0]); name != "" {
+			return "", fmt.Sprintf("ROM code %s has family code %02x, a %s, not %02x (a DS18B20)", rom, b[0], name, ds18b20.Family)
 		}
-		return "", fmt.Sprintf("ROM code %s has family code %02x, not 28 (a DS18B20)", rom, b[0])
+		return "", fmt.Sprintf("ROM code %s has family code %02x, not %02x (a DS18B20)", rom, b[0], ds18b20.Family)
 	}
-	if c := crc8(b[:7]); c != b[7] {
+	if c := ds18b20.CRC8(b[:7]); c != b[7] {
 		return "", fmt.Sprintf("ROM code %s fails its CRC: the last byte is %02x, the first seven give %02x (a typo?)", rom, b[7], c)
 	}
 	return rom, ""
-}
-
-// crc8 is the Dallas/Maxim 1-Wire CRC-8 (polynomial X^8 + X^5 + X^4 + 1,
-// reflected 0x8C, initial value 0) of Maxim Application Note 27 and the
-// DS18B20 datasheet's "CRC Generation": over the first seven ROM bytes it
-// gives the eighth.
-func crc8(data []byte) byte {
-	var crc byte
-	for _, b := range data {
-		for i := 0; i < 8; i++ {
-			mix := (crc ^ b) & 1
-			crc >>= 1
-			if mix != 0 {
-				crc ^= 0x8c
-			}
-			b >>= 1
-		}
-	}
-	return crc
 }
 
 // countDriver counts the sensors with the given driver.
@@ -510,4 +483,13 @@ func countDriver(ss []Sensor, driver string) int {
 		}
 	}
 	return n
+}
+
+// int64s returns xs as int64s, for intOneOf.
+func int64s(xs []int) []int64 {
+	out := make([]int64, len(xs))
+	for i, x := range xs {
+		out[i] = int64(x)
+	}
+	return out
 }

@@ -12,6 +12,13 @@ import (
 	"github.com/waybill-eu/waybill/drivers/sensor"
 )
 
+// Addresses the chip answers on (datasheet section 6.2): 1110110b with SDO
+// tied to GND, 1110111b with SDO tied to VDDIO.
+const (
+	AddrSDOLow  uint16 = 0x76
+	AddrSDOHigh uint16 = 0x77
+)
+
 // Register addresses, datasheet section 5.3 (memory map).
 const (
 	regCalibTP  = 0x88 // calib00..calib25, section 4.2.2
@@ -237,8 +244,8 @@ func (d *Dev) configure(opts *Options) error {
 	if d.bus == nil {
 		return fmt.Errorf("%w: no bus", sensor.ErrConfig)
 	}
-	if d.addr != 0x76 && d.addr != 0x77 {
-		return fmt.Errorf("%w: address 0x%02x, want 0x76 or 0x77", sensor.ErrConfig, d.addr)
+	if d.addr != AddrSDOLow && d.addr != AddrSDOHigh {
+		return fmt.Errorf("%w: address 0x%02x, want 0x%02x or 0x%02x", sensor.ErrConfig, d.addr, AddrSDOLow, AddrSDOHigh)
 	}
 	for _, o := range []struct {
 		name string

@@ -10,6 +10,9 @@ import (
 )
 
 const (
+	// DefaultDebounce is the debounce of DefaultOptions: longer than a
+	// reed contact's bounce, short against a door's movement.
+	DefaultDebounce = 50 * time.Millisecond
 	// MaxDebounce is the longest Debounce New accepts.
 	MaxDebounce = 10 * time.Second
 
@@ -48,7 +51,7 @@ type Options struct {
 
 // DefaultOptions is a reed switch to ground with the internal pull-up and a
 // 50 ms debounce.
-var DefaultOptions = Options{OpenLevel: gpio.High, Debounce: 50 * time.Millisecond}
+var DefaultOptions = Options{OpenLevel: gpio.High, Debounce: DefaultDebounce}
 
 // Dev is a door contact on one GPIO input. It implements sensor.Sensor.
 type Dev struct {

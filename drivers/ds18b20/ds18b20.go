@@ -95,10 +95,10 @@ func New(ctx context.Context, bus onewire.Bus, opts *Options) (*Dev, error) {
 	}
 	bits := opts.Resolution
 	if bits == 0 {
-		bits = 12
+		bits = DefaultResolution
 	}
-	if bits < 9 || bits > 12 {
-		return nil, configErr("resolution %d bits: want 9 to 12", opts.Resolution)
+	if bits < MinResolution || bits > MaxResolution {
+		return nil, configErr("resolution %d bits: want %d to %d", opts.Resolution, MinResolution, MaxResolution)
 	}
 	rescan := opts.Rescan
 	if rescan == 0 {

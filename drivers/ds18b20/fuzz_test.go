@@ -23,7 +23,7 @@ func FuzzScratchpad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(b) != scratchpadLen || crc8(b) != 0 {
+		if len(b) != scratchpadLen || CRC8(b) != 0 {
 			t.Fatalf("accepted % x", b)
 		}
 		for bits := 9; bits <= 12; bits++ {
@@ -52,7 +52,7 @@ func FuzzParseROM(f *testing.F) {
 		if got := ROM(a); got != s {
 			t.Fatalf("ParseROM(%q) = %s", s, got)
 		}
-		if b := romBytes(a); crc8(b[:]) != 0 {
+		if b := romBytes(a); CRC8(b[:]) != 0 {
 			t.Fatalf("ParseROM(%q) accepted a bad CRC", s)
 		}
 	})

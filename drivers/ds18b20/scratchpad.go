@@ -15,6 +15,34 @@ import (
 // (datasheet, "64-Bit Lasered ROM Code").
 const Family = 0x28
 
+// FamilyName names the Maxim temperature sensor whose 1-Wire family code is
+// code, or returns "": 28h is a DS18B20; 10h a DS18S20, 22h a DS1822, 3Bh a
+// DS1825 and 42h a DS28EA00 (each datasheet's "64-Bit Lasered ROM Code")
+// answer a search on the same bus but are not read by this driver.
+func FamilyName(code byte) string {
+	switch code {
+	case Family:
+		return "DS18B20"
+	case 0x10:
+		return "DS18S20"
+	case 0x22:
+		return "DS1822"
+	case 0x3B:
+		return "DS1825"
+	case 0x42:
+		return "DS28EA00"
+	}
+	return ""
+}
+
+// The conversion resolutions in bits (datasheet, "Configuration Register",
+// Table 2).
+const (
+	MinResolution     = 9  // 0.5 °C steps in 93.75 ms
+	MaxResolution     = 12 // 0.0625 °C steps in 750 ms
+	DefaultResolution = 12 // this driver's default, and the chip's as delivered
+)
+
 // ROM commands (datasheet, "ROM Commands") and function commands (datasheet,
 // "DS18B20 Function Commands", Table 3) this driver sends. Search ROM (F0h)
 // is sent by the bus's own Search.
@@ -42,13 +70,15 @@ const (
 	sixteenth = 62500 * physic.MicroKelvin
 )
 
-// crc8 returns the Dallas/Maxim 1-Wire CRC-8 of b: polynomial
+// CRC8 returns the Dallas/Maxim 1-Wire CRC-8 of b: polynomial
 // X^8 + X^5 + X^4 + 1, register starting at 0, bits entering least
 // significant first (Maxim Application Note 27, "Understanding and Using
 // Cyclic Redundancy Checks with Maxim 1-Wire and iButton Products";
 // datasheet, "CRC Generation"). Shifting right, the polynomial without its
-// X^8 term reads 0x8C. The CRC of data followed by its own CRC byte is 0.
-func crc8(b []byte) byte {
+// X^8 term reads 0x8C. The CRC of data followed by its own CRC byte is 0:
+// over the first seven bytes of a ROM code it gives the eighth, over the
+// first eight scratchpad bytes the ninth.
+func CRC8(b []byte) byte {
 	var crc byte
 	for _, v := range b {
 		for i := 0; i < 8; i++ {
@@ -109,7 +139,7 @@ func ParseROM(s string) (onewire.Address, error) {
 		}
 		b[i/2] = b[i/2]<<4 | n
 	}
-	if want := crc8(b[:7]); b[7] != want {
+	if want := CRC8(b[:7]); b[7] != want {
 		return 0, fmt.Errorf("ROM code %q: CRC byte is %02x, the first seven bytes give %02x (a typing error?)", s, b[7], want)
 	}
 	var a onewire.Address
@@ -123,7 +153,7 @@ func ParseROM(s string) (onewire.Address, error) {
 // ROM code that fails its CRC-8 or a family code other than 28h.
 func checkROM(a onewire.Address) error {
 	b := romBytes(a)
-	if want := crc8(b[:7]); b[7] != want {
+	if want := CRC8(b[:7]); b[7] != want {
 		return fmt.Errorf("ROM CRC is %02x, want %02x", b[7], want)
 	}
 	if b[0] != Family {
@@ -176,7 +206,7 @@ func parseScratchpad(b []byte) (scratchpad, error) {
 	case zeros:
 		return scratchpad{}, fmt.Errorf("%w: scratchpad is all zero bytes (whose CRC-8 is 0): data line held low?", sensor.ErrNotReading)
 	}
-	if want := crc8(b[:8]); b[8] != want {
+	if want := CRC8(b[:8]); b[8] != want {
 		return scratchpad{}, fmt.Errorf("%w: scratchpad % x: CRC byte is %02x, want %02x", sensor.ErrCRC, b, b[8], want)
 	}
 	return scratchpad{

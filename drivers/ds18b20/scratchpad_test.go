@@ -18,11 +18,11 @@ func TestCRC8_AN27(t *testing.T) {
 	// family code 02h and serial number 000001B81Ch has CRC A2h; the CRC
 	// over all eight bytes, its own CRC included, is 0.
 	rom := []byte{0x02, 0x1C, 0xB8, 0x01, 0x00, 0x00, 0x00, 0xA2}
-	if got := crc8(rom[:7]); got != 0xA2 {
-		t.Errorf("crc8(% x) = %02x, want a2", rom[:7], got)
+	if got := CRC8(rom[:7]); got != 0xA2 {
+		t.Errorf("CRC8(% x) = %02x, want a2", rom[:7], got)
 	}
-	if got := crc8(rom); got != 0 {
-		t.Errorf("crc8(% x) = %02x, want 0", rom, got)
+	if got := CRC8(rom); got != 0 {
+		t.Errorf("CRC8(% x) = %02x, want 0", rom, got)
 	}
 	for _, tc := range []struct {
 		in   []byte
@@ -33,8 +33,8 @@ func TestCRC8_AN27(t *testing.T) {
 		{powerUp[:8], 0x1C},  // a power-up scratchpad read from a part
 		{[]byte{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, 0xC9}, // not FFh: nothing answering fails the CRC
 	} {
-		if got := crc8(tc.in); got != tc.want {
-			t.Errorf("crc8(% x) = %02x, want %02x", tc.in, got, tc.want)
+		if got := CRC8(tc.in); got != tc.want {
+			t.Errorf("CRC8(% x) = %02x, want %02x", tc.in, got, tc.want)
 		}
 	}
 }
@@ -50,8 +50,8 @@ func TestCRC8_MatchesPeriph(t *testing.T) {
 		for j := range b {
 			b[j] = byte(r.Uint32())
 		}
-		if got, want := crc8(b), onewire.CalcCRC(b); got != want {
-			t.Fatalf("crc8(% x) = %02x, onewire.CalcCRC = %02x", b, got, want)
+		if got, want := CRC8(b), onewire.CalcCRC(b); got != want {
+			t.Fatalf("CRC8(% x) = %02x, onewire.CalcCRC = %02x", b, got, want)
 		}
 	}
 }

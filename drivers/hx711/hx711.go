@@ -42,21 +42,48 @@ const (
 	// 400 ms at 80 samples/s is 32.
 	maxSettleReads = 40
 
-	// Output codes the chip saturates at beyond full scale ("Output Data
-	// Rate and Format", Table 2).
-	codeMax = 0x7FFFFF
-	codeMin = -0x800000
+	// MaxCode and MinCode are the output codes the chip saturates at
+	// beyond full scale: 24-bit two's complement, 7FFFFFh and 800000h
+	// ("Output Data Rate and Format", Table 2).
+	MaxCode = 0x7FFFFF
+	MinCode = -0x800000
 )
+
+// The inputs ("Analog Inputs"): channel A, for a load cell, and channel B.
+const (
+	ChannelA byte = 'A'
+	ChannelB byte = 'B'
+)
+
+// gains lists each channel's gains, the default first, with the number of
+// PD_SCK pulses per read that selects each for the next conversion
+// ("Serial Interface", Table 3).
+var gains = map[byte][]struct{ gain, pulses int }{
+	ChannelA: {{128, 25}, {64, 27}},
+	ChannelB: {{32, 26}},
+}
+
+// Gains returns the gains of channel ch, the default first: 128 and 64 on
+// ChannelA, a fixed 32 on ChannelB ("Analog Inputs", Table 3). It returns
+// nil for another channel.
+func Gains(ch byte) []int {
+	var gs []int
+	for _, g := range gains[ch] {
+		gs = append(gs, g.gain)
+	}
+	return gs
+}
 
 // Options configures an HX711. Scale has no default, so New needs options.
 type Options struct {
 	// Clock is what the driver polls DOUT and holds PD_SCK on; nil means
 	// sensor.SystemClock.
 	Clock sensor.Clock
-	// Channel is the input, 'A' (a load cell) or 'B'; 0 means 'A'.
+	// Channel is the input, ChannelA (a load cell) or ChannelB; 0 means
+	// ChannelA.
 	Channel byte
-	// Gain is 128 or 64 on channel A and 32 on channel B (Table 3); 0 means
-	// 128 on A and 32 on B.
+	// Gain is one of Gains(Channel): 128 or 64 on channel A and 32 on
+	// channel B (Table 3); 0 means the first, 128 on A and 32 on B.
 	Gain int
 	// Tare is the raw count at zero load, at this channel and gain; it must
 	// be a 24-bit value.
@@ -125,19 +152,17 @@ func (d *Dev) configure(o *Options) error {
 	d.name = o.Name
 	ch, gain := o.Channel, o.Gain
 	if ch == 0 {
-		ch = 'A'
+		ch = ChannelA
 	}
-	switch {
-	case ch == 'A' && (gain == 128 || gain == 0):
-		d.pulses = 25
-	case ch == 'B' && (gain == 32 || gain == 0):
-		d.pulses = 26
-	case ch == 'A' && gain == 64:
-		d.pulses = 27
-	default:
+	for i, g := range gains[ch] {
+		if g.gain == gain || gain == 0 && i == 0 {
+			d.pulses = g.pulses
+		}
+	}
+	if d.pulses == 0 {
 		return fmt.Errorf("channel %q with gain %d (want A with 128 or 64, or B with 32)", ch, gain)
 	}
-	if o.Tare < codeMin || o.Tare > codeMax {
+	if o.Tare < MinCode || o.Tare > MaxCode {
 		return fmt.Errorf("tare %d is not a 24-bit count", o.Tare)
 	}
 	d.tare = o.Tare
@@ -190,7 +215,7 @@ func (d *Dev) Sense(ctx context.Context) ([]sensor.Value, error) {
 			discarded++ // not settled yet
 			continue
 		}
-		if code == codeMax || code == codeMin {
+		if code == MaxCode || code == MinCode {
 			return nil, d.errorf("read conversion", "%w: output saturated at %06Xh: the input is beyond full scale (datasheet: Output Data Rate and Format)",
 				sensor.ErrNotReading, uint32(code)&0xFFFFFF)
 		}

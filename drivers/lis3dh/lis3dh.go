@@ -44,6 +44,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,16 +124,31 @@ var odrCode = map[int]byte{1: 0x1, 10: 0x2, 25: 0x3, 50: 0x4, 100: 0x5, 200: 0x6
 // fsCode maps the full-scale range in g to CTRL_REG4 FS[1:0] (§8.11).
 var fsCode = map[int]byte{2: 0, 4: 1, 8: 2, 16: 3}
 
+// The defaults of Options.RangeG and Options.RateHz.
+const (
+	DefaultRangeG = 4
+	DefaultRateHz = 100
+)
+
+// Ranges returns the full-scale ranges in g, ascending: 2, 4, 8 and 16
+// (§8.11, CTRL_REG4 FS[1:0]).
+func Ranges() []int { return slices.Sorted(maps.Keys(fsCode)) }
+
+// Rates returns the output data rates in Hz the driver offers, ascending:
+// 1, 10, 25, 50, 100, 200 and 400 (§8.8, CTRL_REG1 ODR[3:0]).
+func Rates() []int { return slices.Sorted(maps.Keys(odrCode)) }
+
 // Options configures a [Dev]. The zero value is valid.
 type Options struct {
 	// Clock is the time source; nil means sensor.SystemClock. The driver
 	// never waits (the FIFO buffers samples); it uses the clock to notice a
 	// FIFO that stays empty for longer than two sample periods.
 	Clock sensor.Clock
-	// RangeG is the full scale in g: 2, 4, 8 or 16. 0 means 4.
+	// RangeG is the full scale in g, one of Ranges: 2, 4, 8 or 16. 0
+	// means DefaultRangeG.
 	RangeG int
-	// RateHz is the output data rate: 1, 10, 25, 50, 100, 200 or 400.
-	// 0 means 100.
+	// RateHz is the output data rate, one of Rates: 1, 10, 25, 50, 100,
+	// 200 or 400. 0 means DefaultRateHz.
 	RateHz int
 	// Mode is the operating mode; the zero value is HighResolution.
 	Mode Mode
@@ -180,10 +199,10 @@ func New(ctx context.Context, bus i2c.Bus, addr uint16, opts *Options) (*Dev, er
 	}
 	d.where = fmt.Sprintf("%s 0x%02x", busName, addr)
 	if d.rate == 0 {
-		d.rate = 100
+		d.rate = DefaultRateHz
 	}
 	if d.rng == 0 {
-		d.rng = 4
+		d.rng = DefaultRangeG
 	}
 	if err := d.validate(bus); err != nil {
 		return nil, d.fail("check options", fmt.Errorf("%w: %w", sensor.ErrConfig, err))
@@ -222,18 +241,30 @@ func (d *Dev) validate(bus i2c.Bus) error {
 		return errors.New("no I2C bus")
 	}
 	if d.addr != AddrSA0Low && d.addr != AddrSA0High {
-		return fmt.Errorf("address 0x%02x: the LIS3DH answers on 0x18 or 0x19", d.addr)
+		return fmt.Errorf("address 0x%02x: the LIS3DH answers on 0x%02x or 0x%02x", d.addr, AddrSA0Low, AddrSA0High)
 	}
 	if _, ok := fsCode[d.rng]; !ok {
-		return fmt.Errorf("range %d g: want 2, 4, 8 or 16", d.rng)
+		return fmt.Errorf("range %d g: want %s", d.rng, orList(Ranges()))
 	}
 	if _, ok := odrCode[d.rate]; !ok {
-		return fmt.Errorf("rate %d Hz: want 1, 10, 25, 50, 100, 200 or 400", d.rate)
+		return fmt.Errorf("rate %d Hz: want %s", d.rate, orList(Rates()))
 	}
 	if d.mode < HighResolution || d.mode > LowPower {
 		return fmt.Errorf("mode %d: want HighResolution, Normal or LowPower", int(d.mode))
 	}
 	return nil
+}
+
+// orList writes xs as "1, 2 or 3".
+func orList(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // start writes the configuration and restarts the FIFO in Stream mode.

@@ -180,13 +180,17 @@ var (
 // errNoAnswer means the chip's timer expired before any frame arrived.
 var errNoAnswer = errors.New("no answer")
 
+// DefaultDedupe is Options.Dedupe when it is 0: a parcel scanned twice at
+// one drop is one delivery.
+const DefaultDedupe = 30 * time.Second
+
 // Options configures a [Dev]. The zero value is valid.
 type Options struct {
 	// Clock is the time source for waits and duplicate suppression; nil
 	// means sensor.SystemClock.
 	Clock sensor.Clock
 	// Dedupe is how long after the last sighting the same UID is not a new
-	// scan. 0 means 30 s; negative is invalid.
+	// scan. 0 means DefaultDedupe; negative is invalid.
 	Dedupe time.Duration
 	// Reset is the pin wired to NRSTPD, or nil. When set, New holds it low
 	// for 1 ms and leaves it high (datasheet §8.6.1: NRSTPD low is hard
@@ -237,7 +241,7 @@ func New(ctx context.Context, conn spi.Conn, opts *Options) (*Dev, error) {
 		d.where = conn.String()
 	}
 	if d.dedupe == 0 {
-		d.dedupe = 30 * time.Second
+		d.dedupe = DefaultDedupe
 	}
 	switch {
 	case conn == nil:
