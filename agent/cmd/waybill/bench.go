@@ -275,7 +275,7 @@ func median(x []float64) float64 {
 func benchEvent(i int) event.Event {
 	return event.Event{
 		Time:   time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC).UnixMilli() + int64(i),
-		Source: event.SourceGNSS, Kind: "delivery",
+		Source: event.SourceGNSS, Kind: event.KindDelivery,
 		Payload: []byte(fmt.Sprintf(`{"door":"open","lat":50.8476,"lon":4.3537,"parcel":"04A1%08X","proof":"scan","zone":"bay-marche-aux-herbes"}`, i)),
 	}
 }
