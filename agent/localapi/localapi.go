@@ -17,19 +17,19 @@
 //
 // firmware-docs/LOCALAPI.md is the contract of the socket, of the append
 // stream and of the clients' timeouts. Errors are HTTP 4xx/5xx with the
-// error text as the body. The functions
-// that produce each answer (Show, Prove, …) are the same ones the CLI calls
-// when it opens the log itself, so both paths print identical bytes.
+// error text as the body. The package is the transport only: the answers
+// are made by package prove (event lines, proof bundles, consistency
+// proofs) and, for append, by event.ParseInput and the log: the same
+// functions the CLI calls when it opens the log itself, so both paths
+// print identical bytes.
 package localapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,11 +38,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
-	"github.com/waybill-eu/waybill/agent/merkle"
-	"github.com/waybill-eu/waybill/agent/verify"
+	"github.com/waybill-eu/waybill/agent/verify/prove"
 )
 
 // SocketName is the socket's file name inside the log directory.
@@ -51,110 +49,8 @@ const SocketName = "waybill.sock"
 // SocketPath returns the socket path for log directory dir.
 func SocketPath(dir string) string { return filepath.Join(dir, SocketName) }
 
-// Show writes events [from, from+limit) as JSON lines: each line is the
-// event's canonical object with one more member, "leaf", the standard base64
-// of the exact leaf bytes. limit 0 means to the end.
-func Show(w io.Writer, l *eventlog.Log, from, limit uint64) error {
-	bw := bufio.NewWriter(w)
-	err := l.Range(from, limit, func(seq uint64, leaf []byte) error {
-		if len(leaf) < 2 || leaf[len(leaf)-1] != '}' {
-			return fmt.Errorf("event %d: malformed leaf", seq)
-		}
-		bw.Write(leaf[:len(leaf)-1])
-		bw.WriteString(`,"leaf":"`)
-		bw.WriteString(base64.StdEncoding.EncodeToString(leaf))
-		_, err := bw.WriteString("\"}\n")
-		return err
-	})
-	if err != nil {
-		bw.Flush() // the events before the one that failed are intact
-		return err
-	}
-	return bw.Flush()
-}
-
-// Prove returns the proof bundle of event seq against the signed checkpoint
-// of size size (0: the latest checkpoint). format is "json" (the bundle,
-// one line) or "tlog-proof" (the C2SP text form).
-//
-// leaf, when not nil, is the event's leaf as its holder has it (from a
-// feed message, say): the proof is then made from the log's stored hash,
-// which the leaf must match, so events whose payloads retention pruned
-// can still be proven.
-func Prove(l *eventlog.Log, seq, size uint64, format string, leaf []byte) ([]byte, error) {
-	var note []byte
-	var err error
-	if size == 0 {
-		var c checkpoint.Checkpoint
-		note, c, err = latest(l)
-		if err != nil {
-			return nil, err
-		}
-		size = c.Size
-	} else if note, err = l.CheckpointAt(size); err != nil {
-		return nil, err
-	}
-	if seq >= size {
-		return nil, fmt.Errorf("event %d is not covered by the checkpoint of size %d; sign a newer checkpoint first (waybill log checkpoint --key …)", seq, size)
-	}
-	var proof []merkle.Hash
-	if leaf == nil {
-		leaf, proof, err = l.ProveInclusion(seq, size)
-		if errors.Is(err, eventlog.ErrPruned) {
-			return nil, fmt.Errorf("%w; to prove it, give the event as its holder has it (a feed message or a saved `waybill log show` line): waybill log prove --seq %d --leaf FILE", err, seq)
-		}
-	} else {
-		var h merkle.Hash
-		h, proof, err = l.InclusionProof(seq, size)
-		if err == nil && merkle.LeafHash(leaf) != h {
-			err = fmt.Errorf("the event given is not event %d of this log: its leaf hash is %s, the log's is %s", seq, merkle.LeafHash(leaf), h)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	b, err := verify.NewBundle(leaf, l.Identity().Domain(), note, proof)
-	if err != nil {
-		return nil, err
-	}
-	switch format {
-	case "", "json":
-		out, err := b.Marshal()
-		return append(out, '\n'), err
-	case "tlog-proof":
-		return []byte(b.TlogProof()), nil
-	}
-	return nil, fmt.Errorf("unknown proof format %q (want json or tlog-proof)", format)
-}
-
-func latest(l *eventlog.Log) ([]byte, checkpoint.Checkpoint, error) {
-	note, c, err := l.Latest()
-	if errors.Is(err, eventlog.ErrNoCheckpoint) {
-		return nil, c, fmt.Errorf("%w; sign one with: waybill log checkpoint --data %s --key …", err, l.Dir())
-	}
-	return note, c, err
-}
-
-// Consistency returns the consistency proof JSON between sizes from and to.
-func Consistency(l *eventlog.Log, from, to uint64) ([]byte, error) {
-	o, n, p, err := l.ProveConsistency(from, to)
-	if err != nil {
-		return nil, err
-	}
-	c := &verify.Consistency{OldSize: from, NewSize: to, OldRoot: o, NewRoot: n, Proof: p}
-	out, err := c.Marshal()
-	return append(out, '\n'), err
-}
-
 // Clock supplies the time of events whose input line has none.
 type Clock func() (ms int64, src event.TimeSource)
-
-// ParseInput decodes and checks one input line into an unsigned event: see
-// event.ParseInput, which says what a line may hold
-// (firmware-docs/PROTOCOL.md §2.1).
-func ParseInput(line []byte, clock Clock) (event.Event, error) {
-	return event.ParseInput(line, clock)
-}
 
 // Server serves a log on its directory's socket.
 type Server struct {
@@ -208,12 +104,12 @@ func (s *Server) handler() http.Handler {
 		// An event that cannot be read (damage) ends the answer early:
 		// the events before it were sent, the error goes in a trailer.
 		w.Header().Set("Trailer", TrailerError)
-		if err := Show(w, s.Log, from, limit); err != nil {
+		if err := prove.Events(w, s.Log, from, limit); err != nil {
 			w.Header().Set(TrailerError, oneLine(err.Error()))
 		}
 	})
 	mux.HandleFunc("GET /v1/checkpoint", func(w http.ResponseWriter, r *http.Request) {
-		note, _, err := latest(s.Log)
+		note, _, err := prove.Latest(s.Log)
 		if err != nil {
 			fail(w, 404, err)
 			return
@@ -243,7 +139,11 @@ func (s *Server) handler() http.Handler {
 				return
 			}
 		}
-		out, err := Prove(s.Log, seq, size, r.URL.Query().Get("format"), leaf)
+		b, err := prove.Bundle(s.Log, seq, size, leaf)
+		var out []byte
+		if err == nil {
+			out, err = prove.Encode(b, r.URL.Query().Get("format"))
+		}
 		if err != nil {
 			fail(w, 400, err)
 			return
@@ -257,7 +157,7 @@ func (s *Server) handler() http.Handler {
 			fail(w, 400, err)
 			return
 		}
-		out, err := Consistency(s.Log, from, to)
+		out, err := prove.Consistency(s.Log, from, to)
 		if err != nil {
 			fail(w, 400, err)
 			return

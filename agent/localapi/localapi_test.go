@@ -21,51 +21,10 @@ import (
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/verify/prove"
 )
 
 func fixedClock() (int64, event.TimeSource) { return 3_600_000, event.SourceUnsynced }
-
-func TestParseInput_Table(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`{"kind":"manual","payload":{"note":"hi"}}`, ""},
-		{`{"kind":"manual","payload":{ "note" : "hi" }}`, ""}, // canonicalized
-		{`{"kind":"manual","payload":{"note":"hi"},"time":1795766400000,"time_source":"gnss"}`, ""},
-		{`{"kind":"manual","payload":{"note":"hi"},"time":1795766400000}`, "without \"time_source\""},
-		{`{"kind":"manual","payload":{"note":"hi"},"time_source":"gnss"}`, "without \"time\""},
-		{`{"kind":"manual","payload":{"note":"hi"},"time":5,"time_source":"ntp"}`, "before the floor"},
-		{`{"kind":"manual"}`, `missing "payload"`},
-		{`{"payload":{}}`, `missing "kind"`},
-		{`{"kind":"manual","payload":{"note":"hi"},"extra":1}`, "unknown field"},
-		{`{"kind":"manual","payload":{"note":"a","note":"b"}}`, "duplicate key"},
-		{`{"kind":"manual","payload":{"note":"hi"}} {}`, "more than one"},
-		{`[1,2]`, "not a JSON object"},
-		{`{"kind":"nope","payload":{}}`, "unknown kind"},
-	}
-	for _, tt := range tests {
-		_, err := ParseInput([]byte(tt.in), fixedClock)
-		if tt.want == "" && err != nil {
-			t.Errorf("ParseInput(%s) = %v", tt.in, err)
-		}
-		if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
-			t.Errorf("ParseInput(%s) = %v, want error containing %q", tt.in, err, tt.want)
-		}
-	}
-}
-
-func FuzzParseInput(f *testing.F) {
-	f.Add([]byte(`{"kind":"manual","payload":{"note":"hi"}}`))
-	f.Add([]byte(`{"kind":"position","payload":{"lat":1,"lon":2},"time":1795766400000,"time_source":"gnss"}`))
-	f.Add([]byte(`{"kind":"x_y","payload":{"a":[1,{"b":null}]}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := ParseInput(b, fixedClock)
-		if err != nil {
-			return
-		}
-		if err := ev.Validate(); err != nil {
-			t.Fatalf("ParseInput accepted an invalid event: %v", err)
-		}
-	})
-}
 
 func TestAppendStream_OrderAndBadLines(t *testing.T) {
 	k, _ := devkey.FromHex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
@@ -102,7 +61,7 @@ func TestAppendStream_OrderAndBadLines(t *testing.T) {
 		seq++
 	}
 	var shown bytes.Buffer
-	if err := Show(&shown, l, 299, 0); err != nil || !strings.Contains(shown.String(), `"seq":299`) {
+	if err := prove.Events(&shown, l, 299, 0); err != nil || !strings.Contains(shown.String(), `"seq":299`) {
 		t.Fatalf("Show = %q, %v", shown.String(), err)
 	}
 }

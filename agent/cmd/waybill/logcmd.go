@@ -18,6 +18,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/localapi"
+	"github.com/waybill-eu/waybill/agent/verify/prove"
 )
 
 // socketFlags adds --timeout, how long a client of the running agent's
@@ -141,7 +142,7 @@ func cmdShow(ctx context.Context, e *env, args []string) error {
 	}
 	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "limit": {strconv.FormatUint(*limit, 10)}}
 	return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
-		return localapi.Show(e.stdout, l, *from, *limit)
+		return prove.Events(e.stdout, l, *from, *limit)
 	}, "GET", "/v1/show?"+q.Encode())
 }
 
@@ -208,7 +209,11 @@ func cmdProve(ctx context.Context, e *env, args []string) error {
 		q.Set("leaf", base64.RawURLEncoding.EncodeToString(leaf))
 	}
 	return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
-		out, err := localapi.Prove(l, n, *size, *format, leaf)
+		b, err := prove.Bundle(l, n, *size, leaf)
+		var out []byte
+		if err == nil {
+			out, err = prove.Encode(b, *format)
+		}
 		if err == nil {
 			_, err = e.stdout.Write(out)
 		}
@@ -251,7 +256,7 @@ func cmdConsistency(ctx context.Context, e *env, args []string) error {
 	}
 	q := url.Values{"from": {strconv.FormatUint(*from, 10)}, "to": {strconv.FormatUint(*to, 10)}}
 	return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
-		out, err := localapi.Consistency(l, *from, *to)
+		out, err := prove.Consistency(l, *from, *to)
 		if err == nil {
 			_, err = e.stdout.Write(out)
 		}
