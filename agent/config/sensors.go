@@ -17,6 +17,7 @@ import (
 	"github.com/waybill-eu/waybill/drivers/hx711"
 	"github.com/waybill-eu/waybill/drivers/lis3dh"
 	"github.com/waybill-eu/waybill/drivers/mfrc522"
+	"github.com/waybill-eu/waybill/drivers/nmea"
 )
 
 // Drivers, as named by a sensor's driver field.
@@ -305,7 +306,7 @@ func (p *parser) nmea(f *fields, name string, st *sensorState) *NMEA {
 		v, path := f.get("port", false)
 		p.claim(st, "serial "+d.Port, d.Port, v, path, name)
 	}
-	baud, _ := f.intOneOf("baud", false, 9600, 4800, 9600, 19200, 38400, 57600, 115200)
+	baud, _ := f.intOneOf("baud", false, nmea.DefaultBaud, int64s(nmea.Bauds())...)
 	d.Baud = int(baud)
 	return d
 }

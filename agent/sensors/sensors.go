@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/physic"
-	"periph.io/x/conn/v3/spi"
 
 	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/sampler"
@@ -133,8 +131,7 @@ func opener(s config.Sensor, buses bus.Set, clk sensor.Clock) (func(context.Cont
 	case s.MFRC522 != nil:
 		c := s.MFRC522
 		return func(ctx context.Context) (sensor.Sensor, error) {
-			// MFRC522 datasheet §8.1.2: SPI mode 0, up to 10 Mbit/s, 8-bit words.
-			conn, err := buses.SPI(c.Bus, 10*physic.MegaHertz, spi.Mode0, 8)
+			conn, err := buses.SPI(c.Bus, mfrc522.SPIMaxHz, mfrc522.SPIMode, mfrc522.SPIBits)
 			if err != nil {
 				return nil, busError("mfrc522", c.Bus, err)
 			}

@@ -76,6 +76,7 @@ import (
 
 	"github.com/waybill-eu/waybill/drivers/sensor"
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/spi"
 )
 
@@ -179,6 +180,16 @@ var (
 
 // errNoAnswer means the chip's timer expired before any frame arrived.
 var errNoAnswer = errors.New("no answer")
+
+// The SPI connection the chip takes (§8.1.2): data stable on the rising
+// clock edge with the clock idle low (mode 0), 8-bit words, most
+// significant bit first, at most 10 Mbit/s. The conn New is given should
+// be opened so.
+const (
+	SPIMode  = spi.Mode0
+	SPIBits  = 8
+	SPIMaxHz = 10 * physic.MegaHertz
+)
 
 // DefaultDedupe is Options.Dedupe when it is 0: a parcel scanned twice at
 // one drop is one delivery.

@@ -18,6 +18,15 @@ const (
 	DefaultGarbageBytes = 4096
 )
 
+// DefaultBaud is the serial rate a receiver is read at unless configured
+// otherwise, in bit/s: the factory rate of most GNSS modules (u-blox,
+// MediaTek, Quectel). NMEA 0183 itself specifies 4800.
+const DefaultBaud = 9600
+
+// Bauds returns the serial rates, in bit/s, GNSS receivers send NMEA 0183
+// at: 4800 (the standard's own) up to 115200, ascending.
+func Bauds() []int { return []int{4800, 9600, 19200, 38400, 57600, 115200} }
+
 // ReceiverOptions configures a [Receiver]. A nil *ReceiverOptions, and any
 // zero or negative field, means the default.
 type ReceiverOptions struct {
