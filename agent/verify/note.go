@@ -3,7 +3,6 @@ package verify
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/event"
@@ -26,26 +25,17 @@ type Note struct {
 	Keys []string
 }
 
-// ParseOrigin splits a Waybill origin, waybill/<fleet>/<device>/<epoch>,
-// and refuses any other spelling: the fleet must be valid (PROTOCOL.md
-// §4.1), the device 0x and 40 lowercase hex digits, the epoch decimal from
-// 0 to 2^32−1 without leading zeros.
+// ParseOrigin is signer.ParseOrigin, kept here for verifiers that import
+// only this package: it splits a Waybill origin,
+// waybill/<fleet>/<device>/<epoch>, and refuses any other spelling: the
+// fleet must be valid (PROTOCOL.md §4.1), the device 0x and 40 lowercase
+// hex digits, the epoch decimal from 0 to 2^32−1 without leading zeros.
+// Errors wrap ErrMalformed.
 func ParseOrigin(origin string) (fleet string, device event.Address, epoch uint32, err error) {
-	parts := strings.Split(origin, "/")
-	if len(parts) != 4 || parts[0] != "waybill" {
-		return "", device, 0, malformed("origin %s is not waybill/<fleet>/<device>/<epoch>", short(strconv.Quote(origin)))
+	if fleet, device, epoch, err = signer.ParseOrigin(origin); err != nil {
+		return "", device, 0, malformed("origin %s: %v", short(strconv.Quote(origin)), err)
 	}
-	if !signer.ValidFleet(parts[1]) {
-		return "", device, 0, malformed("origin %s: fleet %q is not a valid fleet identifier", short(strconv.Quote(origin)), parts[1])
-	}
-	if device, err = event.ParseAddress(parts[2]); err != nil {
-		return "", device, 0, malformed("origin %s: device: %v", short(strconv.Quote(origin)), err)
-	}
-	e, err := strconv.ParseUint(parts[3], 10, 32)
-	if err != nil || strconv.FormatUint(e, 10) != parts[3] {
-		return "", device, 0, malformed("origin %s: epoch %q is not decimal from 0 to 4294967295 without leading zeros", short(strconv.Quote(origin)), parts[3])
-	}
-	return parts[1], device, uint32(e), nil
+	return fleet, device, epoch, nil
 }
 
 // VerifyNote checks a signed checkpoint note of a Waybill device

@@ -33,7 +33,7 @@ func TestVerifyNote(t *testing.T) {
 		{"size changed", strings.Replace(note, "\n3\n", "\n4\n", 1), Options{ChainID: chain}, "invalid signature", ErrInvalid},
 		{"secp256k1 line removed", note[:strings.LastIndex(note[:len(note)-1], "\n")+1], Options{ChainID: chain}, "no signature by a known key", ErrInvalid},
 		{"not a note", "hello\n", Options{ChainID: chain}, "checkpoint note", ErrMalformed},
-		{"origin not Waybill's", strings.Replace(note, "waybill/test-fleet/", "other/test-fleet/", 1), Options{ChainID: chain}, "is not waybill/<fleet>/<device>/<epoch>", ErrMalformed},
+		{"origin not Waybill's", strings.Replace(note, "waybill/test-fleet/", "other/test-fleet/", 1), Options{ChainID: chain}, ": not waybill/<fleet>/<device>/<epoch>", ErrMalformed},
 		{"DEL in the text", strings.Replace(note, "\n3\n", "\n3\x7f\n", 1), Options{ChainID: chain}, "control character 0x7f", ErrMalformed},
 	}
 	for _, tt := range tests {

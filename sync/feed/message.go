@@ -342,27 +342,13 @@ func VerifyDomain(m *DomainMessage, fleet string, device event.Address, note []b
 	return nil
 }
 
-// parseOrigin splits "waybill/<fleet>/<device>/<epoch>" and refuses any
-// other spelling.
+// parseOrigin splits "waybill/<fleet>/<device>/<epoch>" (signer.ParseOrigin)
+// and refuses any other spelling.
 func parseOrigin(s string) (fleet string, device event.Address, epoch uint32, err error) {
-	bad := func(why string, args ...any) error {
-		return malformed("message member \"origin\" %s: %s", short(strconv.Quote(s)), fmt.Sprintf(why, args...))
+	if fleet, device, epoch, err = signer.ParseOrigin(s); err != nil {
+		return "", device, 0, malformed("message member \"origin\" %s: %v", short(strconv.Quote(s)), err)
 	}
-	parts := strings.Split(s, "/")
-	if len(parts) != 4 || parts[0] != "waybill" {
-		return "", device, 0, bad("not waybill/<fleet>/<device>/<epoch>")
-	}
-	if !signer.ValidFleet(parts[1]) {
-		return "", device, 0, bad("fleet %q is not a valid fleet identifier", parts[1])
-	}
-	if device, err = event.ParseAddress(parts[2]); err != nil {
-		return "", device, 0, bad("device %v", err)
-	}
-	e, err := strconv.ParseUint(parts[3], 10, 32)
-	if err != nil || strconv.FormatUint(e, 10) != parts[3] {
-		return "", device, 0, bad("epoch %q is not a decimal number from 0 to 4294967295 without leading zeros", parts[3])
-	}
-	return parts[1], device, uint32(e), nil
+	return fleet, device, epoch, nil
 }
 
 // short truncates s for an error message, at a character boundary.
