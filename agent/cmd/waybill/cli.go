@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 
+	"github.com/waybill-eu/waybill/agent/config"
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 )
@@ -44,7 +46,9 @@ func (e exitError) Error() string { return e.err.Error() }
 const usageNote = `Commands that use the key read its passphrase from --passphrase-file FILE or
 the environment variable WAYBILL_PASSPHRASE; never from a flag value.
 --fleet and --chain-id fix a new log's identity: a command that creates the
-log needs both; on an existing log they may be left out.
+log needs both (or a configuration that names them); on an existing log
+they may be left out. Given, they must agree with the configuration and
+the log: a disagreement is an error naming both values.
 Run 'waybill COMMAND -h' (or 'waybill help COMMAND') for a command's flags.
 `
 
@@ -162,6 +166,10 @@ type flags struct {
 	data, key, passFile, fleet string
 	chainID                    uint64
 	segmentBytes               int64 // of a log opened for writing; 0: eventlog's default
+
+	// fleetFrom and chainFrom say where fleet and chainID came from when
+	// not from their flags: "device.fleet in van.yaml".
+	fleetFrom, chainFrom string
 }
 
 func newFlags(name string, e *env) *flags {
@@ -181,8 +189,86 @@ func (f *flags) keyFlags() {
 }
 
 func (f *flags) identityFlags() {
-	f.StringVar(&f.fleet, "fleet", "", "fleet identifier, as given to keygen (part of the signing domain and the checkpoint key name); needed to create a log")
-	f.Var((*chainIDValue)(&f.chainID), "chain-id", "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain); needed to create a log")
+	f.StringVar(&f.fleet, "fleet", "", "fleet identifier, as given to keygen (part of the signing domain and the checkpoint key name); needed to create a log; must agree with the log's and the configuration's device.fleet")
+	f.Var((*chainIDValue)(&f.chainID), "chain-id", "EIP-155 chain ID of the ledger the fleet anchors to (part of the signing domain); needed to create a log; must agree with the log's and the configuration's device.chain_id")
+}
+
+// fleetName and chainName name the fleet and chain ID the command has, and
+// where each came from: "--fleet north", "device.fleet north in van.yaml".
+func (f *flags) fleetName() string {
+	if f.fleetFrom != "" {
+		return fmt.Sprintf("device.fleet %s in %s", f.fleet, f.fleetFrom)
+	}
+	return "--fleet " + f.fleet
+}
+
+func (f *flags) chainName() string {
+	if f.chainFrom != "" {
+		return fmt.Sprintf("device.chain_id %d in %s", f.chainID, f.chainFrom)
+	}
+	return fmt.Sprintf("--chain-id %d", f.chainID)
+}
+
+// configIdentity takes the fleet and chain ID from the device section of
+// the configuration c read from path. A flag may repeat what the
+// configuration says; one that says otherwise is refused, naming both.
+func (f *flags) configIdentity(c *config.Config, path string) error {
+	var diff []string
+	if f.fleet != "" && c.Device.Fleet != "" && f.fleet != c.Device.Fleet {
+		diff = append(diff, fmt.Sprintf("--fleet %s disagrees with device.fleet %s in %s", f.fleet, c.Device.Fleet, path))
+	}
+	if f.chainID != 0 && c.Device.ChainID != 0 && f.chainID != c.Device.ChainID {
+		diff = append(diff, fmt.Sprintf("--chain-id %d disagrees with device.chain_id %d in %s", f.chainID, c.Device.ChainID, path))
+	}
+	if diff != nil {
+		return usageError{fmt.Sprintf("%s: %s; the configuration names them: leave the flags out", f.Name(), strings.Join(diff, "; "))}
+	}
+	if f.fleet == "" && c.Device.Fleet != "" {
+		f.fleet, f.fleetFrom = c.Device.Fleet, path
+	}
+	if f.chainID == 0 && c.Device.ChainID != 0 {
+		f.chainID, f.chainFrom = c.Device.ChainID, path
+	}
+	return nil
+}
+
+// checkLogIdentity refuses a fleet or chain ID, or the key of a device
+// (k, if not nil), that is not the existing log's, naming both values and
+// where each came from. Without a log, or without an identity to read,
+// it says nothing: creating or opening the log reports that.
+func (f *flags) checkLogIdentity(k *devkey.Key) error {
+	if f.fleet == "" && f.chainID == 0 && k == nil {
+		return nil
+	}
+	if ok, err := eventlog.Exists(f.data); err != nil || !ok {
+		return nil
+	}
+	id, err := eventlog.ReadIdentity(f.data)
+	where := "manifest.json"
+	if _, serr := os.Stat(filepath.Join(f.data, "manifest.json")); serr != nil {
+		where = "segment meta"
+	}
+	if err != nil && f.chainID != 0 {
+		id, err = eventlog.RecoverIdentity(f.data, f.chainID)
+		where = "segment meta"
+	}
+	if err != nil {
+		return nil
+	}
+	var diff []string
+	if f.fleet != "" && f.fleet != id.Fleet {
+		diff = append(diff, fmt.Sprintf("%s, but the log in %s was created for fleet %s (%s)", f.fleetName(), f.data, id.Fleet, where))
+	}
+	if f.chainID != 0 && f.chainID != id.ChainID {
+		diff = append(diff, fmt.Sprintf("%s, but the log in %s was created for chain %d (%s)", f.chainName(), f.data, id.ChainID, where))
+	}
+	if k != nil && k.Address() != id.Device {
+		diff = append(diff, fmt.Sprintf("the key in %s is device %s, but the log in %s is device %s's (%s)", f.key, k.Address(), f.data, id.Device, where))
+	}
+	if diff != nil {
+		return fmt.Errorf("%s: %s", f.Name(), strings.Join(diff, "; "))
+	}
+	return nil
 }
 
 // chainIDValue is a --chain-id flag: a decimal EIP-155 chain ID, at least
@@ -286,6 +372,9 @@ func (f *flags) checkCreate() error {
 func (f *flags) openWriter(ctx context.Context, e *env, k *devkey.Key) (*eventlog.Log, error) {
 	var id *eventlog.Identity
 	if err := f.checkCreate(); err != nil {
+		return nil, err
+	}
+	if err := f.checkLogIdentity(k); err != nil {
 		return nil, err
 	}
 	exists, err := f.logExists()

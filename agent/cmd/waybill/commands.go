@@ -61,12 +61,13 @@ with --replay) and logs their events; it signs a checkpoint at an interval
 when there are new events, and feeds and anchors them as the configuration
 says. It stops on SIGINT or SIGTERM.`},
 		{name: "config check", run: cmdConfigCheck,
-			synopsis: []string{"[--no-files] FILE"},
+			synopsis: []string{"[--no-files] [--json] FILE"},
 			summary:  "validate a configuration file",
 			doc: `Validates a device configuration: it prints "FILE: ok (N sensors, M zones)",
 or every problem, one a line as file:line:column: field: message, and
 fails. The files the configuration names must exist and be readable by
-this process, unless --no-files is given.`},
+this process, unless --no-files is given. With --json it prints one JSON
+object (firmware-docs/CLI.md).`},
 		{name: "sensors decode", run: cmdSensorsDecode,
 			synopsis: []string{"(--driver NAME | --sensor NAME) [--config FILE] RECORDING"},
 			summary:  "print the values drivers read from a recording",
@@ -90,11 +91,12 @@ the log directory. It works while the agent runs and with every remote
 service gone. With --evidence it prints each confirmed anchor's evidence
 (firmware-docs/ANCHORING.md), one JSON line each.`},
 		{name: "log append", run: cmdAppend,
-			synopsis: []string{"--data DIR [--key PATH [--passphrase-file FILE]] [--fleet NAME --chain-id N] [--timeout D]   (JSON lines on stdin)"},
+			synopsis: []string{"--data DIR [--key PATH [--passphrase-file FILE]] [--fleet NAME --chain-id N] [--timeout D] [--json]   (JSON lines on stdin)"},
 			summary:  "append events from stdin",
 			doc: `Appends the events of the JSON lines on stdin, through the running agent
 if there is one, else directly with the key, and prints one line per input
-line. It fails unless every line was appended.`},
+line: its sequence number or why it was not appended (with --json, a JSON
+object; firmware-docs/CLI.md). It fails unless every line was appended.`},
 		{name: "log show", run: cmdShow,
 			synopsis: []string{"--data DIR [--from N] [--limit K] [--timeout D]"},
 			summary:  "print events, one JSON line each",
@@ -115,9 +117,10 @@ retention pruned, --leaf gives the event as its holder has it.`},
 			summary:  "print a consistency proof between two sizes",
 			doc:      `Prints the proof that the log of size --to extends the log of size --from.`},
 		{name: "log check", run: cmdCheck,
-			synopsis: []string{"--data DIR"},
+			synopsis: []string{"--data DIR [--json]"},
 			summary:  "re-verify the whole log",
-			doc:      `Re-verifies the whole log (signatures, tree, checkpoints) and reports the first problem.`},
+			doc: `Re-verifies the whole log (signatures, tree, checkpoints) and reports the
+first problem; with --json as one JSON object (firmware-docs/CLI.md).`},
 		{name: "log salvage", run: cmdSalvage,
 			synopsis: []string{"--data DIR --epoch N [--out DIR] [--from PATH] [--chain-id N]"},
 			summary:  "recover what a damaged epoch still proves",
@@ -128,7 +131,7 @@ directory (by default DIR/salvaged/epoch-N), and reports what it could not.`},
 				"[--form F] [--device ADDRESS] [--fleet NAME] [--chain-id N | --domain FILE] [--vkey VKEY]",
 				" [--old NOTE --new NOTE] [--checkpoint NOTE]",
 				" [--rpc URL [--contract ADDRESS] [--confirmations K] [--consistency FILE]]",
-				" [--ebsi-hash-algorithm-id N] FILE|-",
+				" [--ebsi-hash-algorithm-id N] [--json] FILE|-",
 			},
 			summary: "verify an artefact offline or against the ledger",
 			doc: `Verifies an artefact offline: a proof bundle, tlog-proof, consistency

@@ -119,6 +119,9 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 	}
 	viaAgent := func(c *localapi.Client) error { return report(c.Append(ctx, e.stdin, e.stdout)) }
 	if f.key == "" {
+		if err := f.checkLogIdentity(nil); err != nil {
+			return err
+		}
 		// Without a key only a running agent can append.
 		if c, err := dial(f.data, *timeout); err == nil {
 			return viaAgent(c)
@@ -156,6 +159,9 @@ func cmdCheckpoint(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if f.key == "" {
+		if err := f.checkLogIdentity(nil); err != nil {
+			return err
+		}
 		return withReader(ctx, e, f.data, *timeout, func(l *eventlog.Log) error {
 			note, _, err := l.Latest()
 			if errors.Is(err, eventlog.ErrNoCheckpoint) {

@@ -62,6 +62,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("run: %w", err)
 		}
 		cfg = c
+		if err := f.configIdentity(cfg, *cfgPath); err != nil {
+			return err
+		}
 		f.fromConfig(cfg, every)
 	}
 	if *every == 0 {
