@@ -51,19 +51,19 @@ type Sensor struct {
 // NMEA is a GNSS receiver on a serial port.
 type NMEA struct {
 	Port string // the UART device, e.g. /dev/serial0
-	Baud int    // 4800, 9600, 19200, 38400, 57600 or 115200; default 9600
+	Baud int    // one of nmea.Bauds: 4800, 9600, 19200, 38400, 57600 or 115200; default nmea.DefaultBaud, 9600
 }
 
 // BME280 is a Bosch BME280 (or BMP280, without humidity) on I2C.
 type BME280 struct {
 	Bus     string // periph i2creg bus name, e.g. I2C1
-	Address uint16 // 0x76 (SDO to GND) or 0x77 (SDO to VDDIO)
+	Address uint16 // bme280.AddrSDOLow, 0x76 (SDO to GND), or bme280.AddrSDOHigh, 0x77 (SDO to VDDIO)
 }
 
 // DS18B20 is a 1-Wire bus of DS18B20 probes.
 type DS18B20 struct {
 	Bus        string  // 1-Wire bus name
-	Resolution int     // 9..12 bits; default 12
+	Resolution int     // ds18b20.MinResolution..MaxResolution, 9..12 bits; default ds18b20.DefaultResolution, 12
 	Probes     []Probe // named probes, in file order; unnamed probes are reported by ROM code
 }
 
@@ -93,7 +93,7 @@ const (
 type Door struct {
 	Pin       string        // GPIO line name, e.g. GPIO17
 	OpenLevel string        // LevelHigh or LevelLow: the level when the door is open; default high
-	Debounce  time.Duration // how long a level must hold to count, 0..10s; default 50ms
+	Debounce  time.Duration // how long a level must hold to count, 0..door.MaxDebounce (10s); default door.DefaultDebounce, 50ms
 }
 
 // HX711 is a load-cell amplifier on two GPIO lines.
@@ -101,24 +101,24 @@ type HX711 struct {
 	DataPin  string  // DOUT line name
 	ClockPin string  // PD_SCK line name, distinct from DataPin
 	Channel  string  // "A" or "B"; default A
-	Gain     int     // 128 or 64 on channel A (default 128), 32 on channel B
-	Tare     int32   // raw count at zero load, -8388608..8388607 (24-bit two's complement); default 0
+	Gain     int     // one of hx711.Gains(Channel), the first by default: 128 or 64 on channel A, 32 on channel B
+	Tare     int32   // raw count at zero load, hx711.MinCode..MaxCode (24-bit two's complement); default 0
 	Scale    float64 // raw counts per gram, at least hx711.MinScale in magnitude
 }
 
 // LIS3DH is an accelerometer on I2C.
 type LIS3DH struct {
 	Bus     string // periph i2creg bus name
-	Address uint16 // 0x18 (SA0 to GND) or 0x19 (SA0 to VDD)
-	RangeG  int    // full scale: 2, 4, 8 or 16 g; default 4
-	RateHz  int    // output data rate: 1, 10, 25, 50, 100, 200 or 400 Hz; default 100
+	Address uint16 // lis3dh.AddrSA0Low, 0x18 (SA0 to GND), or lis3dh.AddrSA0High, 0x19 (SA0 to VDD)
+	RangeG  int    // full scale, one of lis3dh.Ranges (2, 4, 8 or 16 g); default lis3dh.DefaultRangeG, 4
+	RateHz  int    // output data rate, one of lis3dh.Rates (1 to 400 Hz); default lis3dh.DefaultRateHz, 100
 }
 
 // MFRC522 is a contactless card reader on SPI.
 type MFRC522 struct {
 	Bus      string        // periph spireg port name, e.g. SPI0.0
 	ResetPin string        // NRSTPD line name, or "" when not wired
-	Dedupe   time.Duration // a UID seen again within this time is not a new scan, 0..1h; default 30s
+	Dedupe   time.Duration // a UID seen again within this time is not a new scan, 0..1h; default mfrc522.DefaultDedupe, 30s
 }
 
 var driverNames = []string{DriverNMEA, DriverBME280, DriverDS18B20, DriverDoor, DriverHX711, DriverLIS3DH, DriverMFRC522}
