@@ -184,10 +184,10 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return sum, fmt.Errorf("demo: %w", err)
 	}
 	if err := a.Run(ctx); err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: replaying %s: %w", recName, err)
 	}
 	if err := rec.Err(); err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
+		return sum, fmt.Errorf("demo: replaying %s: %w", recName, err)
 	}
 	if len(notes) == 0 {
 		return sum, fmt.Errorf("demo: the replay produced no events")

@@ -47,14 +47,21 @@ a public demo key: its log proves nothing.
 Flags:
 `
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// flagSet returns the command's flags, which set o.
+func flagSet(o *demo.Options) *flag.FlagSet {
 	f := flag.NewFlagSet("waybill-demo", flag.ContinueOnError)
 	f.SetOutput(io.Discard)
-	var o demo.Options
 	f.StringVar(&o.Data, "data", "", "log directory `DIR`, empty or new (default: a new temporary directory)")
 	f.StringVar(&o.Config, "config", "", "device configuration `FILE` (default: the embedded configs/van.yaml)")
 	f.StringVar(&o.Replay, "replay", "", "`RECORDING` to replay (default: the embedded Brussels round)")
 	f.Float64Var(&o.Speed, "speed", 0, "pace `N`: 1 replays in real time, 10 ten times faster; 0 (the default) as fast as possible")
+	return f
+}
+
+// run runs the command with args and returns its exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o demo.Options
+	f := flagSet(&o)
 	help := func(w io.Writer) {
 		io.WriteString(w, usage)
 		var b strings.Builder
