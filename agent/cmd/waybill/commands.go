@@ -45,10 +45,12 @@ device address and the verifier key of its checkpoints for the fleet (the
 key name is the fleet and the address). Give the fleet the logs will have:
 a verifier key verifies the checkpoints of one fleet only.`},
 		{name: "key show", run: cmdKeyShow,
-			synopsis: []string{"--key PATH --fleet NAME [--passphrase-file FILE] [--json]"},
+			synopsis: []string{"--key PATH --fleet NAME [--passphrase-file FILE] [--json]", "--config FILE [--key PATH] [--passphrase-file FILE] [--json]"},
 			summary:  "print the address and verifier key of an existing key",
 			doc: `Decrypts an existing device key and prints what keygen printed for it:
-the device address and the verifier key of its checkpoints in the fleet.`},
+the device address and the verifier key of its checkpoints in the fleet.
+With --config, the key, its passphrase file and the fleet are the
+configuration's (device.key, device.passphrase_file, device.fleet).`},
 		{name: "run", run: cmdRun,
 			synopsis: []string{
 				"--config FILE [--data DIR --key PATH] [--replay RECORDING [--speed N] [--continue] | --record FILE]",

@@ -148,3 +148,34 @@ func TestKeygen_DefaultFleetWarns(t *testing.T) {
 		t.Errorf("keygen --fleet default: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestKeyShow_Config checks that key show --config takes the key, its
+// passphrase file and the fleet from the configuration's device section,
+// and refuses a --fleet that disagrees with it, naming both.
+func TestKeyShow_Config(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "device.key")
+	pass := filepath.Join(dir, "pass")
+	writeFile(t, pass, []byte("config passphrase\n"), 0o600)
+	code, made, errs := waybill(t, "", "keygen", "--key", key, "--fleet", "brussels-north", "--passphrase-file", pass)
+	if code != 0 {
+		t.Fatalf("keygen: exit %d: %s", code, errs)
+	}
+	cfg := filepath.Join(dir, "device.yaml")
+	writeFile(t, cfg, []byte("version: 1\ndevice:\n  type: gateway\n  fleet: brussels-north\n  chain_id: 1337\n  data: log\n  key: device.key\n  passphrase_file: pass\n"), 0o644)
+	t.Setenv("WAYBILL_PASSPHRASE", "not this one")
+	code, shown, errs := waybill(t, "", "key", "show", "--config", cfg)
+	if code != 0 || shown != made {
+		t.Errorf("key show --config: exit %d, stderr %q\n%s\nkeygen printed\n%s", code, errs, shown, made)
+	}
+	if code, _, errs := waybill(t, "", "key", "show", "--config", cfg, "--fleet", "brussels-north"); code != 0 {
+		t.Errorf("key show --config with the configuration's --fleet: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = waybill(t, "", "key", "show", "--config", cfg, "--fleet", "south")
+	if want := "key show: --fleet south disagrees with device.fleet brussels-north in " + cfg; code != 2 || !strings.Contains(errs, want) {
+		t.Errorf("key show --config --fleet south: exit %d, stderr %q; want 2 and %q", code, errs, want)
+	}
+	if code, _, errs := waybill(t, "", "key", "show", "--key", key); code != 2 || !strings.Contains(errs, "--fleet is required") {
+		t.Errorf("key show without --fleet or --config: exit %d, stderr %q", code, errs)
+	}
+}
