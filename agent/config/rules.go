@@ -1,11 +1,16 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waybill-eu/waybill/agent/rules"
+	"github.com/waybill-eu/waybill/drivers/ds18b20"
+	"github.com/waybill-eu/waybill/drivers/lis3dh"
 )
 
 // Rules are the rules that turn readings into events, every default filled
@@ -101,7 +106,7 @@ func (p *parser) rules(n *yaml.Node, c *Config) Rules {
 		p.errorf(f.keys["door"], path, "no sensor with driver %s", DriverDoor)
 	}
 	df := p.mapping(dn, path, []string{"moving_mps"}, nil)
-	r.Door.MovingMPS, _ = df.float("moving_mps", false, 1.5, 0, 100)
+	r.Door.MovingMPS, _ = df.float("moving_mps", false, rules.DefaultMovingMPS, 0, 100)
 
 	if sn, path := f.get("shock", false); sn != nil {
 		r.Shock = p.shockRule(sn, path, c)
@@ -157,9 +162,9 @@ func (p *parser) temperatureRule(n *yaml.Node, path string, c *Config) Temperatu
 			r.Probe, r.ProbeName = p.probeRef(v, ppath, s)
 		}
 	}
-	// DS18B20 datasheet, "Overview": it measures -55 °C to +125 °C.
-	minC, minOK := f.float("min_c", true, 0, -55, 125)
-	maxC, maxOK := f.float("max_c", true, 0, -55, 125)
+	// A bound the probe cannot measure could never be crossed.
+	minC, minOK := f.float("min_c", true, 0, ds18b20.MinCelsius, ds18b20.MaxCelsius)
+	maxC, maxOK := f.float("max_c", true, 0, ds18b20.MinCelsius, ds18b20.MaxCelsius)
 	if minOK && maxOK && minC >= maxC {
 		v, mpath := f.get("max_c", false)
 		p.errorf(v, mpath, "%s is not above min_c %s", fmtFloat(maxC), fmtFloat(minC))
@@ -209,8 +214,10 @@ func (p *parser) shockRule(n *yaml.Node, path string, c *Config) *ShockRule {
 		r.Sensor = s.Name
 	}
 	r.ForwardAxis, _ = f.oneOf("forward_axis", true, "", axes...)
-	impact, impactOK := f.float("impact_g", false, 2.5, 0.1, 16)
-	braking, brakingOK := f.float("harsh_braking_g", false, 0.45, 0.05, 16)
+	// Beyond the widest full scale nothing is measured.
+	maxG := float64(slices.Max(lis3dh.Ranges()))
+	impact, impactOK := f.float("impact_g", false, 2.5, 0.1, maxG)
+	braking, brakingOK := f.float("harsh_braking_g", false, 0.45, 0.05, maxG)
 	if impactOK && brakingOK && braking >= impact {
 		v, bpath := f.get("harsh_braking_g", false)
 		if v == nil {
@@ -218,7 +225,7 @@ func (p *parser) shockRule(n *yaml.Node, path string, c *Config) *ShockRule {
 		}
 		p.errorf(v, bpath, "harsh_braking_g %s is not below impact_g %s", fmtFloat(braking), fmtFloat(impact))
 	}
-	// LIS3DH datasheet, Table 4: the output saturates at the full scale.
+	// The output saturates at the full scale (LIS3DH datasheet, Table 4).
 	if impactOK && s != nil && s.LIS3DH != nil && s.LIS3DH.RangeG > 0 && impact > float64(s.LIS3DH.RangeG) {
 		v, ipath := f.get("impact_g", false)
 		if v == nil {

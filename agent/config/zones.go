@@ -8,14 +8,16 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waybill-eu/waybill/agent/rules"
 )
 
-// Zone types.
+// Zone types, as the rules know them.
 const (
-	ZoneLowEmission = "low_emission" // a low-emission zone
-	ZoneLoadingBay  = "loading_bay"  // a loading bay
-	ZoneDepot       = "depot"        // a depot
-	ZoneDelivery    = "delivery"     // a delivery address
+	ZoneLowEmission = rules.ZoneLowEmission // a low-emission zone
+	ZoneLoadingBay  = rules.ZoneLoadingBay  // a loading bay
+	ZoneDepot       = rules.ZoneDepot       // a depot
+	ZoneDelivery    = rules.ZoneDelivery    // a delivery address
 )
 
 // Zone is a named area on the WGS84 ellipsoid.

@@ -58,13 +58,20 @@ const (
 // (datasheet, "Memory", memory map figure).
 const scratchpadLen = 9
 
+// The measuring range in °C (datasheet, "Overview" and Table 1): a reading
+// outside it is not a measurement.
+const (
+	MinCelsius = -55
+	MaxCelsius = 125
+)
+
 // Temperature register values (datasheet, "Operation—Measuring Temperature",
 // Table 1). The register holds a signed count of 1/16 °C.
 const (
-	rawPowerOn  = 0x0550 // +85 °C: the register's power-on reset value (Table 1)
-	rawError127 = 0x07FF // +127.9375 °C: never a conversion result; a wiring or supply fault
-	rawMin      = -880   // FC90h, −55 °C: the bottom of the measuring range (Table 1)
-	rawMax      = 2000   // 07D0h, +125 °C: the top of the measuring range (Table 1)
+	rawPowerOn  = 0x0550          // +85 °C: the register's power-on reset value (Table 1)
+	rawError127 = 0x07FF          // +127.9375 °C: never a conversion result; a wiring or supply fault
+	rawMin      = MinCelsius * 16 // FC90h, −55 °C: the bottom of the measuring range (Table 1)
+	rawMax      = MaxCelsius * 16 // 07D0h, +125 °C: the top of the measuring range (Table 1)
 
 	// sixteenth is one count of the temperature register, 0.0625 °C.
 	sixteenth = 62500 * physic.MicroKelvin
