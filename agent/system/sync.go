@@ -142,8 +142,10 @@ func anchorBackend(ctx context.Context, o *Options, c *config.Anchor, l *eventlo
 			return nil, nil, fmt.Errorf("backend %q is not available in this build", c.Backend)
 		}
 	}
+	// The log's chain ID is the one its events and checkpoints are signed
+	// for (ANCHORING.md §7): a node on another chain is refused, not used.
 	be, err := evmtx.New(evmtx.Options{Client: client, Signer: evmtx.KeySigner(key), Payload: payload,
-		GasMarginPercent: uint64(c.GasLimitPlus)})
+		GasMarginPercent: uint64(c.GasLimitPlus), ChainID: new(big.Int).SetUint64(l.Identity().ChainID)})
 	if err != nil {
 		closeClient()
 		return nil, nil, err
