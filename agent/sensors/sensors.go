@@ -113,9 +113,9 @@ func opener(s config.Sensor, buses bus.Set, clk sensor.Clock) (func(context.Cont
 			if err != nil {
 				return nil, busError("hx711", c.ClockPin, err)
 			}
-			ch := byte('A')
-			if c.Channel == "B" {
-				ch = 'B'
+			ch := hx711.ChannelA
+			if c.Channel == string(rune(hx711.ChannelB)) {
+				ch = hx711.ChannelB
 			}
 			return hx711.New(ctx, dout, sck, &hx711.Options{Clock: clk, Channel: ch, Gain: c.Gain, Tare: c.Tare, Scale: c.Scale, Name: s.Name})
 		}, nil
