@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,9 +135,10 @@ func TestIdentity_VerifyDomain(t *testing.T) {
 	}
 }
 
-// TestIdentity_ThroughAgent gives log append and log checkpoint, without
-// a key, a fleet that is not the log's while a running agent holds the
-// log: refused before the agent is asked.
+// TestIdentity_ThroughAgent gives log append and log checkpoint, with a
+// key and without, a fleet that is not the log's while a running agent
+// holds the log: refused before the agent is asked. It also checks the
+// agent's status against CLI.md's cli:status.
 func TestIdentity_ThroughAgent(t *testing.T) {
 	dir, key, _, _ := keyed(t)
 	data := filepath.Join(dir, "log")
@@ -156,5 +158,21 @@ func TestIdentity_ThroughAgent(t *testing.T) {
 	}
 	if code, out, errs := waybill(t, `{"kind":"manual","payload":{"note":"x"}}`, "log", "append", "--data", data, "--fleet", "cli-test", "--chain-id", "1337"); code != 0 || out != "3\n" {
 		t.Errorf("append through the agent with the log's fleet: exit %d, %q, %q", code, out, errs)
+	}
+	code, out, errs := waybill(t, "", "status", "--data", data)
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errs)
+	}
+	if g, w := shape(t, out), shape(t, vector(t, "status")); g != w {
+		t.Errorf("status has another shape than CLI.md's cli:status:\n got: %s\nwant: %s\noutput: %s", g, w, out)
+	}
+	var st struct {
+		Log struct {
+			Dir  string `json:"dir"`
+			Size uint64 `json:"size"`
+		} `json:"log"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Log.Dir != data || st.Log.Size != 4 {
+		t.Errorf("status = %s (%v); want the log in %s of 4 events", out, err, data)
 	}
 }
