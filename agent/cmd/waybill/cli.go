@@ -49,6 +49,9 @@ the environment variable WAYBILL_PASSPHRASE; never from a flag value.
 log needs both (or a configuration that names them); on an existing log
 they may be left out. Given, they must agree with the configuration and
 the log: a disagreement is an error naming both values.
+Exit status: 0 done (verify: valid), 1 failed (verify: invalid or not
+anchored), 2 a mistake in the command line. Text is for people; --json
+prints what a program reads (firmware-docs/CLI.md).
 Run 'waybill COMMAND -h' (or 'waybill help COMMAND') for a command's flags.
 `
 
@@ -75,6 +78,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 0
 	}
 	fmt.Fprintf(stderr, "waybill: %s\n", oneLine(err.Error()))
+	return exitStatus(err)
+}
+
+// exitStatus is the exit status of a command that failed with err, not a
+// usage mistake: an exitError's code, else 1 (firmware-docs/CLI.md §2).
+func exitStatus(err error) int {
 	var xe exitError
 	if errors.As(err, &xe) {
 		return xe.code

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,4 +284,47 @@ func FuzzDetectAndParseShowLine(f *testing.F) {
 			t.Fatalf("accepted %q, which is not the show line %q", got, want)
 		}
 	})
+}
+
+// TestVerify_JSONResults checks verify's --json object for each result:
+// the checks and notes made, the verdict and its reason, and the exit
+// status the verdict gives (CLI.md §7).
+func TestVerify_JSONResults(t *testing.T) {
+	msg := []string{"OK: event 1 of o is signed", "NOTE: prev_size is not signed"}
+	for _, tt := range []struct {
+		err  error
+		want string
+		exit int
+	}{
+		{nil, `{"form":"bundle","result":"valid","checks":["event 1 of o is signed"],"notes":["prev_size is not signed"],"error":""}`, 0},
+		{notAnchored(errors.New("block 3 has 2 confirmations, fewer than 1000")),
+			`{"form":"bundle","result":"not_anchored","checks":["event 1 of o is signed"],"notes":["prev_size is not signed"],"error":"block 3 has 2 confirmations, fewer than 1000"}`, 1},
+		{invalid("INVALID bundle b.json", errors.New("root differs")),
+			`{"form":"bundle","result":"invalid","checks":["event 1 of o is signed"],"notes":["prev_size is not signed"],"error":"root differs"}`, 1},
+	} {
+		var out, errb bytes.Buffer
+		e := &env{stdout: &out, stderr: &errb}
+		err := (&verifyOpts{}).report(e, true, "bundle", msg, tt.err)
+		if out.String() != tt.want+"\n" || err != tt.err {
+			t.Errorf("report(%v) printed %s, returned %v; want %s", tt.err, out.String(), err, tt.want)
+		}
+		// The text form prints the same lines, and the verdict on stderr.
+		out.Reset()
+		if err := (&verifyOpts{}).report(e, false, "bundle", msg, tt.err); out.String() != strings.Join(msg, "\n")+"\n" || err != tt.err {
+			t.Errorf("report(%v) as text printed %q, returned %v", tt.err, out.String(), err)
+		}
+		code := 0
+		if tt.err != nil {
+			code = exitStatus(tt.err) // run's exit status for the verdict
+		}
+		if code != tt.exit {
+			t.Errorf("verdict %v exits %d, want %d", tt.err, code, tt.exit)
+		}
+	}
+	if got := notAnchored(errors.New("x")).Error(); got != "NOT ANCHORED: x" {
+		t.Errorf("the not-anchored verdict reads %q", got)
+	}
+	if got := invalid("INVALID bundle b.json", errors.New("x")).Error(); got != "INVALID bundle b.json: x" {
+		t.Errorf("the invalid verdict reads %q", got)
+	}
 }
