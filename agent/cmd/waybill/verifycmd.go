@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/signer"
 	"github.com/waybill-eu/waybill/agent/verify"
+	"github.com/waybill-eu/waybill/agent/verify/prove"
 	"github.com/waybill-eu/waybill/sync/anchor"
 	"github.com/waybill-eu/waybill/sync/anchor/ebsi"
 	"github.com/waybill-eu/waybill/sync/anchor/evmtx"
@@ -467,27 +467,8 @@ func (v *verifyOpts) checkSigned(what, fleet string, m *feed.Message) ([]string,
 
 // parseShowLine parses one `waybill log show` line: the leaf's members and
 // "leaf", the base64 of the exact leaf bytes, which must be the line
-// without that member.
-func parseShowLine(data []byte) (*event.Signed, error) {
-	line := bytes.TrimSuffix(data, []byte("\n"))
-	i := bytes.LastIndex(line, []byte(`,"leaf":"`))
-	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) || i+len(`,"leaf":"`) > len(line)-2 {
-		return nil, fmt.Errorf("log show line: no \"leaf\" member at its end")
-	}
-	b64 := string(line[i+len(`,"leaf":"`) : len(line)-2])
-	leaf, err := base64.StdEncoding.Strict().DecodeString(b64)
-	if err != nil || base64.StdEncoding.EncodeToString(leaf) != b64 {
-		return nil, fmt.Errorf("log show line: \"leaf\" is not canonical standard base64")
-	}
-	if !bytes.Equal(append(bytes.Clone(line[:i]), '}'), leaf) {
-		return nil, fmt.Errorf("log show line: the event members are not the leaf's bytes")
-	}
-	s, err := event.Parse(leaf)
-	if err != nil {
-		return nil, fmt.Errorf("log show line: leaf: %w", err)
-	}
-	return s, nil
-}
+// without that member (prove.ParseEventLine, beside its writer).
+func parseShowLine(data []byte) (*event.Signed, error) { return prove.ParseEventLine(data) }
 
 func (v *verifyOpts) checkBundle(ctx context.Context, e *env, data []byte) ([]string, error) {
 	b, err := verify.ParseBundle(data)

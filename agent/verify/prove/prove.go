@@ -13,13 +13,16 @@ package prove
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/jcs"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 )
@@ -118,8 +121,9 @@ func Latest(l *eventlog.Log) ([]byte, checkpoint.Checkpoint, error) {
 
 // Events writes events [from, from+limit) as the lines of `waybill log
 // show`: each line is the event's canonical object with one more member,
-// "leaf", the standard base64 of the exact leaf bytes. limit 0 means to the
-// end. The lines before an event that cannot be read are written whole.
+// "leaf", the standard base64 of the exact leaf bytes (ParseEventLine reads
+// it back). limit 0 means to the end. The lines before an event that
+// cannot be read are written whole.
 func Events(w io.Writer, l *eventlog.Log, from, limit uint64) error {
 	bw := bufio.NewWriter(w)
 	err := l.Range(from, limit, func(seq uint64, leaf []byte) error {
@@ -137,4 +141,29 @@ func Events(w io.Writer, l *eventlog.Log, from, limit uint64) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// ParseEventLine parses one line that Events writes (its final newline
+// optional) and returns its event. It accepts only those exact bytes: the
+// event's leaf without its closing brace, then ,"leaf":"…"} with the
+// canonical standard base64 of the leaf, a valid event leaf (event.Parse).
+func ParseEventLine(line []byte) (*event.Signed, error) {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	const member = `,"leaf":"`
+	i := bytes.LastIndex(line, []byte(member))
+	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) || i+len(member) > len(line)-2 {
+		return nil, errors.New("log show line: no \"leaf\" member at its end")
+	}
+	leaf, err := jcs.DecodeBase64(`log show line: "leaf"`, string(line[i+len(member):len(line)-2]))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(append(bytes.Clone(line[:i]), '}'), leaf) {
+		return nil, errors.New("log show line: the event members are not the leaf's bytes")
+	}
+	s, err := event.Parse(leaf)
+	if err != nil {
+		return nil, fmt.Errorf("log show line: leaf: %w", err)
+	}
+	return s, nil
 }

@@ -38,7 +38,7 @@ func newLog(t *testing.T, n int, ckAt ...int) (*eventlog.Log, *devkey.Key) {
 	}
 	t.Cleanup(func() { l.Close() })
 	ctx := context.Background()
-	var queued []*eventlog.Pending // appended together, sharing commits
+	var queued []*eventlog.Pending // appended together, sharing a commit
 	for i := range n {
 		ev, err := event.ParseInput(fmt.Appendf(nil, `{"kind":"manual","payload":{"note":"round %d"}}`, i), clock)
 		if err != nil {
@@ -49,7 +49,9 @@ func newLog(t *testing.T, n int, ckAt ...int) (*eventlog.Log, *devkey.Key) {
 			t.Fatal(err)
 		}
 		queued = append(queued, p)
-		if i == n-1 || slices.Contains(ckAt, i) {
+		// A segment is sealed between commits: commit at most 8 events
+		// at once, so that the small segments fill and seal.
+		if i == n-1 || i%8 == 7 || slices.Contains(ckAt, i) {
 			for _, p := range queued {
 				if _, err := p.Wait(); err != nil {
 					t.Fatal(err)
@@ -254,6 +256,13 @@ func TestEvents(t *testing.T) {
 			if s != want {
 				t.Errorf("line for %d:\n%s\nwant\n%s", seq, s, want)
 			}
+			ev, err := ParseEventLine([]byte(s + "\n"))
+			if err != nil {
+				t.Fatalf("ParseEventLine(line %d): %v", seq, err)
+			}
+			if got, err := ev.Leaf(); err != nil || !bytes.Equal(got, leaf) || ev.Seq != seq {
+				t.Errorf("ParseEventLine(line %d) = event %d with leaf %q, %v", seq, ev.Seq, got, err)
+			}
 		}
 	}
 }
@@ -293,4 +302,54 @@ func TestConsistency_RoundTrip(t *testing.T) {
 	if _, err := Consistency(l, 8, 7); err == nil {
 		t.Error("Consistency(8, 7) succeeded")
 	}
+}
+
+func TestParseEventLine_Refuses(t *testing.T) {
+	l, _ := newLog(t, 1)
+	var out bytes.Buffer
+	if err := Events(&out, l, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSuffix(out.String(), "\n")
+	leaf, err := l.Leaf(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(leaf)
+	other := strings.Replace(string(leaf), "round 0", "round 9", 1)
+	for _, tt := range []struct{ name, in, want string }{
+		{"no leaf member", string(leaf), `log show line: no "leaf" member at its end`},
+		{"leaf member first", `{"leaf":"` + b64 + `",` + string(leaf[1:]), `log show line: no "leaf" member at its end`},
+		{"truncated", strings.Replace(line, b64, b64[:len(b64)-1], 1), `log show line: "leaf" is not canonical standard base64`},
+		{"url-safe", strings.Replace(line, b64, strings.NewReplacer("+", "-", "/", "_").Replace(b64)+"-", 1), `log show line: "leaf" is not canonical standard base64`},
+		{"members not the leaf", other[:len(other)-1] + `,"leaf":"` + b64 + `"}`, "log show line: the event members are not the leaf's bytes"},
+		{"spaces", strings.Replace(line, `,"leaf":"`, `, "leaf":"`, 1), `log show line: no "leaf" member at its end`},
+		{"not an event", `{"a":1,"leaf":"` + base64.StdEncoding.EncodeToString([]byte(`{"a":1}`)) + `"}`, "log show line: leaf: "},
+	} {
+		if _, err := ParseEventLine([]byte(tt.in)); err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s: ParseEventLine = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// FuzzParseEventLine: the parser never panics, and a line it accepts is
+// exactly the line Events writes for that event.
+func FuzzParseEventLine(f *testing.F) {
+	f.Add([]byte(`{"device":"0x2c7536e3605d9c16a7a3d7b1898e529396a65c23","leaf":"e30="}`))
+	f.Add([]byte(`{"a":1,"leaf":"eyJhIjoxfQ=="}` + "\n"))
+	f.Add([]byte(`,"leaf":""}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseEventLine(data)
+		if err != nil {
+			return
+		}
+		leaf, err := s.Leaf()
+		if err != nil {
+			t.Fatalf("accepted a line whose event has no leaf: %v", err)
+		}
+		want := string(leaf[:len(leaf)-1]) + `,"leaf":"` + base64.StdEncoding.EncodeToString(leaf) + `"}`
+		if got := strings.TrimSuffix(string(data), "\n"); got != want {
+			t.Fatalf("accepted %q, which is not the line %q", got, want)
+		}
+	})
 }
