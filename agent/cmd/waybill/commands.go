@@ -25,7 +25,7 @@ var groups = []struct{ name, doc string }{
 	{"key", "Work with an existing device key."},
 	{"config", "Check a device configuration."},
 	{"sensors", "Read sensors on this machine or in a recording."},
-	{"anchor", "What the agent has anchored on the ledger."},
+	{"anchor", "Deploy the registry contract, and see what the agent has anchored on the ledger."},
 	{"log", "Read, write, prove and repair the signed event log in a data directory."},
 }
 
@@ -38,12 +38,13 @@ var movedCommands = map[string]string{
 func commandTable() []command {
 	return []command{
 		{name: "keygen", run: cmdKeygen,
-			synopsis: []string{"--key PATH [--fleet NAME] [--passphrase-file FILE] [--json]"},
+			synopsis: []string{"--key PATH [--fleet NAME] [--passphrase-file FILE] [--json]", "--config FILE [--key PATH] [--passphrase-file FILE] [--json]"},
 			summary:  "create a device key",
 			doc: `Creates a new device key (an encrypted keystore, mode 0600) and prints its
 device address and the verifier key of its checkpoints for the fleet (the
 key name is the fleet and the address). Give the fleet the logs will have:
-a verifier key verifies the checkpoints of one fleet only.`},
+a verifier key verifies the checkpoints of one fleet only. With --config,
+the key file, its passphrase file and the fleet are the configuration's.`},
 		{name: "key show", run: cmdKeyShow,
 			synopsis: []string{"--key PATH --fleet NAME [--passphrase-file FILE] [--json]", "--config FILE [--key PATH] [--passphrase-file FILE] [--json]"},
 			summary:  "print the address and verifier key of an existing key",
@@ -61,7 +62,10 @@ configuration's (device.key, device.passphrase_file, device.fleet).`},
 and, with --config, reads the configured sensors (or a recording of them,
 with --replay) and logs their events; it signs a checkpoint at an interval
 when there are new events, and feeds and anchors them as the configuration
-says. It stops on SIGINT or SIGTERM.`},
+says. It stops on SIGINT or SIGTERM. With --config, --data, --key and
+--passphrase-file take the place of the configuration's device.data,
+device.key and device.passphrase_file; --fleet and --chain-id may only
+repeat its device.fleet and device.chain_id, and must agree with the log's.`},
 		{name: "config check", run: cmdConfigCheck,
 			synopsis: []string{"[--no-files] [--json] FILE"},
 			summary:  "validate a configuration file",
@@ -86,12 +90,31 @@ replayed through every configured sensor, as run --replay does.`},
 			doc: `Prints the running agent's status, asked on the log's socket: the log's
 size, events by kind, each sensor's health and the bus counters.`},
 		{name: "anchor status", run: cmdAnchorStatus,
-			synopsis: []string{"--data DIR [--evidence]"},
+			synopsis: []string{"--data DIR [--json | --evidence]"},
 			summary:  "what is anchored, pending and confirmed",
 			doc: `Prints what is anchored, pending and confirmed, from the anchor store in
-the log directory. It works while the agent runs and with every remote
-service gone. With --evidence it prints each confirmed anchor's evidence
-(firmware-docs/ANCHORING.md), one JSON line each.`},
+the log directory, or from the running agent, which adds the live state;
+the form is the same both ways (--json: one object, firmware-docs/CLI.md).
+It works with every remote service gone. With --evidence it prints each
+confirmed anchor's evidence (firmware-docs/ANCHORING.md), one JSON line
+each; the agent must be stopped for that.`},
+		{name: "anchor deploy", run: cmdAnchorDeploy,
+			synopsis: []string{
+				"--rpc URL --key PATH [--passphrase-file FILE] [--chain-id N] [--max-fee-gwei G] [--wait D] [--json]",
+				"--rpc URL (--print-tx | --unsigned) --from ADDRESS [--nonce N] [--chain-id N] [--max-fee-gwei G]",
+			},
+			summary: "deploy the registry contract on a chain",
+			doc: `Deploys the Waybill registry contract (the committed bytecode,
+firmware-docs/CONTRACT.md) with the key's account, which pays: it waits for
+the receipt, checks that the code at the new address is exactly the
+committed runtime code, and prints the address for the configuration's
+anchor section. With --print-tx it prints the unsigned transaction for an
+offline signer instead; check the result with anchor verify-contract.`},
+		{name: "anchor verify-contract", run: cmdAnchorVerifyContract,
+			synopsis: []string{"--rpc URL --contract ADDRESS [--chain-id N] [--json]"},
+			summary:  "check that an address holds the registry's code",
+			doc: `Checks that the code at --contract is exactly the committed registry
+runtime code, and fails naming both code hashes if it is not.`},
 		{name: "log append", run: cmdAppend,
 			synopsis: []string{"--data DIR [--key PATH [--passphrase-file FILE]] [--fleet NAME --chain-id N] [--timeout D] [--json]   (JSON lines on stdin)"},
 			summary:  "append events from stdin",
