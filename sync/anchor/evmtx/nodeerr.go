@@ -42,8 +42,8 @@ var refusals = []refusal{
 	{Send, "already known", anchor.ErrKnown},
 	// Besu ETH_SEND_TX_ALREADY_KNOWN: "Known transaction".
 	{Send, "known transaction", anchor.ErrKnown},
-	// OpenEthereum and Nethermind: "Transaction with the same hash was
-	// already imported."
+	// OpenEthereum: "Transaction with the same hash was already
+	// imported."
 	{Send, "already imported", anchor.ErrKnown},
 	// go-ethereum core/error.go ErrNonceTooLow: "nonce too low: address …,
 	// tx: 4 state: 5"; Besu NONCE_TOO_LOW: "Nonce too low".
@@ -60,7 +60,8 @@ var refusals = []refusal{
 	// go-ethereum core/error.go ErrFeeCapTooLow: "max fee per gas less
 	// than block base fee: address …, maxFeePerGas: 1, baseFee: 7".
 	{Send, "less than block base fee", anchor.ErrUnderpriced},
-	// Older go-ethereum: "fee cap less than block base fee".
+	// go-ethereum before London's release: "fee cap less than block base
+	// fee".
 	{Send, "fee cap less than", anchor.ErrUnderpriced},
 	// go-ethereum core/txpool ErrTxGasPriceTooLow: "transaction gas price
 	// below minimum: gas tip cap 1, minimum needed 2"; Besu
