@@ -60,15 +60,16 @@ var refusals = []refusal{
 	// go-ethereum core/error.go ErrFeeCapTooLow: "max fee per gas less
 	// than block base fee: address …, maxFeePerGas: 1, baseFee: 7".
 	{Send, "less than block base fee", anchor.ErrUnderpriced},
-	// go-ethereum before London's release: "fee cap less than block base
-	// fee".
+	// The same refusal in other words, as other nodes give it: "fee cap
+	// less than block base fee".
 	{Send, "fee cap less than", anchor.ErrUnderpriced},
 	// go-ethereum core/txpool ErrTxGasPriceTooLow: "transaction gas price
 	// below minimum: gas tip cap 1, minimum needed 2"; Besu
 	// GAS_PRICE_TOO_LOW "Gas price below configured minimum gas price" and
 	// GAS_PRICE_BELOW_CURRENT_BASE_FEE "Gas price below current base fee".
 	{Send, "gas price below", anchor.ErrUnderpriced},
-	// Clients that say a tip is below their minimum: "… tip too low".
+	// A tip below a node's minimum, as other nodes word it: "… tip too
+	// low".
 	{Send, "tip too low", anchor.ErrUnderpriced},
 
 	// go-ethereum eth/api_backend.go before the first finalization:
