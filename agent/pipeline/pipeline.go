@@ -22,7 +22,6 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/geo"
-	"github.com/waybill-eu/waybill/agent/jcs"
 	"github.com/waybill-eu/waybill/agent/retention"
 	"github.com/waybill-eu/waybill/agent/rules"
 	"github.com/waybill-eu/waybill/agent/sampler"
@@ -231,9 +230,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.recordRefusals(ctx)
 	p.checkpoint(context.WithoutCancel(ctx))
-	// Sensors are halted at the end of a run. An interrupted replay has no
-	// hardware to halt, and its recording holds no halt at that point.
-	if p.sampler != nil && !(p.opts.Sequential && ctx.Err() != nil) {
+	// Sensors are halted at the end of a run. An interrupted or failed
+	// replay has no hardware to halt, and its recording holds no halt at
+	// that point.
+	if p.sampler != nil && !(p.opts.Sequential && (ctx.Err() != nil || err != nil)) {
 		if herr := p.sampler.Halt(); herr != nil {
 			p.log.Warn("halting sensors", "err", herr)
 		}
@@ -298,15 +298,12 @@ func (p *Pipeline) emit(ctx context.Context, out sampler.Output) error {
 // system is recorded, not refused: a noncharacter or a cut rune in it must
 // not stop the agent.
 func faultEvent(f *sampler.Fault) (event.Event, error) {
-	pl := map[string]any{"sensor": event.Text(f.Sensor), "error": event.Text(truncate(f.Err.Error(), 1000)), "count": f.Count}
-	if f.Step != "" {
-		pl["step"] = event.Text(f.Step)
-	}
-	b, err := jcs.Marshal(pl)
+	ev, err := event.New(event.SensorFault{Sensor: event.Text(f.Sensor), Step: event.Text(f.Step),
+		Error: event.Text(truncate(f.Err.Error(), 1000)), Count: f.Count})
 	if err != nil {
 		return event.Event{}, fmt.Errorf("sensor_fault payload: %w", err)
 	}
-	return event.Event{Kind: "sensor_fault", Payload: b}, nil
+	return ev, nil
 }
 
 // observeGNSS offers a fix's time to the agent clock and counts the times
@@ -341,7 +338,11 @@ func (p *Pipeline) append(ctx context.Context, ev event.Event) error {
 			return nil
 		}
 		if r, ok := k.TakeRefusals(); ok {
-			if err := p.appendNow(ctx, refusedEvent(r)); err != nil {
+			ev, err := refusedEvent(r)
+			if err != nil {
+				return err
+			}
+			if err := p.appendNow(ctx, ev); err != nil {
 				return err
 			}
 		}
@@ -354,11 +355,15 @@ func (p *Pipeline) append(ctx context.Context, ev event.Event) error {
 // the hard limit then stay in the log output and the status only).
 func (p *Pipeline) recordRefusals(ctx context.Context) {
 	k := p.opts.Retention
-	if k == nil || k.Admit("events_refused") != nil {
+	if k == nil || k.Admit(string(event.KindEventsRefused)) != nil {
 		return
 	}
 	if r, ok := k.FlushRefusals(); ok {
-		if err := p.appendNow(ctx, refusedEvent(r)); err != nil {
+		ev, err := refusedEvent(r)
+		if err == nil {
+			err = p.appendNow(ctx, ev)
+		}
+		if err != nil {
 			p.log.Error("recording the refused events", "err", err)
 		}
 	}
@@ -366,10 +371,13 @@ func (p *Pipeline) recordRefusals(ctx context.Context) {
 
 // refusedEvent is the events_refused event that records an episode of
 // refusals.
-func refusedEvent(r retention.Refusals) event.Event {
-	pl, _ := jcs.Marshal(map[string]any{"count": r.Count(), "kinds": r.Kinds(), "reason": r.Reason,
-		"from_ms": r.From.UnixMilli(), "to_ms": r.To.UnixMilli()})
-	return event.Event{Kind: "events_refused", Payload: pl}
+func refusedEvent(r retention.Refusals) (event.Event, error) {
+	ev, err := event.New(event.EventsRefused{Count: r.Count(), Kinds: r.Kinds(), Reason: r.Reason,
+		FromMS: r.From.UnixMilli(), ToMS: r.To.UnixMilli()})
+	if err != nil {
+		return event.Event{}, fmt.Errorf("events_refused payload: %w", err)
+	}
+	return ev, nil
 }
 
 // appendNow stamps ev with the agent clock and appends it. A failing log

@@ -159,38 +159,41 @@ type System struct {
 // New builds the agent in flow order. On error it closes what it built,
 // in reverse order, and returns the error of the part that failed. It
 // starts no goroutine.
-func New(ctx context.Context, o Options) (s *System, err error) {
+func New(ctx context.Context, o Options) (*System, error) {
 	if o.Key == nil || o.OpenLog == nil {
 		return nil, errors.New("system: Options.Key and Options.OpenLog are required")
 	}
 	if o.Replay != nil && o.Config == nil {
 		return nil, errors.New("system: a replay needs a configuration")
 	}
-	s = &System{opts: o, lg: o.Logger}
+	s := &System{opts: o, lg: o.Logger}
 	if s.lg == nil {
 		s.lg = slog.New(slog.DiscardHandler)
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, s.Close())
-			s = nil
-		}
-	}()
+	if err := s.build(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
+}
+
+// build builds the parts in flow order; Close releases what it built.
+func (s *System) build(ctx context.Context) (err error) {
+	o := s.opts
 	cfg, err := s.config()
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	// Key and log.
 	if s.key, err = o.Key(ctx); err != nil {
-		return nil, fmt.Errorf("load key: %w", err)
+		return fmt.Errorf("load key: %w", err)
 	}
 	if s.log, err = o.OpenLog(ctx, s.key); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+		return fmt.Errorf("open log: %w", err)
 	}
 	s.closers = append(s.closers, s.log.Close)
 	if r := o.Replay; r != nil && !r.Continue && s.log.Size() > 0 {
-		return nil, &NotEmptyError{Dir: s.log.Dir(), Events: s.log.Size()}
+		return &NotEmptyError{Dir: s.log.Dir(), Events: s.log.Size()}
 	}
 
 	// Local API.
@@ -209,13 +212,13 @@ func New(ctx context.Context, o Options) (s *System, err error) {
 	var latest atomic.Pointer[anchor.Anchorer]
 	if c := cfgFeed(cfg); c != nil {
 		if s.feed, err = newFeed(&o, c, s.log, &latest, s.lg.With("subsystem", "feed")); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if c := cfgAnchor(cfg); c != nil {
 		a, closeClient, err := openAnchor(ctx, &o, c, s.log, s.key.ECDSA(), s.lg.With("subsystem", "anchor"))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.anchor = a
 		s.closers = append(s.closers, func() error { closeClient(); return nil }, a.Close)
@@ -231,7 +234,7 @@ func New(ctx context.Context, o Options) (s *System, err error) {
 	}
 	if cfg != nil && cfg.Retention != nil {
 		if s.keeper, err = newKeeper(cfg.Retention, s.log, s.feed, s.anchor, now, s.lg.With("subsystem", "retention")); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
@@ -248,13 +251,11 @@ func New(ctx context.Context, o Options) (s *System, err error) {
 		OnEvent: s.onEvent, OnCheckpoint: s.onCheckpoint}
 	if cfg != nil {
 		if err := s.openSensors(ctx, cfg, &po); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if s.pipe, err = pipeline.New(po); err != nil {
-		return nil, err
-	}
-	return s, nil
+	s.pipe, err = pipeline.New(po)
+	return err
 }
 
 // config returns the configuration the pipeline runs: for a raw NMEA
@@ -337,6 +338,11 @@ func (s *System) onCheckpoint(c checkpoint.Checkpoint) {
 	}
 }
 
+// Notify tells the feed and the anchoring loop that the log has grown.
+// Events the pipeline appends notify them; call it for events appended
+// otherwise.
+func (s *System) Notify() { s.notify() }
+
 func (s *System) notify() {
 	if s.feed != nil {
 		s.feed.Notify()
@@ -415,16 +421,16 @@ func (s *System) Run(ctx context.Context) error {
 	return errors.Join(g.Wait(), settleErr)
 }
 
-// runPipeline runs the pipeline; a replay's end is checked against the
-// recording.
+// runPipeline runs the pipeline; a replay that ended is checked against
+// the recording (replay's errors start with "replay: ").
 func (s *System) runPipeline(ctx context.Context) error {
-	err := s.pipe.Run(ctx)
-	if s.rec != nil {
-		if rerr := s.rec.Err(); rerr != nil {
-			return fmt.Errorf("replay: %w", rerr)
-		}
+	if err := s.pipe.Run(ctx); err != nil {
+		return err
 	}
-	return err
+	if s.rec != nil {
+		return s.rec.Err()
+	}
+	return nil
 }
 
 // settle runs after the pipeline ended on its own: Options.Settle, or the
