@@ -46,7 +46,7 @@ func TestCLI_ManifestLostKeepsLog(t *testing.T) {
 	// to create a log.
 	os.Remove(filepath.Join(data, "manifest.json"))
 	code, _, errs := waybill(t, `{"kind":"manual","payload":{"note":"wrong"}}`+"\n", "log", "append", "--data", data, "--key", key, "--chain-id", "1")
-	if code == 0 || !strings.Contains(errs, "on chain 1337") {
+	if code != 1 || !strings.Contains(errs, "--chain-id 1, but the log in "+data+" was created for chain 1337 (segment meta)") {
 		t.Fatalf("append with another chain ID = %d: %s", code, errs)
 	}
 	code, out, errs := waybill(t, `{"kind":"manual","payload":{"note":"after"}}`+"\n", append([]string{"log", "append", "--data", data, "--key", key}, id...)...)

@@ -179,3 +179,28 @@ func TestKeyShow_Config(t *testing.T) {
 		t.Errorf("key show without --fleet or --config: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestKeygen_Config checks that keygen --config writes the configuration's
+// device.key with its passphrase file for its device.fleet, without the
+// default-fleet warning, and refuses a --fleet that disagrees with it.
+func TestKeygen_Config(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "pass"), []byte("config passphrase\n"), 0o600)
+	cfg := filepath.Join(dir, "device.yaml")
+	writeFile(t, cfg, []byte("version: 1\ndevice:\n  type: gateway\n  fleet: brussels-north\n  chain_id: 1337\n  data: log\n  key: device.key\n  passphrase_file: pass\n"), 0o644)
+	t.Setenv("WAYBILL_PASSPHRASE", "")
+	code, _, errs := waybill(t, "", "keygen", "--config", cfg, "--fleet", "south")
+	if want := "keygen: --fleet south disagrees with device.fleet brussels-north in " + cfg; code != 2 || !strings.Contains(errs, want) {
+		t.Errorf("keygen --config --fleet south: exit %d, stderr %q; want 2 and %q", code, errs, want)
+	}
+	code, made, errs := waybill(t, "", "keygen", "--config", cfg)
+	if code != 0 || errs != "" || !strings.Contains(made, "waybill/brussels-north/") {
+		t.Fatalf("keygen --config: exit %d, stdout %q, stderr %q", code, made, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "device.key")); err != nil {
+		t.Fatalf("keygen --config did not write device.key: %v", err)
+	}
+	if code, shown, errs := waybill(t, "", "key", "show", "--config", cfg); code != 0 || shown != made {
+		t.Errorf("key show --config after keygen --config: exit %d, stderr %q\n%s\nkeygen printed\n%s", code, errs, shown, made)
+	}
+}

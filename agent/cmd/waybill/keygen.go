@@ -15,9 +15,20 @@ import (
 func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	f := newFlags("keygen", e)
 	f.keyFlags()
-	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier, part of the checkpoint key name: give the fleet the logs will have")
+	f.StringVar(&f.fleet, "fleet", "default", "fleet identifier, part of the checkpoint key name: give the fleet the logs will have; with --config: device.fleet, which a --fleet given must repeat")
+	cfgPath := f.String("config", "", "device configuration `FILE`: write the key to its device.key (passphrase from device.passphrase_file) for its device.fleet")
 	asJSON := f.Bool("json", false, "print one JSON object: address, fleet, key_name, verifier_key")
-	if err := f.parse(args, 0, "key"); err != nil {
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	named := f.given("fleet") || *cfgPath != ""
+	if *cfgPath != "" && !f.given("fleet") {
+		f.fleet = ""
+	}
+	if err := f.keyFromConfig(*cfgPath); err != nil {
+		return err
+	}
+	if err := f.need("key"); err != nil {
 		return err
 	}
 	if err := checkFleet(f); err != nil {
@@ -31,7 +42,7 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !f.given("fleet") {
+	if !named {
 		fmt.Fprintf(e.stderr, "waybill: WARNING: keygen: no --fleet given: the verifier key below is for fleet %q and verifies no checkpoint of another fleet; "+
 			"print the key of the fleet the device runs in with: waybill key show --key %s --fleet NAME\n", f.fleet, f.key)
 	}

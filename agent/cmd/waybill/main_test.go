@@ -157,7 +157,7 @@ func TestCLI_KeyErrors(t *testing.T) {
 		t.Fatalf("append: %d %s", code, errs)
 	}
 	code, _, errs = waybill(t, events, "log", "append", "--data", data, "--key", key, "--fleet", "other")
-	if code == 0 || !strings.Contains(errs, `fleet "cli-test"`) {
+	if code != 1 || !strings.Contains(errs, "--fleet other, but the log in "+data+" was created for fleet cli-test") {
 		t.Fatalf("append with another fleet: %d %q", code, errs)
 	}
 	os.Unsetenv("WAYBILL_PASSPHRASE")
