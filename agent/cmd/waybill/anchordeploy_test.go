@@ -210,6 +210,9 @@ anchor:
 	if !running.AgentRunning || running.Confirmed < 1 {
 		t.Errorf("status while the agent runs = %+v", running)
 	}
+	if code, _, errs := waybill(t, "", "anchor", "status", "--data", data, "--evidence"); code != 1 || !strings.Contains(errs, "stop the agent first") {
+		t.Errorf("anchor status --evidence while running = %d %q", code, errs)
+	}
 	code, text, errs := waybill(t, "", "anchor", "status", "--data", data)
 	if code != 0 || !strings.Contains(text, "anchoring in the running agent") || !strings.Contains(text, "last confirmed: "+running.Last.Origin) {
 		t.Errorf("anchor status (text) while running = %d:\n%s\n%s", code, text, errs)
@@ -342,4 +345,73 @@ func jsonMembers(t *testing.T, s string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// A deployment the chain does not mine (its tip, held down by
+// --max-fee-gwei, is below the block builder's minimum) ends when --wait
+// does, or on SIGTERM, with an error naming the transaction to look up.
+func TestCLI_AnchorDeployUnmined(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a geth node")
+	}
+	node := gethdev.Start(t, gethdev.WithPeriod(1), gethdev.WithMinTip(big.NewInt(2e9)))
+	ctx := context.Background()
+	bin := buildWaybill(t)
+	dir, _, _, _ := keyedFleet(t, "deploy-test")
+	key := filepath.Join(dir, "deployer.key")
+	code, out, errs := waybill(t, "", "keygen", "--key", key, "--fleet", "deploy-test", "--json")
+	var kj keyJSON
+	if code != 0 || json.Unmarshal([]byte(out), &kj) != nil {
+		t.Fatalf("keygen: %s", errs)
+	}
+	deployer := common.HexToAddress(kj.Address)
+	if _, err := node.Fund(ctx, deployer, new(big.Int).Mul(big.NewInt(10), big.NewInt(1e18))); err != nil {
+		t.Fatal(err)
+	}
+	deploy := []string{"anchor", "deploy", "--rpc", node.URL(), "--key", key, "--max-fee-gwei", "1.5"}
+
+	code, _, errs = binRun(t, bin, append(deploy, "--wait", "2s")...)
+	last := finalLine(errs)
+	for _, want := range []string{"no receipt yet for transaction 0x", "context deadline exceeded", crypto.CreateAddress(deployer, 0).Hex(), "anchor verify-contract"} {
+		if code != 1 || !strings.Contains(last, want) {
+			t.Errorf("deploy, unmined, --wait 2s = %d %q; want 1 and %q", code, last, want)
+		}
+	}
+
+	cmd := exec.Command(bin, append(deploy, "--wait", "10m")...)
+	cmd.Env = append(os.Environ(), "WAYBILL_PASSPHRASE=test passphrase")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var runErr error
+	go func() { runErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	// Its transaction, the second of the account, is in the node's pool.
+	for deadline := time.Now().Add(runSyncDeadline); ; {
+		if n, err := node.Client().PendingNonceAt(ctx, deployer); err == nil && n == 2 {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("deploy exited (%v) before its transaction was sent:\n%s", runErr, stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deployment was not sent within %v:\n%s", runSyncDeadline, stderr.String())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(runSyncDeadline):
+		t.Fatalf("deploy has not exited %v after a SIGTERM", runSyncDeadline)
+	}
+	last = finalLine(stderr.String())
+	if code := exitCode(t, runErr); code != 1 || !strings.Contains(last, "no receipt yet for transaction 0x") || !strings.Contains(last, "terminated signal received") ||
+		!strings.Contains(last, crypto.CreateAddress(deployer, 1).Hex()) {
+		t.Errorf("deploy after SIGTERM = %d %q", code, last)
+	}
 }
