@@ -392,3 +392,13 @@ func TestCLIDoc_ExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIDoc_SensorsDecode decodes drivers/nmea's test recording and
+// compares the fixes with CLI.md's.
+func TestCLIDoc_SensorsDecode(t *testing.T) {
+	code, out, errs := waybill(t, "", "sensors", "decode", "--driver", "nmea", filepath.Join("..", "..", "..", "drivers", "nmea", "testdata", "decode.nmea"))
+	if code != 0 || !strings.Contains(errs, "3 fixes from 8 sentences (1 bad checksums, 0 parse errors)") {
+		t.Errorf("sensors decode: exit %d, stderr %q", code, errs)
+	}
+	checkGolden(t, "sensors-decode-nmea", out)
+}
