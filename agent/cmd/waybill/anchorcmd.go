@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/big"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/localapi"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/system"
@@ -274,11 +276,34 @@ func (v *gweiValue) Set(s string) error {
 	return nil
 }
 
+// nonceValue is a --nonce flag: a transaction nonce, or not given.
+type nonceValue struct {
+	n   uint64
+	set bool
+}
+
+func (v *nonceValue) String() string {
+	if v == nil || !v.set {
+		return ""
+	}
+	return strconv.FormatUint(v.n, 10)
+}
+
+func (v *nonceValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return errors.New("not a decimal nonce")
+	}
+	v.n, v.set = n, true
+	return nil
+}
+
 // cmdAnchorDeploy deploys the registry contract: signed with --key and
 // sent, or with --print-tx printed unsigned for an offline signer.
 func cmdAnchorDeploy(ctx context.Context, e *env, args []string) error {
 	f := newFlags("anchor deploy", e)
-	f.keyFlags()
+	f.StringVar(&f.key, "key", "", "keystore of the account that deploys and pays (a key waybill keygen made; it gains no rights over the contract)")
+	f.StringVar(&f.passFile, "passphrase-file", "", "file holding the key's passphrase (else $"+devkey.PassphraseEnv+")")
 	rpcURL := f.String("rpc", "", "JSON-RPC URL of a node of the chain (http://, https://, ws://, wss://)")
 	f.Var((*chainIDValue)(&f.chainID), "chain-id", "EIP-155 chain ID the deployment is for: a node on another chain is refused")
 	maxFee := &gweiValue{wei: big.NewInt(100e9)}
@@ -287,7 +312,8 @@ func cmdAnchorDeploy(ctx context.Context, e *env, args []string) error {
 	printTx := f.Bool("print-tx", false, "print the unsigned deployment transaction as JSON and exit, for an offline signer (needs --from, not --key)")
 	unsigned := f.Bool("unsigned", false, "the same as --print-tx")
 	from := f.String("from", "", "with --print-tx: the 0x address of the account that will sign and pay")
-	nonce := f.Int64("nonce", -1, "with --print-tx: the transaction's nonce (default: the account's pending nonce)")
+	var nonce nonceValue
+	f.Var(&nonce, "nonce", "with --print-tx: the transaction's nonce (default: the account's pending nonce)")
 	asJSON := f.Bool("json", false, "print one JSON object (firmware-docs/CLI.md) in place of the text")
 	if err := f.parse(args, 0, "rpc"); err != nil {
 		return err
@@ -298,7 +324,7 @@ func cmdAnchorDeploy(ctx context.Context, e *env, args []string) error {
 		return usageError{"anchor deploy: --print-tx takes --from ADDRESS, not --key: the key stays with the offline signer"}
 	case offline && !common.IsHexAddress(*from):
 		return usageError{fmt.Sprintf("anchor deploy: --print-tx needs --from, the 0x address that signs (got %q)", *from)}
-	case !offline && (*from != "" || *nonce >= 0):
+	case !offline && (*from != "" || nonce.set):
 		return usageError{"anchor deploy: --from and --nonce go with --print-tx"}
 	case !offline && f.key == "":
 		return usageError{"anchor deploy: --key is required (or --print-tx --from ADDRESS for an offline signer)"}
@@ -309,9 +335,8 @@ func cmdAnchorDeploy(ctx context.Context, e *env, args []string) error {
 	if f.chainID != 0 {
 		o.ChainID = new(big.Int).SetUint64(f.chainID)
 	}
-	if *nonce >= 0 {
-		n := uint64(*nonce)
-		o.Nonce = &n
+	if nonce.set {
+		o.Nonce = &nonce.n
 	}
 	var key *ecdsa.PrivateKey
 	if !offline {

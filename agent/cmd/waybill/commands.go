@@ -229,7 +229,7 @@ func groupHelp(w io.Writer, group string) {
 	fmt.Fprintln(w, "Subcommands:")
 	for _, c := range commandTable() {
 		if g, sub, ok := strings.Cut(c.name, " "); ok && g == group {
-			fmt.Fprintf(w, "  %-12s %s\n", sub, c.summary)
+			fmt.Fprintf(w, "  %-15s %s\n", sub, c.summary)
 		}
 	}
 	fmt.Fprintf(w, "\nRun 'waybill %s SUBCOMMAND -h' for a subcommand's flags.\n", group)
