@@ -409,7 +409,11 @@ func (s *System) Run(ctx context.Context) error {
 	case <-pipe.done:
 		// The pipeline ended: a clean stop, its end, or its failure.
 		if gctx.Err() == nil && ctx.Err() == nil {
-			settleErr = s.settle(gctx)
+			sctx, cancel := context.WithCancel(gctx)
+			stop := context.AfterFunc(ctx, cancel)
+			settleErr = s.settle(sctx)
+			stop()
+			cancel()
 		}
 	case <-gctx.Done():
 		// A part failed.

@@ -30,11 +30,12 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/pipeline"
+	"github.com/waybill-eu/waybill/agent/system"
 	"github.com/waybill-eu/waybill/agent/verify"
 	"github.com/waybill-eu/waybill/agent/verify/prove"
 	"github.com/waybill-eu/waybill/configs"
@@ -137,37 +138,26 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return sum, err
 	}
 	id := eventlog.Identity{Device: k.Address(), Fleet: cfg.Device.Fleet, ChainID: cfg.Device.ChainID}
-	l, err := eventlog.Open(ctx, dir, &eventlog.Options{Create: &id, Keys: k, Logger: quiet})
-	if err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
-	}
-	defer l.Close()
 	vkey, err := k.VerifierKey(id.KeyName())
 	if err != nil {
 		return sum, fmt.Errorf("demo: %w", err)
 	}
 	sum.Device, sum.VerifierKey = k.Address().String(), vkey
-	fmt.Fprintf(w, "Waybill demo: %s\n", rec.Header.Note)
-	fmt.Fprintf(w, "  configuration  %s (%d sensors, %d zones)\n  recording      %s (from %s to %s)\n",
-		cfgName, len(cfg.Sensors), len(cfg.Zones), recName, rec.Header.Start.Format("2006-01-02 15:04:05 MST"), untilText(rec))
-	fmt.Fprintf(w, "  log directory  %s\n  device         %s (the public demo key)\n  origin         %s\n  verifier key   %s\n\n",
-		dir, k.Address(), l.Origin(), vkey)
 
 	// Downstream of the log: an in-process MQTT broker and chain.
-	ds, err := startSync(ctx, cfg, l, k, quiet)
+	ds, err := startSync(ctx, cfg, id, k, quiet)
 	if err != nil {
 		return sum, fmt.Errorf("demo: %w", err)
 	}
 	defer ds.close()
-	fmt.Fprintf(w, "  MQTT broker    %s (in process), topic %s\n  ledger         in-process EVM chain %d, registry contract %s\n\n",
-		ds.broker.URL(), feed.TopicsFor(id.Fleet, id.Device).Events, cfg.Device.ChainID, ds.chain.Registry.Hex())
 
-	// Replay, with a progress line every ten simulated minutes.
+	// Replay through the agent, configured as a device would be, with a
+	// progress line every ten simulated minutes; once the replay has ended,
+	// the feed and anchoring settle.
 	var notes []checkpoint.Checkpoint
 	events := 0
 	next := rec.Header.Start.Add(10 * time.Minute)
 	onEvent := func(s *event.Signed) {
-		ds.sync.Notify()
 		events++
 		if t := time.UnixMilli(s.Time).UTC(); !t.Before(next) {
 			fmt.Fprintf(w, "  %s  %4d events signed and durable, last: %s\n", t.Format("15:04"), events, s.Kind)
@@ -176,33 +166,45 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			}
 		}
 	}
-	clk := replay.NewSimClock(rec.Header.Start, o.Speed)
-	a, err := daemon.New(ctx, daemon.Options{Config: cfg, Log: l, Buses: daemon.ReplayBuses{Rec: rec}, Clock: clk,
-		Floor: event.TimeFloor, Sequential: true, Until: rec.Until(), Done: rec.Exhausted, Logger: quiet,
-		OnEvent: onEvent, OnCheckpoint: func(c checkpoint.Checkpoint) { notes = append(notes, c); ds.sync.Notify() }})
-	if err != nil {
+	var stats pipeline.Stats
+	settle := func(ctx context.Context) error {
+		l := ds.sys.Log()
+		if len(notes) == 0 {
+			return fmt.Errorf("the replay produced no events")
+		}
+		stats = ds.sys.Pipeline().Stats()
+		fmt.Fprintf(w, "  replayed %s of sensor data: %d readings, %d sensor faults, %d events in %d checkpoints\n",
+			stats.Now.Sub(rec.Header.Start).Round(time.Second), stats.Readings, stats.Faults, l.Size(), len(notes))
+		if err := ds.settle(ctx, l); err != nil {
+			return err
+		}
+		return ds.report(ctx, w, l, &sum)
+	}
+	if ds.sys, err = system.New(ctx, system.Options{Config: cfg, NoLocalAPI: true, Logger: quiet,
+		Key: func(context.Context) (*devkey.Key, error) { return k, nil },
+		OpenLog: func(ctx context.Context, k *devkey.Key) (*eventlog.Log, error) {
+			return eventlog.Open(ctx, dir, &eventlog.Options{Create: &id, Keys: k, Logger: quiet})
+		},
+		Replay: &system.Replay{Recording: rec, Speed: o.Speed},
+		Client: ds.chain.Client, AnchorPoll: 100 * time.Millisecond,
+		OnEvent: onEvent, OnCheckpoint: func(c checkpoint.Checkpoint) { notes = append(notes, c) },
+		Settle: settle}); err != nil {
 		return sum, fmt.Errorf("demo: %w", err)
 	}
-	if err := a.Run(ctx); err != nil {
-		return sum, fmt.Errorf("demo: replaying %s: %w", recName, err)
-	}
-	if err := rec.Err(); err != nil {
-		return sum, fmt.Errorf("demo: replaying %s: %w", recName, err)
-	}
-	if len(notes) == 0 {
-		return sum, fmt.Errorf("demo: the replay produced no events")
-	}
-	stats := a.Stats()
-	sum.Readings, sum.Faults, sum.EventsBy, sum.Checkpoints = stats.Readings, stats.Faults, stats.EventsBy, len(notes)
-	fmt.Fprintf(w, "  replayed %s of sensor data: %d readings, %d sensor faults, %d events in %d checkpoints\n",
-		stats.Now.Sub(rec.Header.Start).Round(time.Second), stats.Readings, stats.Faults, l.Size(), len(notes))
+	defer ds.sys.Close()
+	l := ds.sys.Log()
+	fmt.Fprintf(w, "Waybill demo: %s\n", rec.Header.Note)
+	fmt.Fprintf(w, "  configuration  %s (%d sensors, %d zones)\n  recording      %s (from %s to %s)\n",
+		cfgName, len(cfg.Sensors), len(cfg.Zones), recName, rec.Header.Start.Format("2006-01-02 15:04:05 MST"), untilText(rec))
+	fmt.Fprintf(w, "  log directory  %s\n  device         %s (the public demo key)\n  origin         %s\n  verifier key   %s\n\n",
+		dir, k.Address(), l.Origin(), vkey)
+	fmt.Fprintf(w, "  MQTT broker    %s (in process), topic %s\n  ledger         in-process EVM chain %d, registry contract %s\n\n",
+		ds.broker.URL(), feed.TopicsFor(id.Fleet, id.Device).Events, cfg.Device.ChainID, ds.chain.Registry.Hex())
 
-	if err := ds.settle(ctx, l); err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
+	if err := ds.sys.Run(ctx); err != nil {
+		return sum, fmt.Errorf("demo: replaying %s: %w", recName, err)
 	}
-	if err := ds.report(ctx, w, l, &sum); err != nil {
-		return sum, fmt.Errorf("demo: %w", err)
-	}
+	sum.Readings, sum.Faults, sum.EventsBy, sum.Checkpoints = stats.Readings, stats.Faults, stats.EventsBy, len(notes)
 
 	// Prove and verify every event offline against the final checkpoint.
 	final := notes[len(notes)-1]
@@ -252,11 +254,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	fmt.Fprintf(w, "  proved %d checkpoints consistent, each with the next\n\n", sum.Consistency)
 
 	fmt.Fprintf(w, "Events by kind:\n")
-	for _, kc := range daemon.KindCounts(stats.EventsBy) {
+	for _, kc := range kindCounts(stats.EventsBy) {
 		fmt.Fprintf(w, "  %s\n", kc)
 	}
 	fmt.Fprintln(w)
-	printHealth(w, a)
+	printHealth(w, ds.sys.Status())
 	note, _, err := l.Latest()
 	if err != nil {
 		return sum, fmt.Errorf("demo: %w", err)
@@ -310,22 +312,30 @@ func untilText(rec *replay.Recording) string {
 
 // printHealth prints each sensor's health, the I2C retries and the GNSS
 // times the clock did not trust.
-func printHealth(w io.Writer, a *daemon.Agent) {
+func printHealth(w io.Writer, st system.Status) {
 	fmt.Fprintf(w, "sensors:\n")
-	for _, h := range a.Health() {
+	for _, h := range st.Sensors {
 		fmt.Fprintf(w, "  %-10s %-8s %6d reads %6d values %4d failures", h.Sensor, h.State, h.Reads, h.Values, h.Failures)
 		if h.Failures > 0 {
 			fmt.Fprintf(w, " (last: %s)", strings.ReplaceAll(strings.TrimSpace(h.LastError), "\n", "; "))
 		}
 		fmt.Fprintln(w)
 	}
-	s := a.Stats()
-	for _, bus := range slices.Sorted(maps.Keys(s.I2C)) {
-		if r := s.I2C[bus]; r.Retries > 0 || r.Failures > 0 {
+	for _, bus := range slices.Sorted(maps.Keys(st.I2C)) {
+		if r := st.I2C[bus]; r.Retries > 0 || r.Failures > 0 {
 			fmt.Fprintf(w, "  %s: %d transactions retried after a remote I/O error, %d failed every attempt\n", bus, r.Retries, r.Failures)
 		}
 	}
-	for _, kc := range daemon.KindCounts(s.GNSSIgnored) {
+	for _, kc := range kindCounts(st.GNSSIgnored) {
 		fmt.Fprintf(w, "  GNSS time not used: %s\n", kc)
 	}
+}
+
+// kindCounts returns "name n" pairs sorted by name.
+func kindCounts[N int | int64](m map[string]N) []string {
+	out := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return out
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/system"
 	"github.com/waybill-eu/waybill/sync/anchor"
 	"github.com/waybill-eu/waybill/sync/anchor/registry"
 	"github.com/waybill-eu/waybill/sync/anchor/simchain"
@@ -31,8 +31,7 @@ type downstream struct {
 	broker *embedded.Broker
 	chain  *simchain.Chain
 	sub    paho.Client
-	sync   *daemon.Sync
-	stop   context.CancelFunc
+	sys    *system.System // the agent, once built
 
 	mu       sync.Mutex
 	received map[uint64]bool // events received and verified, by seq
@@ -41,9 +40,9 @@ type downstream struct {
 	records  int
 }
 
-// startSync starts the broker, the chain, the subscriber and the feed
-// and anchoring loops, configured as a device would be.
-func startSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *devkey.Key, lg *slog.Logger) (*downstream, error) {
+// startSync starts the broker, the chain and the subscriber, and points
+// cfg's feed and anchor sections at them, as a device would be configured.
+func startSync(ctx context.Context, cfg *config.Config, id eventlog.Identity, k *devkey.Key, lg *slog.Logger) (*downstream, error) {
 	d := &downstream{received: map[uint64]bool{}}
 	var err error
 	if d.broker, err = embedded.Start(lg); err != nil {
@@ -53,7 +52,6 @@ func startSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *devk
 		d.broker.Close()
 		return nil, err
 	}
-	id := l.Identity()
 	topics := feed.TopicsFor(id.Fleet, id.Device)
 	opts := paho.NewClientOptions().AddBroker(d.broker.URL()).SetClientID("demo-subscriber").SetAutoReconnect(false)
 	d.sub = paho.NewClient(opts)
@@ -76,13 +74,6 @@ func startSync(ctx context.Context, cfg *config.Config, l *eventlog.Log, k *devk
 	cfg.Feed = &config.Feed{Brokers: []string{d.broker.URL()}, Window: 64}
 	cfg.Anchor = &config.Anchor{Backend: config.AnchorEVM, Contract: d.chain.Registry.Hex(), Finality: "qbft",
 		EveryEvents: 1, Every: time.Hour, MaxFeeGwei: 100, GasLimitPlus: 20}
-	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	d.stop = stop
-	if d.sync, err = daemon.StartSync(sctx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), Logger: lg, Client: d.chain.Client,
-		AnchorPoll: 100 * time.Millisecond}); err != nil {
-		d.close()
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -108,8 +99,8 @@ func (d *downstream) settle(ctx context.Context, l *eventlog.Log) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	size := l.Size()
-	if err := d.sync.Feed.Wait(ctx, size); err != nil {
-		return fmt.Errorf("feed: %d of %d events acknowledged: %w", d.sync.Feed.Status().Cursor, size, err)
+	if err := d.sys.Feed().Wait(ctx, size); err != nil {
+		return fmt.Errorf("feed: %d of %d events acknowledged: %w", d.sys.Feed().Status().Cursor, size, err)
 	}
 	for {
 		d.mu.Lock()
@@ -119,11 +110,11 @@ func (d *downstream) settle(ctx context.Context, l *eventlog.Log) error {
 			recSize = ev.Size
 		}
 		d.mu.Unlock()
-		st := d.sync.Anchor.Status()
+		st := d.sys.Anchor().Status()
 		if got >= size && st.Last != nil && st.Last.Size == size && st.InFlight == nil && recSize == size {
 			return nil
 		}
-		d.sync.Anchor.Notify()
+		d.sys.Anchor().Notify()
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("after the replay: %d of %d events received, anchored size %v: %w", got, size, st.Last, ctx.Err())
@@ -141,7 +132,7 @@ func (d *downstream) report(ctx context.Context, w io.Writer, l *eventlog.Log, s
 	if bad > 0 {
 		return fmt.Errorf("the subscriber refused %d feed messages: %v", bad, d.bad[0])
 	}
-	anchors, err := d.sync.Anchor.Anchors()
+	anchors, err := d.sys.Anchor().Anchors()
 	if err != nil {
 		return err
 	}
@@ -180,8 +171,8 @@ func (d *downstream) report(ctx context.Context, w io.Writer, l *eventlog.Log, s
 		}
 		onChain++
 	}
-	sum.Published, sum.Received, sum.Anchors, sum.Gas, sum.Records, sum.OnChain = d.sync.Feed.Status().Cursor, received, confirmed, gas, records, onChain
-	fmt.Fprintf(w, "  published %d events to the embedded MQTT broker; a subscriber received and verified %d of them\n", d.sync.Feed.Status().Cursor, received)
+	sum.Published, sum.Received, sum.Anchors, sum.Gas, sum.Records, sum.OnChain = d.sys.Feed().Status().Cursor, received, confirmed, gas, records, onChain
+	fmt.Fprintf(w, "  published %d events to the embedded MQTT broker; a subscriber received and verified %d of them\n", d.sys.Feed().Status().Cursor, received)
 	fmt.Fprintf(w, "  anchored to the in-process chain (registry %s): %d anchors confirmed, %d gas in all, %.0f gas per event\n",
 		d.chain.Registry.Hex(), confirmed, gas, float64(gas)/float64(size))
 	fmt.Fprintf(w, "  the feed published %d anchor record(s), retained on the anchors topic; the newest covers all %d events\n", records, size)
@@ -191,10 +182,6 @@ func (d *downstream) report(ctx context.Context, w io.Writer, l *eventlog.Log, s
 
 func (d *downstream) close() error {
 	var errs []error
-	if d.stop != nil {
-		d.stop()
-		errs = append(errs, d.sync.Wait())
-	}
 	if d.sub != nil && d.sub.IsConnected() {
 		d.sub.Disconnect(100)
 	}

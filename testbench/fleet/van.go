@@ -18,9 +18,10 @@ import (
 	"periph.io/x/conn/v3/spi"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/sampler"
+	"github.com/waybill-eu/waybill/agent/sensors"
 	"github.com/waybill-eu/waybill/drivers/bme280/bme280test"
+	"github.com/waybill-eu/waybill/drivers/bus"
 	"github.com/waybill-eu/waybill/drivers/ds18b20/ds18b20test"
 	"github.com/waybill-eu/waybill/drivers/lis3dh/lis3dhtest"
 	"github.com/waybill-eu/waybill/drivers/mfrc522/mfrc522test"
@@ -220,7 +221,7 @@ func celsius(c float64) physic.Temperature {
 }
 
 // Buses returns the van's buses under the names configs/van.yaml uses.
-func (v *Van) Buses() daemon.Buses {
+func (v *Van) Buses() bus.Set {
 	return &simBuses{
 		i2c:    map[string]i2c.Bus{"I2C1": i2cMux{v.Cabin.Addr: v.Cabin, v.Accel.Addr: v.Accel}},
 		spi:    map[string]spi.Conn{"SPI0.0": v.Tags},
@@ -308,12 +309,12 @@ func Record(ctx context.Context, cfg *config.Config, v *Van, note string, w io.W
 	if err != nil {
 		return err
 	}
-	buses := daemon.RecordBuses{Buses: v.Buses(), Rec: rec}
-	sensors, err := daemon.OpenSensors(ctx, cfg, buses, v.Clock)
+	buses := replay.RecordBuses{Set: v.Buses(), Rec: rec}
+	list, err := sensors.Open(ctx, cfg, buses, v.Clock)
 	if err != nil {
 		return err
 	}
-	s, err := sampler.New(sensors, daemon.SamplerOptions(cfg, v.Clock, end))
+	s, err := sampler.New(list, sensors.Sequential(cfg, v.Clock, end))
 	if err != nil {
 		return err
 	}
