@@ -21,6 +21,11 @@
 // opcode newer than the configured evmVersion (paris), and measure the gas
 // figures CONTRACT.md quotes.
 //
+// Deploy deploys the committed bytecode and checks, with VerifyCode, that
+// the code at the new address is exactly the committed runtime code
+// (RuntimeCode); DeployTx builds the unsigned deployment for an offline
+// signer. `waybill anchor deploy` is their command line (CONTRACT.md §7).
+//
 // A transaction is built from the Pack methods and sent with bind/v2
 // (bind.Transact, or a raw transaction whose nonce and fees the caller
 // owns); a revert's data decodes with UnpackError into one of the
