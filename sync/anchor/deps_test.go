@@ -18,7 +18,7 @@ func TestDeps(t *testing.T) {
 		"github.com/eclipse/paho.mqtt.golang",
 		"github.com/waybill-eu/waybill/sync/feed",
 		"github.com/waybill-eu/waybill/agent/eventlog",
-		"github.com/waybill-eu/waybill/agent/daemon",
+		"github.com/waybill-eu/waybill/agent/system",
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, f := range forbidden {

@@ -21,7 +21,7 @@ func TestDeps(t *testing.T) {
 		"github.com/waybill-eu/waybill/sync/anchor/ebsi/ebsitest",
 		"github.com/waybill-eu/waybill/sync/anchor/ebsi/standin",
 		"github.com/waybill-eu/waybill/agent/eventlog",
-		"github.com/waybill-eu/waybill/agent/daemon",
+		"github.com/waybill-eu/waybill/agent/system",
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, f := range forbidden {
