@@ -402,3 +402,35 @@ func TestCLIDoc_SensorsDecode(t *testing.T) {
 	}
 	checkGolden(t, "sensors-decode-nmea", out)
 }
+
+// TestCLIDoc_EveryVectorChecked checks that a test of this package names
+// each of CLI.md's vectors: none is an example nothing checks.
+func TestCLIDoc_EveryVectorChecked(t *testing.T) {
+	tests, err := filepath.Glob("*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src strings.Builder
+	for _, f := range tests {
+		if f == "clidoc_test.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	self, err := os.ReadFile("clidoc_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This file's uses: the name as an argument, not in this test.
+	own, _, _ := strings.Cut(string(self), "func TestCLIDoc_EveryVectorChecked")
+	src.WriteString(own)
+	for name := range cliDoc(t) {
+		if !strings.Contains(src.String(), `"`+name+`"`) {
+			t.Errorf("CLI.md's cli:%s is checked by no test", name)
+		}
+	}
+}
