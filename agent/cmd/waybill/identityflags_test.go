@@ -176,3 +176,21 @@ func TestIdentity_ThroughAgent(t *testing.T) {
 		t.Errorf("status = %s (%v); want the log in %s of 4 events", out, err, data)
 	}
 }
+
+// TestIdentity_VerifyArtefact pins verify to a fleet or chain ID that is
+// not the artefact's: invalid, naming the flag and the artefact's value.
+func TestIdentity_VerifyArtefact(t *testing.T) {
+	td := filepath.Join("..", "..", "..", "firmware-docs", "testdata")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--fleet", "south", "--chain-id", "1337", filepath.Join(td, "bundle.tlog-proof")}, "--fleet south, but the tlog-proof is of fleet demo"},
+		{[]string{"--chain-id", "5", filepath.Join(td, "anchor", "evidence.json")}, "--chain-id 5, but the evidence is of an anchor on chain 1337 (its chain_id, ledger eip155:1337)"},
+	} {
+		code, _, errs := waybill(t, "", append([]string{"verify"}, tt.args...)...)
+		if code != 1 || !strings.Contains(errs, tt.want) {
+			t.Errorf("verify %v: exit %d, stderr %q; want 1 and %q", tt.args, code, errs, tt.want)
+		}
+	}
+}

@@ -334,7 +334,7 @@ func (v *verifyOpts) domain(what, fleet string) (signer.Domain, error) {
 		return signer.Domain{}, usageError{fmt.Sprintf("verify: a %s does not carry the chain ID: give --chain-id or --domain (the feed's domain message)", what)}
 	}
 	if v.o.Fleet != "" && v.o.Fleet != fleet {
-		return signer.Domain{}, fmt.Errorf("the %s is of fleet %q, not %q", what, fleet, v.o.Fleet)
+		return signer.Domain{}, fmt.Errorf("--fleet %s, but the %s is of fleet %s", v.o.Fleet, what, fleet)
 	}
 	return signer.Domain{ChainID: v.o.ChainID, Fleet: fleet}, nil
 }
@@ -540,7 +540,7 @@ func (v *verifyOpts) checkEvidence(ctx context.Context, data []byte) ([]string, 
 		chainID = id
 	}
 	if v.o.ChainID != 0 && v.o.ChainID != chainID {
-		return nil, fmt.Errorf("evidence: the anchor is on chain %d, not %d", chainID, v.o.ChainID)
+		return nil, fmt.Errorf("--chain-id %d, but the evidence is of an anchor on chain %d (its chain_id, ledger %s)", v.o.ChainID, chainID, ev.Ledger)
 	}
 	// Step 1: the note, with the device's key in its domain.
 	o := v.o
