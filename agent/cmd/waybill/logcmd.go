@@ -101,9 +101,9 @@ func cmdAppend(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		w := &answerJSON{w: e.stdout}
-		defer w.flush()
-		e = &env{stdin: e.stdin, stdout: w, stderr: e.stderr, group: e.group, cmd: e.cmd, flags: e.flags}
+		// An answer cut off before its line end is not an answer, and is
+		// not converted: the error says the stream ended early.
+		e = &env{stdin: e.stdin, stdout: &answerJSON{w: e.stdout}, stderr: e.stderr, group: e.group, cmd: e.cmd, flags: e.flags}
 	}
 	report := func(res localapi.Result, err error) error {
 		if err != nil {
@@ -341,14 +341,6 @@ func (a *answerJSON) answer(line string) error {
 	}
 	_, err = fmt.Fprintf(a.w, "%s\n", b)
 	return err
-}
-
-// flush reports an answer cut off before its line end.
-func (a *answerJSON) flush() {
-	if len(a.partial) > 0 && a.err == nil {
-		a.answer(string(a.partial))
-		a.partial = nil
-	}
 }
 
 // buildDate is set at link time (-X main.buildDate=YYYY-MM-DD) and raises
