@@ -137,8 +137,9 @@ func TestIdentity_VerifyDomain(t *testing.T) {
 
 // TestIdentity_ThroughAgent gives log append and log checkpoint, with a
 // key and without, a fleet that is not the log's while a running agent
-// holds the log: refused before the agent is asked. It also checks the
-// agent's status against CLI.md's cli:status.
+// holds the log: refused before the agent is asked. It also checks
+// log append --json through the agent, and the agent's status against
+// CLI.md's cli:status.
 func TestIdentity_ThroughAgent(t *testing.T) {
 	dir, key, _, _ := keyed(t)
 	data := filepath.Join(dir, "log")
@@ -159,6 +160,11 @@ func TestIdentity_ThroughAgent(t *testing.T) {
 	if code, out, errs := waybill(t, `{"kind":"manual","payload":{"note":"x"}}`, "log", "append", "--data", data, "--fleet", "cli-test", "--chain-id", "1337"); code != 0 || out != "3\n" {
 		t.Errorf("append through the agent with the log's fleet: exit %d, %q, %q", code, out, errs)
 	}
+	// log append --json through the agent: the same objects as directly.
+	if code, out, errs := waybill(t, "{\"kind\":\"manual\",\"payload\":{\"note\":\"y\"}}\n\n", "log", "append", "--json", "--data", data); code != 1 ||
+		out != `{"line":1,"status":"appended","seq":4}`+"\n"+`{"line":2,"status":"skipped","error":"empty line"}`+"\n" {
+		t.Errorf("append --json through the agent: exit %d, %q, %q", code, out, errs)
+	}
 	code, out, errs := waybill(t, "", "status", "--data", data)
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, errs)
@@ -172,8 +178,8 @@ func TestIdentity_ThroughAgent(t *testing.T) {
 			Size uint64 `json:"size"`
 		} `json:"log"`
 	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Log.Dir != data || st.Log.Size != 4 {
-		t.Errorf("status = %s (%v); want the log in %s of 4 events", out, err, data)
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Log.Dir != data || st.Log.Size != 5 {
+		t.Errorf("status = %s (%v); want the log in %s of 5 events", out, err, data)
 	}
 }
 
