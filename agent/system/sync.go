@@ -110,7 +110,8 @@ func anchorOptions(o *Options, c *config.Anchor, l *eventlog.Log, lg *slog.Logge
 func anchorBackend(ctx context.Context, o *Options, c *config.Anchor, l *eventlog.Log, key *ecdsa.PrivateKey, lg *slog.Logger) (anchor.Backend, func(), error) {
 	if c.Backend == config.AnchorEBSI {
 		eo := ebsi.Options{Endpoint: c.RPC, APIVersion: c.APIVersion, Token: ebsi.FileToken(c.TokenFile),
-			Signer: evmtx.KeySigner(key), HashAlgorithmID: big.NewInt(int64(c.HashAlgorithmID)), Logger: lg}
+			Signer: evmtx.KeySigner(key), HashAlgorithmID: big.NewInt(int64(c.HashAlgorithmID)), Logger: lg,
+			ChainID: new(big.Int).SetUint64(l.Identity().ChainID)} // as for evmtx below
 		if c.Contract != "" {
 			eo.Contract = common.HexToAddress(c.Contract)
 		}
