@@ -1,5 +1,6 @@
 // Package configs embeds the documented example configurations, so that
-// `waybill demo` runs the van's configuration wherever the binary runs.
+// the demo (testbench/demo) runs the van's configuration wherever its
+// binary runs.
 package configs
 
 import "embed"

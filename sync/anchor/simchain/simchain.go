@@ -1,6 +1,6 @@
 // Package simchain runs an in-process EVM chain (go-ethereum's simulated
 // backend) with the Waybill registry contract deployed, sealing a block at a
-// fixed interval: the embedded default ledger of `waybill demo`. It runs the
+// fixed interval: the ledger of the demo (testbench/demo). It runs the
 // Osaka rules, as a current proof-of-stake chain does; anchoring to a real
 // chain goes through its JSON-RPC node.
 package simchain

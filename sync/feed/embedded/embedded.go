@@ -1,7 +1,8 @@
-// Package embedded runs an MQTT broker inside the agent's process
-// (mochi-mqtt), for `waybill demo`: the feed is published over a real MQTT
+// Package embedded runs an MQTT broker inside the process (mochi-mqtt), for
+// the demo (testbench/demo): the feed is published over a real MQTT
 // connection on loopback without a broker installed. Devices publish to a
-// real broker (Mosquitto, EMQX, a city's broker); this one is for the demo.
+// real broker (Mosquitto, EMQX, a city's broker); this one is for the demo,
+// and the device binary does not link it.
 package embedded
 
 import (
