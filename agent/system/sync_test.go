@@ -3,6 +3,7 @@ package system
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/localapi"
 	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/sync/anchor"
 	"github.com/waybill-eu/waybill/sync/feed"
@@ -397,5 +399,49 @@ func appendManual(t *testing.T, l *eventlog.Log, n int) {
 		if _, err := l.Append(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Without a configuration the System is the log alone: the local API
+// serves it (its status has no agent part) and a checkpoint is signed when
+// Run stops.
+func TestRun_LogOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	o := testOptions(t, dir, nil)
+	o.NoLocalAPI = false
+	s, err := New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var body bytes.Buffer
+	waitUntil(t, "the local API answers", func() bool {
+		c, err := localapi.Dial(dir)
+		if err != nil {
+			return false
+		}
+		body.Reset()
+		return c.Do(ctx, "GET", "/v1/status", nil, &body) == nil
+	})
+	var st map[string]any
+	if err := json.Unmarshal(body.Bytes(), &st); err != nil {
+		t.Fatalf("status: %v: %s", err, body.Bytes())
+	}
+	if _, ok := st["agent"]; ok || st["log"] == nil {
+		t.Errorf("status without a configuration = %v; want the log's alone", st)
+	}
+	appendManual(t, s.Log(), 2)
+	cancel()
+	if err := within(t, "Run", func() error { return <-done }); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if _, cp, err := s.Log().Latest(); err != nil || cp.Size != 2 {
+		t.Errorf("latest checkpoint after the stop: size %d, %v; want 2", cp.Size, err)
+	}
+	if in := loops(); len(in) > 0 {
+		t.Errorf("after Run returned, goroutines are in %v", in)
 	}
 }

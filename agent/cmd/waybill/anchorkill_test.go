@@ -19,9 +19,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/system"
 	"github.com/waybill-eu/waybill/sync/anchor"
 	"github.com/waybill-eu/waybill/sync/anchor/registry"
 	"github.com/waybill-eu/waybill/testbench/gethdev"
@@ -116,7 +116,7 @@ func TestCLI_AnchorSurvivesSIGKILL(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 
-	st, anchors, err := anchor.ReadStore(filepath.Join(data, daemon.AnchorStore))
+	st, anchors, err := anchor.ReadStore(filepath.Join(data, system.AnchorStore))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,11 +27,11 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/localapi"
+	"github.com/waybill-eu/waybill/agent/system"
 	"github.com/waybill-eu/waybill/sync/anchor/simchain"
 	"github.com/waybill-eu/waybill/sync/feed/embedded"
 	"github.com/waybill-eu/waybill/testbench/damage"
@@ -281,26 +281,28 @@ func buildDamageBase(t *testing.T, root string) (*damageBase, error) {
 	cfg := &config.Config{Feed: &config.Feed{Brokers: []string{b.broker}, Window: 64},
 		Anchor: &config.Anchor{Backend: config.AnchorEVM, Contract: chain.Registry.Hex(), Finality: "qbft",
 			EveryEvents: 1, Every: time.Hour, MaxFeeGwei: 100, GasLimitPlus: 20}}
-	sctx, stop := context.WithCancel(ctx)
-	sy, err := daemon.StartSync(sctx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), Client: chain.Client, AnchorPoll: 50 * time.Millisecond})
+	// The System closes the log when it stops; it is opened again below.
+	sy, stop, err := runSync(ctx, system.Options{Config: cfg, Client: chain.Client, AnchorPoll: 50 * time.Millisecond}, l, k)
 	if err != nil {
-		stop()
 		return nil, err
 	}
 	size := l.Size()
 	deadline := time.Now().Add(3 * time.Minute)
-	for sy.Feed.Status().Persisted < size || sy.Anchor.Anchored(l.Origin()) < size {
+	for sy.Feed().Status().Persisted < size || sy.Anchor().Anchored(l.Origin()) < size {
 		if time.Now().After(deadline) {
 			stop()
-			return nil, fmt.Errorf("feed persisted %d, anchored %d of %d events after 3 minutes", sy.Feed.Status().Persisted, sy.Anchor.Anchored(l.Origin()), size)
+			return nil, fmt.Errorf("feed persisted %d, anchored %d of %d events after 3 minutes", sy.Feed().Status().Persisted, sy.Anchor().Anchored(l.Origin()), size)
 		}
 		sy.Notify()
 		time.Sleep(50 * time.Millisecond)
 	}
-	stop()
-	if err := sy.Wait(); err != nil {
+	if err := stop(); err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
+	if l, err = eventlog.Open(ctx, data, &eventlog.Options{Keys: k, SegmentBytes: damageSegment}); err != nil {
+		return nil, err
+	}
+	defer l.Close()
 	var m struct {
 		Segments []struct {
 			File  string `json:"file"`
@@ -366,8 +368,8 @@ func buildDamageBase(t *testing.T, root string) (*damageBase, error) {
 	}
 	b.files = append(b.files,
 		damagedFile{name: "checkpoint", rel: "log/epoch-0/checkpoint", shownAs: "checkpoint", readers: all, seg: -1},
-		damagedFile{name: "feed-cursor", rel: "log/" + daemon.FeedCursorFile, shownAs: daemon.FeedCursorFile, readers: []string{cellRun, cellStatus}, seg: -1},
-		damagedFile{name: "anchor-db", rel: "log/" + daemon.AnchorStore, shownAs: daemon.AnchorStore, readers: []string{cellRun, cellStatus}, seg: -1},
+		damagedFile{name: "feed-cursor", rel: "log/" + system.FeedCursorFile, shownAs: system.FeedCursorFile, readers: []string{cellRun, cellStatus}, seg: -1},
+		damagedFile{name: "anchor-db", rel: "log/" + system.AnchorStore, shownAs: system.AnchorStore, readers: []string{cellRun, cellStatus}, seg: -1},
 		damagedFile{name: "key", rel: "device.key", shownAs: "device.key", readers: []string{cellRun, cellStatus}, seg: -1},
 	)
 	for _, f := range b.files {

@@ -13,10 +13,10 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/agent/system"
 	"github.com/waybill-eu/waybill/sync/anchor/registry"
 	"github.com/waybill-eu/waybill/testbench/gethdev"
 )
@@ -66,14 +66,13 @@ func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
 	}
 	cfg := &config.Config{Anchor: &config.Anchor{Backend: config.AnchorEVM, RPC: node.URL(), Contract: contract.Hex(),
 		Finality: "qbft", EveryEvents: 1, Every: time.Hour, MaxFeeGwei: 100, GasLimitPlus: 20}}
-	sctx, stop := context.WithCancel(ctx)
-	sy, err := daemon.StartSync(sctx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), AnchorPoll: 100 * time.Millisecond})
+	sy, stop, err := runSync(ctx, system.Options{Config: cfg, AnchorPoll: 100 * time.Millisecond}, l, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(anchorWait)
 	for {
-		st := sy.Anchor.Status()
+		st := sy.Anchor().Status()
 		if st.Last != nil && st.Last.Size == l.Size() {
 			break
 		}
@@ -83,11 +82,9 @@ func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
 		sy.Notify()
 		time.Sleep(100 * time.Millisecond)
 	}
-	stop()
-	if err := sy.Wait(); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
 
 	code, bundle, errs := waybill(t, "", "log", "prove", "--data", data, "--seq", "1")
 	if code != 0 {
@@ -155,15 +152,14 @@ func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sctx, stop = context.WithCancel(ctx)
-	defer stop()
-	sy, err = daemon.StartSync(sctx, daemon.SyncOptions{Config: cfg, Log: l, Key: k.ECDSA(), AnchorPoll: 100 * time.Millisecond})
+	sy, stop, err = runSync(ctx, system.Options{Config: cfg, AnchorPoll: 100 * time.Millisecond}, l, k)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer stop()
 	deadline = time.Now().Add(anchorWait)
 	for {
-		st := sy.Anchor.Status()
+		st := sy.Anchor().Status()
 		if st.Last != nil && st.Last.Size == l.Size() {
 			if st.Last.PrevSize != 3 || len(st.Last.Consistency) == 0 || st.Confirmed != 2 {
 				t.Errorf("second anchor: prev %d, %d proof hashes, %d confirmed", st.Last.PrevSize, len(st.Last.Consistency), st.Confirmed)
@@ -176,8 +172,7 @@ func TestCLI_AnchorOnGethAndVerifyRPC(t *testing.T) {
 		sy.Notify()
 		time.Sleep(100 * time.Millisecond)
 	}
-	stop()
-	if err := sy.Wait(); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

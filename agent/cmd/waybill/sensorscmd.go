@@ -16,8 +16,9 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/waybill-eu/waybill/agent/config"
-	"github.com/waybill-eu/waybill/agent/daemon"
 	"github.com/waybill-eu/waybill/agent/sampler"
+	"github.com/waybill-eu/waybill/agent/sensors"
+	"github.com/waybill-eu/waybill/drivers/bus"
 	"github.com/waybill-eu/waybill/drivers/nmea"
 	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/drivers/sensor"
@@ -80,14 +81,14 @@ func cmdSensorsDecode(ctx context.Context, e *env, args []string) error {
 		return c != nil && c.Driver == *driver
 	}
 	clk := replay.NewSimClock(rec.Header.Start, 0)
-	sensors, err := daemon.OpenSensors(ctx, cfg, daemon.ReplayBuses{Rec: rec}, clk)
+	list, err := sensors.Open(ctx, cfg, replay.Buses{Rec: rec}, clk)
 	if err != nil {
 		return fmt.Errorf("sensors decode: %w", err)
 	}
-	so := daemon.SamplerOptions(cfg, clk, rec.Until())
+	so := sensors.Sequential(cfg, clk, rec.Until())
 	stop := so.Stop
 	so.Stop = func(next time.Time) bool { return stop(next) || rec.Exhausted() }
-	s, err := sampler.New(sensors, so)
+	s, err := sampler.New(list, so)
 	if err != nil {
 		return err
 	}
@@ -197,9 +198,9 @@ func cmdSensorsProbe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("sensors probe: %w", err)
 	}
-	buses := &daemon.HostBuses{}
+	buses := &bus.Host{}
 	defer buses.Close()
-	res := daemon.Probe(ctx, cfg, buses, nil)
+	res := sensors.Probe(ctx, cfg, buses, nil)
 	found := 0
 	for _, r := range res {
 		fmt.Fprintln(e.stdout, strings.TrimRight(r.String(), " "))
