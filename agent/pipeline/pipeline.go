@@ -25,6 +25,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/retention"
 	"github.com/waybill-eu/waybill/agent/rules"
 	"github.com/waybill-eu/waybill/agent/sampler"
+	"github.com/waybill-eu/waybill/agent/sensors"
 	"github.com/waybill-eu/waybill/drivers/sensor"
 )
 
@@ -119,10 +120,10 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	so := sampler.Options{Clock: p.clk, FaultEvery: opts.Config.Faults.Every}
 	if opts.Sequential {
-		until, done := opts.Until, opts.Done
-		so.Sequential = true
-		so.Stop = func(next time.Time) bool {
-			return (!until.IsZero() && next.After(until)) || (done != nil && done())
+		// A replay reads as the simulation that recorded it did.
+		so = sensors.Sequential(opts.Config, p.clk, opts.Until)
+		if stop, done := so.Stop, opts.Done; done != nil {
+			so.Stop = func(next time.Time) bool { return stop(next) || done() }
 		}
 	}
 	so.Logger = p.log.With("subsystem", "sampler")
