@@ -25,6 +25,10 @@
 // the drivers make the same calls in the same order, and every call finds
 // its recorded answer.
 //
+// [Buses] plays a recording back as a bus.Set, and [RecordBuses] records
+// every operation on the buses of another Set (drivers/bus), so the agent
+// opens its sensors the same way live, recording and replaying.
+//
 // A file that is not a recording (its first non-blank line does not start
 // with '{') is taken as raw NMEA 0183, as gpsd's test logs and a serial
 // capture are: it becomes one serial stream, delivered one epoch (the
