@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -142,9 +143,19 @@ func TestDemoSyncAndAnchorStatus(t *testing.T) {
 			t.Errorf("the log holds %d events; demo output lacks %q:\n%s", n, w, out)
 		}
 	}
-	code, out, errs = command(t, "waybill", "anchor", "status", "--data", data)
-	if code != 0 || !strings.Contains(out, "last confirmed: ") || !strings.Contains(out, fmt.Sprintf(" size %d ", n)) || strings.Contains(out, "in flight") {
-		t.Fatalf("anchor status = %d:\n%s\n%s", code, out, errs)
+	// anchor status --json: firmware-docs/CLI.md §15.
+	code, out, errs = command(t, "waybill", "anchor", "status", "--data", data, "--json")
+	var st struct {
+		Running  bool                `json:"agent_running"`
+		Failed   int                 `json:"failed"`
+		Last     *struct{ Size int } `json:"last"`
+		InFlight json.RawMessage     `json:"in_flight"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("anchor status --json = %d:\n%s\n%s", code, out, errs)
+	}
+	if st.Running || st.Failed != 0 || st.Last == nil || st.Last.Size != n || string(st.InFlight) != "null" {
+		t.Errorf("after the demo, anchor status --json = %s; want the agent stopped, none failed, the last confirmed anchor of size %d and none in flight", out, n)
 	}
 	code, out, _ = command(t, "waybill", "anchor", "status", "--data", data, "--evidence")
 	if code != 0 || !strings.Contains(out, `"ledger":"eip155:1337"`) {
