@@ -307,20 +307,30 @@ func nesting(b []byte) (depth, end int) {
 
 // Text returns s as a string a payload may hold: every invalid UTF-8
 // byte and every Unicode noncharacter (which I-JSON, and so a payload,
-// refuses) replaced by U+FFFD. It is for text the device did not choose,
-// such as an error message, that must be recorded rather than refused.
+// refuses) replaced by U+FFFD, and the result cut, at a rune boundary, to
+// at most MaxString bytes. It is for text the device did not choose, such
+// as an error message, that must be recorded rather than refused: the
+// replacements can make a string longer than it was, so the cut comes
+// last.
 func Text(s string) string {
-	if utf8.ValidString(s) && strings.IndexFunc(s, jcs.IsNoncharacter) < 0 {
+	if !utf8.ValidString(s) || strings.IndexFunc(s, jcs.IsNoncharacter) >= 0 {
+		var b strings.Builder
+		for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+			if jcs.IsNoncharacter(r) {
+				r = utf8.RuneError
+			}
+			b.WriteRune(r)
+		}
+		s = b.String()
+	}
+	if len(s) <= MaxString {
 		return s
 	}
-	var b strings.Builder
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if jcs.IsNoncharacter(r) {
-			r = utf8.RuneError
-		}
-		b.WriteRune(r)
+	cut := MaxString
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
 	}
-	return b.String()
+	return s[:cut]
 }
 
 // short shortens s for an error message.

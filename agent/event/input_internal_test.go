@@ -72,8 +72,16 @@ func TestText(t *testing.T) {
 		{"\ufdd0\U0010fffe", "\ufffd\ufffd"},
 		{"bad \xff\xfe byte", "bad \ufffd byte"},
 		{"cut \xe2\x82", "cut \ufffd"},
+		// Each lone invalid byte grows to three: the cut comes after the
+		// replacement, at a rune boundary.
+		{strings.Repeat("\xffa", 1000), strings.Repeat("\ufffda", 256)},
+		{strings.Repeat("é", 600), strings.Repeat("é", 512)},
+		{strings.Repeat("a", 1023) + "é", strings.Repeat("a", 1023)},
 	} {
 		got := Text(c.in)
+		if len(got) > MaxString {
+			t.Errorf("Text(%.20q…) is %d bytes, over MaxString", c.in, len(got))
+		}
 		if got != c.want {
 			t.Errorf("Text(%q) = %q, want %q", c.in, got, c.want)
 		}

@@ -300,7 +300,7 @@ func (p *Pipeline) emit(ctx context.Context, out sampler.Output) error {
 // not stop the agent.
 func faultEvent(f *sampler.Fault) (event.Event, error) {
 	ev, err := event.New(event.SensorFault{Sensor: event.Text(f.Sensor), Step: event.Text(f.Step),
-		Error: event.Text(truncate(f.Err.Error(), 1000)), Count: f.Count})
+		Error: event.Text(f.Err.Error()), Count: f.Count})
 	if err != nil {
 		return event.Event{}, fmt.Errorf("sensor_fault payload: %w", err)
 	}
@@ -453,11 +453,4 @@ func (p *Pipeline) checkpoint(ctx context.Context) {
 	if p.opts.OnCheckpoint != nil {
 		p.opts.OnCheckpoint(c)
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

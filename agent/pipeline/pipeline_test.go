@@ -380,3 +380,23 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFaultEvent_AnyText records a fault whatever its text: invalid bytes,
+// noncharacters and a message far longer than a payload string may be.
+func TestFaultEvent_AnyText(t *testing.T) {
+	for _, msg := range []string{
+		"remote I/O error",
+		strings.Repeat("\xff!", 5000),
+		strings.Repeat("\uffff", 2000),
+		strings.Repeat("é", 4000),
+	} {
+		ev, err := faultEvent(&sampler.Fault{Sensor: "cargo\xfe", Step: "read", Err: errors.New(msg), Count: 3})
+		if err != nil {
+			t.Errorf("fault %.24q: %v", msg, err)
+			continue
+		}
+		if ev.Kind != event.KindSensorFault {
+			t.Errorf("fault %.24q: kind %q", msg, ev.Kind)
+		}
+	}
+}
