@@ -165,11 +165,9 @@ func (s *Server) handler() http.Handler {
 		w.Write(out)
 	})
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		st := map[string]any{"log": map[string]any{"dir": s.Log.Dir(), "origin": s.Log.Origin(), "size": s.Log.Size()}}
+		st := StatusBody{Log: LogStatus{Dir: s.Log.Dir(), Origin: s.Log.Origin(), Size: s.Log.Size()}}
 		if s.Status != nil {
-			if v := s.Status(); v != nil {
-				st["agent"] = v
-			}
+			st.Agent = s.Status()
 		}
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
@@ -178,6 +176,21 @@ func (s *Server) handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/append", s.serveAppend)
 	return mux
+}
+
+// StatusBody is the answer to GET /v1/status (firmware-docs/LOCALAPI.md).
+type StatusBody struct {
+	Log LogStatus `json:"log"`
+	// Agent is the running agent's status (Server.Status), absent when
+	// the server has none.
+	Agent any `json:"agent,omitempty"`
+}
+
+// LogStatus is the log's part of the status.
+type LogStatus struct {
+	Dir    string `json:"dir"`
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
 }
 
 func uintParam(r *http.Request, name string) (uint64, error) {
