@@ -66,23 +66,16 @@ func copyMetaIdentity(src, dst *bolt.Tx) error {
 	return nil
 }
 
-// parseOrigin splits "waybill/<fleet>/<device>/<epoch>".
+// parseOrigin splits "waybill/<fleet>/<device>/<epoch>" (signer.ParseOrigin)
+// and requires it in the canonical form signer.Origin writes.
 func parseOrigin(origin string) (fleet string, dev event.Address, epoch uint32, err error) {
-	p := strings.Split(origin, "/")
-	if len(p) != 4 || p[0] != "waybill" || !signer.ValidFleet(p[1]) {
-		return "", dev, 0, fmt.Errorf("origin %q is not waybill/<fleet>/<device>/<epoch>", origin)
-	}
-	if dev, err = event.ParseAddress(p[2]); err != nil {
+	if fleet, dev, epoch, err = signer.ParseOrigin(origin); err != nil {
 		return "", dev, 0, fmt.Errorf("origin %q: %w", origin, err)
 	}
-	n, err := strconv.ParseUint(p[3], 10, 32)
-	if err != nil || strconv.FormatUint(n, 10) != p[3] {
-		return "", dev, 0, fmt.Errorf("origin %q: bad epoch", origin)
-	}
-	if signer.Origin(p[1], dev, uint32(n)) != origin {
+	if signer.Origin(fleet, dev, epoch) != origin {
 		return "", dev, 0, fmt.Errorf("origin %q is not in canonical form", origin)
 	}
-	return p[1], dev, uint32(n), nil
+	return fleet, dev, epoch, nil
 }
 
 // diskSeg is a segment file found on disk and what its meta says.
