@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -173,6 +174,12 @@ func New(ctx context.Context, o Options) (*System, error) {
 	if err := s.build(ctx); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	// Deriving the device key and a relayer key from their passphrases
+	// took scrypt's memory (32 MiB each at the keystore's standard
+	// parameters), now garbage. A device with 512 MB of RAM gets it back
+	// now rather than at the next collection, which an idle agent may not
+	// reach for a long time.
+	debug.FreeOSMemory()
 	return s, nil
 }
 
