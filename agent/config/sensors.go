@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"periph.io/x/conn/v3/gpio"
 
 	"github.com/waybill-eu/waybill/drivers/bme280"
 	"github.com/waybill-eu/waybill/drivers/door"
@@ -89,10 +90,18 @@ const (
 	LevelLow  = "low"
 )
 
+// levelName is the configuration's name of the GPIO level l.
+func levelName(l gpio.Level) string {
+	if l == gpio.High {
+		return LevelHigh
+	}
+	return LevelLow
+}
+
 // Door is a door contact on a GPIO line.
 type Door struct {
 	Pin       string        // GPIO line name, e.g. GPIO17
-	OpenLevel string        // LevelHigh or LevelLow: the level when the door is open; default high
+	OpenLevel string        // LevelHigh or LevelLow: the level when the door is open; default door.DefaultOpenLevel, high
 	Debounce  time.Duration // how long a level must hold to count, 0..door.MaxDebounce (10s); default door.DefaultDebounce, 50ms
 }
 
@@ -332,7 +341,7 @@ func (p *parser) lis3dh(f *fields, name string, st *sensorState) *LIS3DH {
 func (p *parser) door(f *fields, name string, st *sensorState) *Door {
 	d := &Door{}
 	d.Pin = p.line(f, "pin", true, name, st)
-	d.OpenLevel, _ = f.oneOf("open_level", false, LevelHigh, LevelHigh, LevelLow)
+	d.OpenLevel, _ = f.oneOf("open_level", false, levelName(door.DefaultOpenLevel), LevelHigh, LevelLow)
 	d.Debounce, _ = f.dur("debounce", false, door.DefaultDebounce, 0, door.MaxDebounce)
 	return d
 }

@@ -15,6 +15,10 @@ const (
 	DefaultDebounce = 50 * time.Millisecond
 	// MaxDebounce is the longest Debounce New accepts.
 	MaxDebounce = 10 * time.Second
+	// DefaultOpenLevel is the OpenLevel of DefaultOptions: the level of a
+	// reed switch to ground with the internal pull-up while the door is
+	// open (the switch open, the pull-up holding the line high).
+	DefaultOpenLevel = gpio.High
 
 	// edgeWait is the timeout of each WaitForEdge call that drains queued
 	// edges (see the package documentation for why it is not 0).
@@ -51,7 +55,7 @@ type Options struct {
 
 // DefaultOptions is a reed switch to ground with the internal pull-up and a
 // 50 ms debounce.
-var DefaultOptions = Options{OpenLevel: gpio.High, Debounce: DefaultDebounce}
+var DefaultOptions = Options{OpenLevel: DefaultOpenLevel, Debounce: DefaultDebounce}
 
 // Dev is a door contact on one GPIO input. It implements sensor.Sensor.
 type Dev struct {
