@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -371,6 +372,14 @@ func TestCLI_Bench(t *testing.T) {
 	if code, _, errs := waybill(t, "", "bench", "--events", "10"); code != 2 || !strings.Contains(errs, "--events") {
 		t.Errorf("bench --events 10 = %d %q", code, errs)
 	}
+}
+
+// median is the median of x as agent/bench takes it: the upper one of an
+// even count.
+func median(x []float64) float64 {
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	return s[len(s)/2]
 }
 
 // TestCLI_StaleSocket: a socket file left by an agent that died does not
