@@ -87,7 +87,7 @@ func signText(t testing.TB, text string) []byte {
 	}
 	n, err := checkpoint.Sign(text, s)
 	if err != nil {
-		t.Fatalf("checkpoint.Sign(%q): %v", text, err)
+		t.Fatalf("checkpoint.Sign(%d-byte text): %v", len(text), err)
 	}
 	return n
 }
@@ -133,3 +133,7 @@ func wantErr(t *testing.T, err error, fragment string) {
 func noteText(note []byte) []byte {
 	return note[:bytes.LastIndex(note, []byte("\n\n"))+1]
 }
+
+// ed25519Sign signs msg with k's private key, for tests that build
+// cosignature lines by hand.
+func ed25519Sign(k *Key, msg []byte) []byte { return ed25519.Sign(k.priv, msg) }

@@ -124,7 +124,7 @@ func ParsePrivateKey(skey string) (*Key, error) {
 	const what = "private key"
 	rest, ok := strings.CutPrefix(skey, "PRIVATE+KEY+")
 	if !ok {
-		if strings.Count(skey, "+") >= 2 && !strings.HasPrefix(skey, "PRIVATE+") {
+		if strings.Count(skey, "+") >= 2 && !strings.HasPrefix(strings.ToUpper(skey), "PRIVATE+") {
 			return nil, keyErr(what, "this looks like a verifier key (<name>+<key ID>+<key>), not a private key (PRIVATE+KEY+<name>+<key ID>+<key>)")
 		}
 		return nil, keyErr(what, "does not start with \"PRIVATE+KEY+\"")
