@@ -87,7 +87,7 @@ func (k *Key) Cosign(checkpointNote []byte, now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	sigs := append(n.Sigs, n.Unverified...)
+	sigs := n.Unverified // all of them: readNote verifies none
 	for _, s := range sigs {
 		if s.Name == k.name && s.KeyID == k.id {
 			return nil, fmt.Errorf("witness: %w (%s+%08x)", ErrAlreadyCosigned, k.name, k.id)

@@ -69,15 +69,6 @@ func logPriv() ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(s[:])
 }
 
-func logVKey(t testing.TB) string {
-	t.Helper()
-	v, err := checkpoint.VerifierKey(logName, logPriv().Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // signText signs text with the throwaway log key.
 func signText(t testing.TB, text string) []byte {
 	t.Helper()
