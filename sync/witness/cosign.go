@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
@@ -37,7 +36,7 @@ var ErrInvalidSignature = errors.New("signature does not verify")
 
 func checkName(name string) error {
 	if !checkpoint.ValidName(name) {
-		return fmt.Errorf("witness: invalid key name %s", strconv.Quote(name))
+		return fmt.Errorf("witness: invalid key name %s", quote(name))
 	}
 	return nil
 }

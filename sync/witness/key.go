@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/waybill-eu/waybill/agent/atomicfile"
 	"github.com/waybill-eu/waybill/agent/checkpoint"
@@ -116,9 +117,9 @@ func (k *Key) PrivateKey() string {
 }
 
 // ParsePrivateKey parses the private key text written by [Key.PrivateKey].
-// It is strict: the prefix "PRIVATE+KEY+", a valid key name, a key ID of 8 lowercase hex digits equal to the
-// one computed from the name and key, and canonical base64 of the type byte
-// 0x04 and a 32-byte seed. Errors wrap [ErrInvalidKey] and never quote the
+// It is strict: the prefix "PRIVATE+KEY+", a valid key name, a key ID of 8
+// lowercase hex digits equal to the one computed from the name and key, and
+// canonical base64 of the type byte 0x04 and a 32-byte seed. Errors wrap [ErrInvalidKey] and never quote the
 // key material.
 func ParsePrivateKey(skey string) (*Key, error) {
 	const what = "private key"
@@ -163,18 +164,19 @@ func splitKey(what, s string) (name, hexID, b64 string, err error) {
 
 // parseKeyFields checks the name, key ID and key fields of a key text and
 // returns the key material after the type byte, which must be size bytes
-// long. Only public material (quote) is quoted in errors.
+// long. The key field is quoted in errors only if quoteKey is set (public
+// material).
 func parseKeyFields(what, name, hexID, b64 string, size int, material string, quoteKey bool) ([]byte, error) {
 	if !checkpoint.ValidName(name) {
-		return nil, keyErr(what, "invalid key name %s", strconv.Quote(name))
+		return nil, keyErr(what, "invalid key name %s", quote(name))
 	}
 	if len(hexID) != 8 || strings.Trim(hexID, "0123456789abcdef") != "" {
-		return nil, keyErr(what, "key ID %s is not 8 lowercase hex digits", strconv.Quote(hexID))
+		return nil, keyErr(what, "key ID %s is not 8 lowercase hex digits", quote(hexID))
 	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(b64)
 	if err != nil || base64.StdEncoding.EncodeToString(raw) != b64 {
 		if quoteKey {
-			return nil, keyErr(what, "key %s is not canonical base64", strconv.Quote(b64))
+			return nil, keyErr(what, "key %s is not canonical base64", quote(b64))
 		}
 		return nil, keyErr(what, "key is not canonical base64")
 	}
@@ -276,4 +278,17 @@ func (k *Key) Save(path string) (err error) {
 		return fmt.Errorf("witness: save key to %s: %w", path, err)
 	}
 	return nil
+}
+
+// quote quotes s for an error message, shortened if it is long.
+func quote(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
