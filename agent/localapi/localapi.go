@@ -62,9 +62,11 @@ type Server struct {
 	Status func() any
 }
 
-// Serve listens on the log's socket until ctx ends. It replaces a stale
-// socket file left by a crashed process (the caller holds the log's lock,
-// so no live process can own it).
+// Serve listens on the log's socket until ctx ends, and returns once the
+// requests in progress have ended (an append stream with its trailers),
+// at most 5 s after that. It replaces a stale socket file left by a
+// crashed process (the caller holds the log's lock, so no live process can
+// own it).
 func (s *Server) Serve(ctx context.Context) error {
 	path := SocketPath(s.Log.Dir())
 	os.Remove(path)
@@ -77,13 +79,26 @@ func (s *Server) Serve(ctx context.Context) error {
 	// what it read and says why in its trailer.
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
+	// Serve returns as soon as Shutdown begins, while handlers may still be
+	// writing their last answers and trailers; Serve's caller then closes
+	// the log and may exit. So Serve waits for Shutdown, which waits for
+	// the handlers (bounded: a handler still running after 5 s has its
+	// connection closed).
+	stop, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer close(stopped)
+		<-stop.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
 	}()
 	err = srv.Serve(ln)
+	cancel()
+	<-stopped
 	os.Remove(path)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
