@@ -1,0 +1,536 @@
+// Package watch is the verification core of a feed watcher: it checks every
+// message of the devices' feeds (firmware-docs/FEED.md) on its own and each
+// device's log over time, and writes what it verified to an Archive. The
+// states and reason codes are specified in firmware-docs/WATCH.md.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
+	"github.com/waybill-eu/waybill/agent/signer"
+	"github.com/waybill-eu/waybill/agent/verify"
+	"github.com/waybill-eu/waybill/sync/feed"
+)
+
+// Device is one trusted device: its address, the fleet and chain ID of the
+// domain it signs in, and the verifier key of its Ed25519 note key (the
+// vkey `waybill keygen` prints).
+type Device struct {
+	Address event.Address
+	Fleet   string
+	ChainID uint64
+	NoteKey string
+}
+
+// Operator is an operator whose devices the watcher trusts.
+type Operator struct {
+	Name    string
+	Devices []Device
+}
+
+// Trust is the allowlist: every device the watcher accepts messages from.
+type Trust struct {
+	Operators []Operator
+}
+
+// State is the state of an event or a checkpoint (firmware-docs/WATCH.md).
+type State string
+
+// The states.
+const (
+	// StateReceived: a checkpoint whose signatures verify, waiting for
+	// the events it covers before its root can be recomputed.
+	StateReceived State = "received"
+	// StateVerified: an event whose message and signature verify, in the
+	// archive; or a checkpoint whose root and consistency were checked.
+	StateVerified State = "verified"
+	// StateCheckpointed: a verified event covered by a verified checkpoint.
+	StateCheckpointed State = "checkpointed"
+	// StateRejected: refused, with a Reason.
+	StateRejected State = "rejected"
+	// StateIgnored: a message of a channel the core does not verify
+	// (status, anchors).
+	StateIgnored State = "ignored"
+)
+
+// Reason is why a message was rejected (firmware-docs/WATCH.md).
+type Reason string
+
+// The reason codes.
+const (
+	ReasonBadTopic      Reason = "bad_topic"      // not a feed topic
+	ReasonOversized     Reason = "oversized"      // larger than the channel's limit
+	ReasonMalformed     Reason = "malformed"      // not the exact canonical form, or fields disagree with the leaf
+	ReasonUnknownDevice Reason = "unknown_device" // the device is not in the allowlist (or not in that fleet)
+	ReasonBadSignature  Reason = "bad_signature"  // a signature does not verify for the trusted device
+	ReasonWrongDomain   Reason = "wrong_domain"   // a domain message disagrees with the allowlist
+	ReasonEquivocation  Reason = "equivocation"   // a different event under a sequence number already seen
+	ReasonRootMismatch  Reason = "root_mismatch"  // a checkpoint root differs from the root of the archived leaves
+	ReasonInconsistent  Reason = "inconsistent"   // a checkpoint not consistent with an earlier one of its origin
+)
+
+// Reasons lists every reason code.
+var Reasons = []Reason{ReasonBadTopic, ReasonOversized, ReasonMalformed, ReasonUnknownDevice, ReasonBadSignature,
+	ReasonWrongDomain, ReasonEquivocation, ReasonRootMismatch, ReasonInconsistent}
+
+// Gap is a range of sequence numbers [From, To) missing from an origin
+// below a sequence number already received.
+type Gap struct {
+	From, To uint64
+}
+
+// Verdict is what the watcher concluded from one message.
+type Verdict struct {
+	Topic    string
+	Channel  string // feed.ChannelEvents, ChannelCheckpoints, …; empty if the topic is not a feed topic
+	Device   event.Address
+	Operator string
+	Epoch    uint32
+	Seq      uint64 // events: the event's sequence number
+	Size     uint64 // checkpoints: the checkpoint's size
+	State    State
+	Reason   Reason // set when State is StateRejected
+	Err      error  // why, when State is StateRejected
+	// Duplicate is set for an event byte-identical to one already
+	// archived under its key; it is dropped and State is its state.
+	Duplicate bool
+	// NewEpoch is set for the first message of an epoch of a device whose
+	// earlier epochs the archive holds.
+	NewEpoch bool
+	// Gaps are the open gaps of the origin after the message.
+	Gaps []Gap
+	// Checkpoints are the verdicts of checkpoints waiting in
+	// StateReceived that this message's event completed.
+	Checkpoints []Verdict
+}
+
+// origin is the watcher's state of one log: device and epoch.
+type origin struct {
+	next    uint64              // every seq below is archived
+	above   map[uint64]struct{} // archived seqs above next
+	latest  *checkpoint.Checkpoint
+	pending map[uint64][]byte // size → checkpoint note waiting for leaves
+}
+
+type trusted struct {
+	Device
+	operator  string
+	verifiers []checkpoint.Verifier
+}
+
+// Watcher verifies feed messages. Its methods are safe for concurrent use.
+type Watcher struct {
+	arc     Archive
+	devices map[event.Address]*trusted
+	now     func() time.Time
+
+	mu      sync.Mutex
+	origins map[Key]*origin // Seq unused
+}
+
+// New returns a watcher of the devices of t writing to a. It refuses a
+// trust configuration with an invalid domain, a bad note key or a device
+// listed twice.
+func New(t Trust, a Archive) (*Watcher, error) {
+	w := &Watcher{arc: a, devices: map[event.Address]*trusted{}, origins: map[Key]*origin{}, now: time.Now}
+	for _, op := range t.Operators {
+		for i, d := range op.Devices {
+			where := fmt.Sprintf("operator %q device %d (%s)", op.Name, i, d.Address)
+			if _, dup := w.devices[d.Address]; dup {
+				return nil, fmt.Errorf("watch: %s: listed twice", where)
+			}
+			if err := (signer.Domain{ChainID: d.ChainID, Fleet: d.Fleet}).Validate(); err != nil {
+				return nil, fmt.Errorf("watch: %s: %w", where, err)
+			}
+			td := &trusted{Device: d, operator: op.Name}
+			if d.NoteKey != "" {
+				v, err := checkpoint.ParseVerifierKey(d.NoteKey)
+				if err != nil {
+					return nil, fmt.Errorf("watch: %s: note key: %w", where, err)
+				}
+				if want := signer.KeyName(d.Fleet, d.Address); v.Name() != want {
+					return nil, fmt.Errorf("watch: %s: note key is named %q, want %q", where, v.Name(), want)
+				}
+				td.verifiers = []checkpoint.Verifier{v}
+			}
+			w.devices[d.Address] = td
+		}
+	}
+	return w, nil
+}
+
+// Handle verifies one message received on topic. The verdict says what
+// became of it. An error means the archive failed: nothing was concluded,
+// and the message must be delivered again.
+func (w *Watcher) Handle(ctx context.Context, topic string, payload []byte) (Verdict, error) {
+	v := Verdict{Topic: topic}
+	fleet, device, channel, err := feed.ParseTopic(topic)
+	if err != nil {
+		return w.reject(ctx, v, payload, ReasonBadTopic, err)
+	}
+	v.Channel, v.Device = channel, device
+	td := w.devices[device]
+	if td == nil || td.Fleet != fleet {
+		return w.reject(ctx, v, payload, ReasonUnknownDevice, fmt.Errorf("device %s of fleet %q is not in the allowlist", device, fleet))
+	}
+	v.Operator = td.operator
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch channel {
+	case feed.ChannelEvents:
+		return w.handleEvent(ctx, v, td, payload)
+	case feed.ChannelCheckpoints:
+		return w.handleCheckpoint(ctx, v, td, payload)
+	case feed.ChannelDomain:
+		m, err := feed.ParseDomain(payload)
+		if err != nil {
+			return w.reject(ctx, v, payload, ReasonMalformed, err)
+		}
+		if m.Fleet != td.Fleet || m.Device != device || m.ChainID != td.ChainID {
+			return w.reject(ctx, v, payload, ReasonWrongDomain,
+				fmt.Errorf("domain message names fleet %q device %s chain %d, the allowlist fleet %q chain %d", m.Fleet, m.Device, m.ChainID, td.Fleet, td.ChainID))
+		}
+		v.State = StateVerified
+		return v, nil
+	}
+	v.State = StateIgnored
+	return v, nil
+}
+
+// reject keeps the message as evidence and returns the verdict.
+func (w *Watcher) reject(ctx context.Context, v Verdict, payload []byte, r Reason, err error) (Verdict, error) {
+	v.State, v.Reason, v.Err = StateRejected, r, err
+	rec := Record{Time: w.now().UTC(), Topic: v.Topic, Payload: payload, Reason: r, Detail: err.Error()}
+	if aerr := w.arc.PutRejected(ctx, rec); aerr != nil {
+		return v, aerr
+	}
+	return v, nil
+}
+
+func (w *Watcher) handleEvent(ctx context.Context, v Verdict, td *trusted, payload []byte) (Verdict, error) {
+	if len(payload) > feed.MaxMessage {
+		return w.reject(ctx, v, payload, ReasonOversized, fmt.Errorf("event message is %d bytes, more than the limit of %d", len(payload), feed.MaxMessage))
+	}
+	m, err := feed.ParseMessage(payload)
+	if err != nil {
+		return w.reject(ctx, v, payload, ReasonMalformed, err)
+	}
+	v.Epoch, v.Seq = m.Event.Epoch, m.Seq
+	if err := feed.Verify(m, signer.Domain{ChainID: td.ChainID, Fleet: td.Fleet}, td.Address); err != nil {
+		return w.reject(ctx, v, payload, ReasonBadSignature, err)
+	}
+	o, err := w.origin(ctx, &v, td.Address, m.Event.Epoch)
+	if err != nil {
+		return v, err
+	}
+	k := Key{Device: td.Address, Epoch: m.Event.Epoch, Seq: m.Seq}
+	prev, err := w.arc.PutEvent(ctx, k, m.Leaf)
+	if err != nil {
+		return v, err
+	}
+	if prev != nil {
+		if string(prev) != string(m.Leaf) {
+			v.Gaps = o.gaps()
+			return w.reject(ctx, v, payload, ReasonEquivocation,
+				fmt.Errorf("event %d of %s is not the event archived under that sequence number (leaf hash %s, archived %s)",
+					m.Seq, m.Origin, merkle.LeafHash(m.Leaf), merkle.LeafHash(prev)))
+		}
+		v.Duplicate = true
+	} else {
+		o.add(m.Seq)
+	}
+	v.State = o.state(m.Seq)
+	if !v.Duplicate {
+		cps, err := w.settle(ctx, td, m.Event.Epoch, o)
+		if err != nil {
+			return v, err
+		}
+		v.Checkpoints = cps
+		v.State = o.state(m.Seq)
+	}
+	v.Gaps = o.gaps()
+	return v, nil
+}
+
+func (w *Watcher) handleCheckpoint(ctx context.Context, v Verdict, td *trusted, note []byte) (Verdict, error) {
+	if len(note) > verify.MaxSize {
+		return w.reject(ctx, v, note, ReasonOversized, fmt.Errorf("checkpoint note is %d bytes, more than the limit of %d", len(note), verify.MaxSize))
+	}
+	n, err := verify.VerifyNote(note, verify.Options{Device: &td.Address, Fleet: td.Fleet, ChainID: td.ChainID, Verifiers: td.verifiers})
+	if err != nil {
+		if errors.Is(err, verify.ErrMalformed) {
+			return w.reject(ctx, v, note, ReasonMalformed, err)
+		}
+		return w.reject(ctx, v, note, ReasonBadSignature, err)
+	}
+	v.Epoch, v.Size = n.Epoch, n.Checkpoint.Size
+	o, err := w.origin(ctx, &v, td.Address, n.Epoch)
+	if err != nil {
+		return v, err
+	}
+	v.Gaps = o.gaps()
+	if n.Checkpoint.Size > o.next {
+		o.pending[n.Checkpoint.Size] = note
+		v.State = StateReceived
+		return v, nil
+	}
+	return w.checkCheckpoint(ctx, v, td, n.Epoch, o, n.Checkpoint, note)
+}
+
+// checkCheckpoint checks a checkpoint whose events are all archived: it is
+// consistent with the latest verified checkpoint of its origin (by a proof
+// built from the archived leaves) and its root is the root of those leaves.
+func (w *Watcher) checkCheckpoint(ctx context.Context, v Verdict, td *trusted, epoch uint32, o *origin, c checkpoint.Checkpoint, note []byte) (Verdict, error) {
+	n := c.Size
+	if o.latest != nil {
+		n = max(n, o.latest.Size)
+	}
+	t, err := w.tree(ctx, td.Address, epoch, n)
+	if err != nil {
+		return v, err
+	}
+	if l := o.latest; l != nil {
+		lo, hi := l, &c
+		if hi.Size < lo.Size {
+			lo, hi = hi, lo
+		}
+		if lo.Size > 0 {
+			p, err := merkle.ProveConsistency(lo.Size, hi.Size, t)
+			if err != nil {
+				return v, fmt.Errorf("watch: consistency proof from the archive: %w", err)
+			}
+			cons := verify.Consistency{OldSize: lo.Size, NewSize: hi.Size, OldRoot: lo.Root, NewRoot: hi.Root, Proof: p}
+			if err := cons.Verify(); err != nil {
+				return w.reject(ctx, v, note, ReasonInconsistent,
+					fmt.Errorf("checkpoint %d %s of %s is not consistent with the verified checkpoint %d %s: %w",
+						c.Size, merkle.Hash(c.Root), c.Origin, l.Size, merkle.Hash(l.Root), err))
+			}
+		}
+	}
+	if root := t.root(c.Size); root != merkle.Hash(c.Root) {
+		return w.reject(ctx, v, note, ReasonRootMismatch,
+			fmt.Errorf("checkpoint %d of %s has root %s, the archived leaves give %s", c.Size, c.Origin, merkle.Hash(c.Root), root))
+	}
+	if o.latest == nil || c.Size > o.latest.Size {
+		if err := w.arc.PutCheckpoint(ctx, td.Address, epoch, note); err != nil {
+			return v, err
+		}
+		o.latest = &c
+	}
+	v.State = StateVerified
+	return v, nil
+}
+
+// settle checks the pending checkpoints of o whose events have all arrived.
+func (w *Watcher) settle(ctx context.Context, td *trusted, epoch uint32, o *origin) ([]Verdict, error) {
+	var out []Verdict
+	sizes := make([]uint64, 0, len(o.pending))
+	for s := range o.pending {
+		if s <= o.next {
+			sizes = append(sizes, s)
+		}
+	}
+	slices.Sort(sizes)
+	for _, s := range sizes {
+		note := o.pending[s]
+		delete(o.pending, s)
+		c, _, err := checkpoint.OpenCheckpoint(note, td.noteVerifiers()...)
+		if err != nil {
+			return out, fmt.Errorf("watch: reopen verified checkpoint: %w", err)
+		}
+		v := Verdict{Topic: feed.TopicsFor(td.Fleet, td.Address).Checkpoints, Channel: feed.ChannelCheckpoints,
+			Device: td.Address, Operator: td.operator, Epoch: epoch, Size: s}
+		v, err = w.checkCheckpoint(ctx, v, td, epoch, o, c, note)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (td *trusted) noteVerifiers() []checkpoint.Verifier {
+	return append([]checkpoint.Verifier{signer.NoteVerifier(signer.KeyName(td.Fleet, td.Address), td.Address,
+		signer.Domain{ChainID: td.ChainID, Fleet: td.Fleet})}, td.verifiers...)
+}
+
+// origin returns the state of device's epoch, loading it from the archive
+// the first time, and records a new epoch.
+func (w *Watcher) origin(ctx context.Context, v *Verdict, device event.Address, epoch uint32) (*origin, error) {
+	k := Key{Device: device, Epoch: epoch}
+	if o := w.origins[k]; o != nil {
+		return o, nil
+	}
+	epochs, err := w.arc.Epochs(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	added, err := w.arc.AddEpoch(ctx, device, epoch)
+	if err != nil {
+		return nil, err
+	}
+	v.NewEpoch = added && len(epochs) > 0 && epoch > slices.Max(epochs)
+	o := &origin{above: map[uint64]struct{}{}, pending: map[uint64][]byte{}}
+	err = w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, _ []byte) bool {
+		o.add(seq)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	note, err := w.arc.Checkpoint(ctx, device, epoch)
+	if err != nil {
+		return nil, err
+	}
+	if note != nil {
+		c, err := checkpoint.ParseCheckpoint(noteText(note))
+		if err != nil {
+			return nil, fmt.Errorf("watch: archived checkpoint of %s/%d: %w", device, epoch, err)
+		}
+		o.latest = &c
+	}
+	w.origins[k] = o
+	return o, nil
+}
+
+// noteText returns the text of a signed note: up to the blank line.
+func noteText(note []byte) []byte {
+	for i := 0; i+1 < len(note); i++ {
+		if note[i] == '\n' && note[i+1] == '\n' {
+			return note[:i+1]
+		}
+	}
+	return note
+}
+
+func (o *origin) add(seq uint64) {
+	if seq != o.next {
+		o.above[seq] = struct{}{}
+		return
+	}
+	o.next++
+	for {
+		if _, ok := o.above[o.next]; !ok {
+			return
+		}
+		delete(o.above, o.next)
+		o.next++
+	}
+}
+
+func (o *origin) state(seq uint64) State {
+	if o.latest != nil && seq < o.latest.Size {
+		return StateCheckpointed
+	}
+	return StateVerified
+}
+
+func (o *origin) gaps() []Gap {
+	if len(o.above) == 0 {
+		return nil
+	}
+	seqs := make([]uint64, 0, len(o.above))
+	for s := range o.above {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	var gs []Gap
+	at := o.next
+	for _, s := range seqs {
+		if s > at {
+			gs = append(gs, Gap{From: at, To: s})
+		}
+		at = s + 1
+	}
+	return gs
+}
+
+// State returns the state of the archived event k: StateCheckpointed,
+// StateVerified, or "" if the archive does not hold it.
+func (w *Watcher) State(ctx context.Context, k Key) (State, error) {
+	var found bool
+	err := w.arc.Leaves(ctx, k.Device, k.Epoch, k.Seq, func(seq uint64, _ []byte) bool {
+		found = seq == k.Seq
+		return false
+	})
+	if err != nil || !found {
+		return "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var v Verdict
+	o, err := w.origin(ctx, &v, k.Device, k.Epoch)
+	if err != nil {
+		return "", err
+	}
+	return o.state(k.Seq), nil
+}
+
+// Gaps returns the open gaps of device's epoch.
+func (w *Watcher) Gaps(ctx context.Context, device event.Address, epoch uint32) ([]Gap, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var v Verdict
+	o, err := w.origin(ctx, &v, device, epoch)
+	if err != nil {
+		return nil, err
+	}
+	return o.gaps(), nil
+}
+
+// tree holds the leaf hashes of an origin and the complete nodes above
+// them, for roots and consistency proofs.
+type tree struct {
+	levels [][]merkle.Hash
+}
+
+// tree reads the first n leaves of device's epoch from the archive.
+func (w *Watcher) tree(ctx context.Context, device event.Address, epoch uint32, n uint64) (*tree, error) {
+	hs := make([]merkle.Hash, 0, n)
+	err := w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, leaf []byte) bool {
+		if seq != uint64(len(hs)) || seq >= n {
+			return false
+		}
+		hs = append(hs, merkle.LeafHash(leaf))
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(hs)) < n {
+		return nil, fmt.Errorf("watch: archive holds %d leading events of %s/%d, want %d", len(hs), device, epoch, n)
+	}
+	t := &tree{levels: [][]merkle.Hash{hs}}
+	for l := t.levels[0]; len(l) > 1; l = t.levels[len(t.levels)-1] {
+		up := make([]merkle.Hash, len(l)/2)
+		for i := range up {
+			up[i] = merkle.NodeHash(l[2*i], l[2*i+1])
+		}
+		t.levels = append(t.levels, up)
+	}
+	return t, nil
+}
+
+// Node implements merkle.NodeReader.
+func (t *tree) Node(level uint8, index uint64) (merkle.Hash, error) {
+	if int(level) >= len(t.levels) || index >= uint64(len(t.levels[level])) {
+		return merkle.Hash{}, fmt.Errorf("watch: no node %d/%d", level, index)
+	}
+	return t.levels[level][index], nil
+}
+
+func (t *tree) root(n uint64) merkle.Hash {
+	h, err := merkle.TreeHash(n, t)
+	if err != nil {
+		return merkle.Hash{}
+	}
+	return h
+}
