@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog/eventlogtest"
 	"github.com/waybill-eu/waybill/sync/feed"
 )
@@ -390,4 +389,3 @@ func TestNew_RefusesBadTrust(t *testing.T) {
 	}
 }
 
-var _ = event.Address{}
