@@ -388,4 +388,3 @@ func TestNew_RefusesBadTrust(t *testing.T) {
 		})
 	}
 }
-
