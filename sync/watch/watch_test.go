@@ -3,7 +3,9 @@ package watch
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -386,5 +388,28 @@ func TestNew_RefusesBadTrust(t *testing.T) {
 				t.Fatalf("New = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestWatchDoc_Reasons: firmware-docs/WATCH.md lists exactly the reason
+// codes and states of the package.
+func TestWatchDoc_Reasons(t *testing.T) {
+	doc, err := os.ReadFile("../../firmware-docs/WATCH.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(doc), "## 5. Reason codes")
+	table, _, _ = strings.Cut(table, "\n## ")
+	var listed []Reason
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\|").FindAllStringSubmatch(table, -1) {
+		listed = append(listed, Reason(m[1]))
+	}
+	if !slices.Equal(listed, Reasons) {
+		t.Errorf("WATCH.md §5 lists %v, the package %v", listed, Reasons)
+	}
+	for _, s := range []State{StateReceived, StateVerified, StateCheckpointed, StateRejected, StateIgnored} {
+		if !strings.Contains(string(doc), "| `"+string(s)+"` |") {
+			t.Errorf("WATCH.md §4 does not list state %q", s)
+		}
 	}
 }
