@@ -413,3 +413,39 @@ func TestWatchDoc_Reasons(t *testing.T) {
 		}
 	}
 }
+
+// TestHandle_ArchiveFails: when the archive cannot be written, Handle
+// returns the error and concludes nothing; the message delivered again to
+// a watcher on the reopened archive is verified once.
+func TestHandle_ArchiveFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "archive.db")
+	d := newDevice(t, eventlogtest.Key(t))
+	d.append(0, 3)
+	tp := d.topics()
+	a, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := watcherOn(t, a)
+	handle(t, w, tp.Events, d.message(0))
+	a.Close() // every write now fails
+	for _, m := range [][2]string{{tp.Events, string(d.message(1))}, {tp.Events, "{"}, {"bad", "x"}} {
+		if v, err := w.Handle(context.Background(), m[0], []byte(m[1])); err == nil {
+			t.Fatalf("Handle on a closed archive: %+v, want an error", v)
+		}
+	}
+	a, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	w = watcherOn(t, a)
+	for seq := range uint64(3) {
+		if v := handle(t, w, tp.Events, d.message(seq)); v.State != StateVerified || v.Duplicate != (seq == 0) || v.Gaps != nil {
+			t.Fatalf("event %d after reopening: %+v", seq, v)
+		}
+	}
+	if n := countLeaves(t, a, d.key.Address(), 0); n != 3 {
+		t.Fatalf("archive holds %d events, want 3", n)
+	}
+}
