@@ -118,6 +118,8 @@ type origin struct {
 	above   map[uint64]struct{} // archived seqs above next
 	latest  *checkpoint.Checkpoint
 	pending map[uint64][]byte // size → checkpoint note waiting for leaves
+	// recorded is set once the epoch is in the archive's epochs.
+	recorded bool
 }
 
 type trusted struct {
@@ -363,10 +365,20 @@ func (td *trusted) noteVerifiers() []checkpoint.Verifier {
 }
 
 // origin returns the state of device's epoch, loading it from the archive
-// the first time, and records a new epoch.
+// the first time. With v not nil (a message of the epoch is being handled)
+// it records the epoch in the archive the first time and sets v.NewEpoch
+// if the device had an earlier epoch.
 func (w *Watcher) origin(ctx context.Context, v *Verdict, device event.Address, epoch uint32) (*origin, error) {
 	k := Key{Device: device, Epoch: epoch}
-	if o := w.origins[k]; o != nil {
+	o := w.origins[k]
+	if o == nil {
+		var err error
+		if o, err = w.load(ctx, device, epoch); err != nil {
+			return nil, err
+		}
+		w.origins[k] = o
+	}
+	if v == nil || o.recorded {
 		return o, nil
 	}
 	epochs, err := w.arc.Epochs(ctx, device)
@@ -377,9 +389,15 @@ func (w *Watcher) origin(ctx context.Context, v *Verdict, device event.Address, 
 	if err != nil {
 		return nil, err
 	}
+	o.recorded = true
 	v.NewEpoch = added && len(epochs) > 0 && epoch > slices.Max(epochs)
+	return o, nil
+}
+
+// load reads the state of device's epoch from the archive.
+func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) (*origin, error) {
 	o := &origin{above: map[uint64]struct{}{}, pending: map[uint64][]byte{}}
-	err = w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, _ []byte) bool {
+	err := w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, _ []byte) bool {
 		o.add(seq)
 		return true
 	})
@@ -397,7 +415,6 @@ func (w *Watcher) origin(ctx context.Context, v *Verdict, device event.Address, 
 		}
 		o.latest = &c
 	}
-	w.origins[k] = o
 	return o, nil
 }
 
@@ -466,8 +483,7 @@ func (w *Watcher) State(ctx context.Context, k Key) (State, error) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var v Verdict
-	o, err := w.origin(ctx, &v, k.Device, k.Epoch)
+	o, err := w.origin(ctx, nil, k.Device, k.Epoch)
 	if err != nil {
 		return "", err
 	}
@@ -478,8 +494,7 @@ func (w *Watcher) State(ctx context.Context, k Key) (State, error) {
 func (w *Watcher) Gaps(ctx context.Context, device event.Address, epoch uint32) ([]Gap, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var v Verdict
-	o, err := w.origin(ctx, &v, device, epoch)
+	o, err := w.origin(ctx, nil, device, epoch)
 	if err != nil {
 		return nil, err
 	}

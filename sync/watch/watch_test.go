@@ -287,6 +287,9 @@ func TestHandle_NewEpoch(t *testing.T) {
 	}
 	d.restartEpoch()
 	d.append(5, 8)
+	if gaps, err := w.Gaps(ctx, d.key.Address(), 1); err != nil || gaps != nil {
+		t.Fatalf("Gaps of epoch 1 before any message = %v, %v", gaps, err)
+	}
 	v := handle(t, w, tp.Events, d.message(0))
 	if v.State != StateVerified || !v.NewEpoch || v.Epoch != 1 || v.Seq != 0 {
 		t.Fatalf("first event of epoch 1: %+v", v)
