@@ -397,22 +397,47 @@ func TestPrune_KillWhileAppendingAndPruning(t *testing.T) {
 	var prunes, maxRetained uint64
 	for trial := 0; trial < trials; trial++ {
 		c := fault.Start(t, "TestHelperPruner", envDir+"="+dir, envSeed+"="+strconv.FormatInt(rng.Int63(), 10),
-			envPruneLag+"=200")
-		delay := time.Duration(50+rng.Intn(400)) * time.Millisecond
+			envPruneLag+"=100")
+		// The kill comes at a point of the child's progress, not of the
+		// clock, so that a loaded machine kills as deep into the work as an
+		// idle one: after a random number of acknowledgements, or (every
+		// other trial) a few acknowledgements after a prune that removed
+		// something.
+		killAt := 30 + rng.Intn(300)
+		afterPrune := -1
+		if trial%2 == 1 {
+			afterPrune = rng.Intn(20)
+		}
+		pruned := false
+		var acked int
 		guard := time.AfterFunc(2*time.Minute, c.Kill)
 		var errs []string
 		for line := range c.Lines() {
 			word, rest, _ := strings.Cut(line, " ")
 			switch word {
-			case "open":
-				time.AfterFunc(delay, c.Kill)
 			case "ack":
 				seqText, hashText, _ := strings.Cut(rest, " ")
 				seq, _ := strconv.ParseUint(seqText, 10, 64)
 				h, _ := hex.DecodeString(hashText)
 				acks[seq] = merkle.Hash(h)
+				acked++
+				if afterPrune < 0 && acked >= killAt {
+					c.Kill()
+				}
+				if afterPrune >= 0 && pruned {
+					if afterPrune == 0 {
+						c.Kill()
+					}
+					afterPrune--
+				}
 			case "pruned":
 				r, _ := strconv.ParseUint(rest, 10, 64)
+				if r > maxRetained {
+					pruned = true
+					if afterPrune == 0 {
+						c.Kill()
+					}
+				}
 				maxRetained = max(maxRetained, r)
 				prunes++
 			case "error":
