@@ -44,6 +44,13 @@ var rules = []rule{
 			module + "/sync/anchor/simchain",
 			module + "/sync/feed/embedded",
 			module + "/testbench",
+			// The feed watcher is a server of its own (bin/waybill-watch,
+			// which `waybill watch` runs): its archive's database driver,
+			// its metrics and the watcher itself stay out of the device
+			// binary.
+			"github.com/jackc/pgx",
+			"github.com/prometheus",
+			module + "/sync/watch",
 		},
 		allow: []string{
 			// go-ethereum's rpc package (under ethclient) imports netutil
