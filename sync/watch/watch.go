@@ -54,6 +54,12 @@ const (
 	StateVerified State = "verified"
 	// StateCheckpointed: a verified event covered by a verified checkpoint.
 	StateCheckpointed State = "checkpointed"
+	// StateAnchored: a checkpointed event covered by a final anchor that
+	// matches the archived leaves.
+	StateAnchored State = "anchored"
+	// StateWitnessed: an anchored event covered by a checkpoint the
+	// watcher cosigned.
+	StateWitnessed State = "witnessed"
 	// StateRejected: refused, with a Reason.
 	StateRejected State = "rejected"
 	// StateIgnored: a message of a channel the core does not verify
@@ -66,20 +72,21 @@ type Reason string
 
 // The reason codes.
 const (
-	ReasonBadTopic      Reason = "bad_topic"      // not a feed topic
-	ReasonOversized     Reason = "oversized"      // larger than the channel's limit
-	ReasonMalformed     Reason = "malformed"      // not the exact canonical form, or fields disagree with the leaf
-	ReasonUnknownDevice Reason = "unknown_device" // the device is not in the allowlist (or not in that fleet)
-	ReasonBadSignature  Reason = "bad_signature"  // a signature does not verify for the trusted device
-	ReasonWrongDomain   Reason = "wrong_domain"   // a domain message disagrees with the allowlist
-	ReasonEquivocation  Reason = "equivocation"   // a different event under a sequence number already seen
-	ReasonRootMismatch  Reason = "root_mismatch"  // a checkpoint root differs from the root of the archived leaves
-	ReasonInconsistent  Reason = "inconsistent"   // a checkpoint not consistent with an earlier one of its origin
+	ReasonBadTopic       Reason = "bad_topic"       // not a feed topic
+	ReasonOversized      Reason = "oversized"       // larger than the channel's limit
+	ReasonMalformed      Reason = "malformed"       // not the exact canonical form, or fields disagree with the leaf
+	ReasonUnknownDevice  Reason = "unknown_device"  // the device is not in the allowlist (or not in that fleet)
+	ReasonBadSignature   Reason = "bad_signature"   // a signature does not verify for the trusted device
+	ReasonWrongDomain    Reason = "wrong_domain"    // a domain message disagrees with the allowlist
+	ReasonEquivocation   Reason = "equivocation"    // a different event under a sequence number already seen
+	ReasonRootMismatch   Reason = "root_mismatch"   // a checkpoint root differs from the root of the archived leaves
+	ReasonInconsistent   Reason = "inconsistent"    // a checkpoint not consistent with an earlier one of its origin
+	ReasonAnchorMismatch Reason = "anchor_mismatch" // an anchored root that the archived leaves of its origin do not give
 )
 
 // Reasons lists every reason code.
 var Reasons = []Reason{ReasonBadTopic, ReasonOversized, ReasonMalformed, ReasonUnknownDevice, ReasonBadSignature,
-	ReasonWrongDomain, ReasonEquivocation, ReasonRootMismatch, ReasonInconsistent}
+	ReasonWrongDomain, ReasonEquivocation, ReasonRootMismatch, ReasonInconsistent, ReasonAnchorMismatch}
 
 // Gap is a range of sequence numbers [From, To) missing from an origin
 // below a sequence number already received.
@@ -322,7 +329,7 @@ func (w *Watcher) checkCheckpoint(ctx context.Context, v Verdict, td *trusted, e
 			fmt.Errorf("checkpoint %d of %s has root %s, the archived leaves give %s", c.Size, c.Origin, merkle.Hash(c.Root), root))
 	}
 	if o.latest == nil || c.Size > o.latest.Size {
-		if err := w.arc.PutCheckpoint(ctx, td.Address, epoch, note); err != nil {
+		if err := w.arc.PutCheckpoint(ctx, td.Address, epoch, c.Size, note); err != nil {
 			return v, err
 		}
 		o.latest = &c

@@ -410,7 +410,7 @@ func TestWatchDoc_Reasons(t *testing.T) {
 	if !slices.Equal(listed, Reasons) {
 		t.Errorf("WATCH.md §5 lists %v, the package %v", listed, Reasons)
 	}
-	for _, s := range []State{StateReceived, StateVerified, StateCheckpointed, StateRejected, StateIgnored} {
+	for _, s := range []State{StateReceived, StateVerified, StateCheckpointed, StateAnchored, StateWitnessed, StateRejected, StateIgnored} {
 		if !strings.Contains(string(doc), "| `"+string(s)+"` |") {
 			t.Errorf("WATCH.md §4 does not list state %q", s)
 		}
