@@ -33,11 +33,14 @@ run: build
 	$(BIN)/waybill-demo --data $(DEMO_DIR)
 
 # Everything the tests need that a fresh machine lacks is installed here:
-# qemu-user (the 32-bit ARM test) and Mosquitto (the MQTT feed's broker).
+# qemu-user (the 32-bit ARM test), Mosquitto (the MQTT feed's broker) and
+# PostgreSQL (the watcher's archive; testbench/postgres runs Debian's
+# /usr/lib/postgresql/VERSION/bin/postgres).
 test-deps:
 	@missing=""; \
 	  command -v qemu-arm >/dev/null 2>&1 || missing="$$missing qemu-user"; \
 	  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
