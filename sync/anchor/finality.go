@@ -91,6 +91,12 @@ func (f *Finality) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Final reports whether a block at height n is final given the head's
+// height and, for FinalizedTag, the height of the block the node reports as
+// finalized (0 when it reports none yet). A reader of anchors (the feed
+// watcher's) applies the same rule as the anchoring loop.
+func (f Finality) Final(n, head, finalized uint64) bool { return f.final(n, head, finalized) }
+
 // final reports whether a block at height n is final given the head's height
 // and, for the finalized-tag rule, the finalized block's height.
 func (f Finality) final(n, head, finalized uint64) bool {

@@ -1,0 +1,494 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/sync/anchor"
+	"github.com/waybill-eu/waybill/sync/anchor/evmtx"
+	"github.com/waybill-eu/waybill/sync/watch"
+)
+
+// Client is what a Reader needs of a node: *ethclient.Client and the
+// simulated backend's client have it.
+type Client interface {
+	ChainID(ctx context.Context) (*big.Int, error)
+	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
+	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
+	CodeAt(ctx context.Context, account common.Address, block *big.Int) ([]byte, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxRange   = 1000
+	DefaultMaxBlocks  = 20 * DefaultMaxRange
+	DefaultMaxTopics  = 256
+	DefaultPoll       = 15 * time.Second
+	DefaultMaxBackoff = 5 * time.Minute
+)
+
+// Config configures a Reader. Devices is required; the zero value of every
+// other field is usable.
+type Config struct {
+	// Devices is the allowlist: only their anchors are reported.
+	Devices []watch.Device
+	// Finality is the chain's finality rule; the zero value is QBFT (EBSI).
+	Finality anchor.Finality
+	// ChainID, if not zero, pins the chain: a node on another is refused.
+	ChainID uint64
+	// Start is the first block read when the cursor is before it (the
+	// zero Cursor): the contract's deployment block, say.
+	Start uint64
+	// MaxRange is the most blocks one eth_getLogs request spans. Default
+	// DefaultMaxRange.
+	MaxRange uint64
+	// MaxBlocks is the most blocks one Poll reads past its cursor; Run
+	// polls again at once while it is behind the head. Default
+	// DefaultMaxBlocks.
+	MaxBlocks uint64
+	// MaxTopics is the most device topics one registry query names; with
+	// more devices, several queries cover them. Default DefaultMaxTopics.
+	MaxTopics int
+	// Poll is how often Run polls once it has caught up with the head.
+	// Default DefaultPoll.
+	Poll time.Duration
+	// MaxBackoff is the longest Run waits after failures; the wait doubles
+	// from Poll. Default DefaultMaxBackoff.
+	MaxBackoff time.Duration
+	// Logger receives the reader's events; default discards.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Devices) == 0 {
+		return c, errors.New("ledger: Config.Devices is empty: no device's anchors would be read")
+	}
+	if c.MaxRange == 0 {
+		c.MaxRange = DefaultMaxRange
+	}
+	if c.MaxBlocks == 0 {
+		c.MaxBlocks = max(DefaultMaxBlocks, c.MaxRange)
+	}
+	if c.MaxBlocks < c.MaxRange {
+		return c, fmt.Errorf("ledger: Config.MaxBlocks %d is below MaxRange %d", c.MaxBlocks, c.MaxRange)
+	}
+	if c.MaxTopics <= 0 {
+		c.MaxTopics = DefaultMaxTopics
+	}
+	if c.Poll <= 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.MaxBackoff < c.Poll {
+		c.MaxBackoff = max(DefaultMaxBackoff, c.Poll)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c, nil
+}
+
+// Errors of Poll, for errors.Is.
+var (
+	// ErrWrongChain: the node is on another chain than Config.ChainID.
+	ErrWrongChain = errors.New("ledger: node is on another chain")
+	// ErrReorgBeyondFinality: the block the cursor last read as final is no
+	// longer in the node's chain. Anchors reported Final from it may be
+	// gone: the chain's finality rule is too weak, or the node is on a
+	// fork. Poll refuses to go on from that cursor.
+	ErrReorgBeyondFinality = errors.New("ledger: a block read as final left the chain")
+	// ErrChanged: the chain changed while Poll read it (a block it read an
+	// anchor from is not the canonical one any more). Poll again.
+	ErrChanged = errors.New("ledger: the chain changed while it was read")
+)
+
+// found is one anchor a decoder read from a log: whose, and what.
+type found struct {
+	device event.Address
+	epoch  uint32
+	size   uint64
+	root   [32]byte
+}
+
+// decoder is what a Reader knows of one contract's anchors.
+type decoder interface {
+	// source names the anchors' Source.
+	source() string
+	// check runs once, before the first read: that the contract is the
+	// one it should be.
+	check(ctx context.Context, c Client) error
+	// topics returns the topic filters of the queries that together find
+	// every allowlisted device's anchors.
+	topics() [][][]common.Hash
+	// decode returns the allowlisted devices' anchors a log holds; nil for
+	// a log that holds none of theirs. An error names what claims to be an
+	// allowlisted device's anchor and does not verify; it is logged, not
+	// fatal, and the anchors returned with it are kept.
+	decode(lg *types.Log) ([]found, error)
+}
+
+// Reader reads the anchors of the allowlisted devices from one contract on
+// one chain. Poll and Run must not be called concurrently.
+type Reader struct {
+	c        Client
+	contract common.Address
+	cfg      Config
+	dec      decoder
+
+	chainID uint64 // once known
+	checked bool   // dec.check passed
+	span    uint64 // blocks per eth_getLogs now: MaxRange, halved on refusals
+	more    bool   // the last Poll stopped before the head
+}
+
+func newReader(c Client, contract common.Address, cfg Config, dec decoder) (*Reader, error) {
+	if c == nil {
+		return nil, errors.New("ledger: no client")
+	}
+	if contract == (common.Address{}) {
+		return nil, errors.New("ledger: the contract address is zero")
+	}
+	return &Reader{c: c, contract: contract, cfg: cfg, dec: dec, span: cfg.MaxRange}, nil
+}
+
+// Source returns the Source of the reader's anchors: anchor.PayloadRegistry
+// or anchor.PayloadEBSI.
+func (r *Reader) Source() string { return r.dec.source() }
+
+// Poll reads the anchors of the blocks from cursor from (at least
+// Config.Start) to the node's head, at most Config.MaxBlocks of them, and
+// returns them in chain order with the cursor to continue from. Anchors in
+// blocks not final yet are returned with Final false, and again by the
+// next Poll. On error nothing is returned and from stays the cursor to
+// poll from.
+func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor, error) {
+	r.more = false
+	if err := r.prepare(ctx); err != nil {
+		return nil, from, err
+	}
+	next := from.Next
+	if next < r.cfg.Start {
+		next, from = r.cfg.Start, Cursor{Next: r.cfg.Start}
+	}
+	if next > 0 && from.Hash != (common.Hash{}) {
+		h, err := r.header(ctx, next-1)
+		if err != nil {
+			return nil, from, err
+		}
+		if h.Hash() != from.Hash {
+			return nil, from, fmt.Errorf("%w: block %d was %s when read as final, the node now has %s",
+				ErrReorgBeyondFinality, next-1, from.Hash, h.Hash())
+		}
+	}
+	headHdr, err := r.c.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return nil, from, fmt.Errorf("ledger: head block: %w", err)
+	}
+	head := headHdr.Number.Uint64()
+	if next > head {
+		return nil, from, nil
+	}
+	final, hasFinal, err := r.finalThrough(ctx, head)
+	if err != nil {
+		return nil, from, err
+	}
+	to := head
+	if head-next >= r.cfg.MaxBlocks {
+		to = next + r.cfg.MaxBlocks - 1
+	}
+	hasFinal = hasFinal && final >= next
+	final = min(final, to)
+
+	logs, err := r.logs(ctx, next, to)
+	if err != nil {
+		return nil, from, err
+	}
+	var out []watch.Anchor
+	checked := map[uint64]common.Hash{}
+	for i := range logs {
+		lg := &logs[i]
+		if lg.Removed || lg.Address != r.contract || lg.BlockNumber < next || lg.BlockNumber > to {
+			continue
+		}
+		fs, err := r.dec.decode(lg)
+		if err != nil {
+			r.cfg.Logger.Warn("ledger: skipped an anchor that does not verify", "source", r.dec.source(),
+				"block", lg.BlockNumber, "tx", lg.TxHash, "index", lg.Index, "err", err)
+		}
+		if len(fs) == 0 {
+			continue
+		}
+		isFinal := hasFinal && lg.BlockNumber <= final
+		if isFinal {
+			if err := r.canonical(ctx, checked, lg.BlockNumber, lg.BlockHash); err != nil {
+				return nil, from, err
+			}
+		}
+		for _, f := range fs {
+			out = append(out, watch.Anchor{Device: f.device, Epoch: f.epoch, Size: f.size, Root: f.root,
+				ChainID: r.chainID, Block: lg.BlockNumber, Tx: lg.TxHash, Confirmations: head - lg.BlockNumber + 1,
+				Final: isFinal, Source: r.dec.source()})
+		}
+	}
+	if !hasFinal {
+		return out, from, nil
+	}
+	h, ok := checked[final]
+	if !ok {
+		fh, err := r.header(ctx, final)
+		if err != nil {
+			return nil, from, err
+		}
+		h = fh.Hash()
+	}
+	// Behind the head with every block read final: more to read at once.
+	r.more = to < head && final == to
+	return out, Cursor{Next: final + 1, Hash: h}, nil
+}
+
+// prepare learns the chain ID and checks the contract, once.
+func (r *Reader) prepare(ctx context.Context) error {
+	if r.chainID == 0 {
+		id, err := r.c.ChainID(ctx)
+		if err != nil {
+			return fmt.Errorf("ledger: chain ID: %w", err)
+		}
+		if !id.IsUint64() || id.Sign() <= 0 {
+			return fmt.Errorf("ledger: node reports chain ID %s", id)
+		}
+		if r.cfg.ChainID != 0 && id.Uint64() != r.cfg.ChainID {
+			return fmt.Errorf("%w: the node reports chain %s, the configured chain is %d", ErrWrongChain, id, r.cfg.ChainID)
+		}
+		r.chainID = id.Uint64()
+	}
+	if !r.checked {
+		if err := r.dec.check(ctx, r.c); err != nil {
+			return err
+		}
+		r.checked = true
+	}
+	return nil
+}
+
+// header returns block n of the node's canonical chain.
+func (r *Reader) header(ctx context.Context, n uint64) (*types.Header, error) {
+	h, err := r.c.HeaderByNumber(ctx, new(big.Int).SetUint64(n))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: block %d: %w", n, err)
+	}
+	return h, nil
+}
+
+// canonical checks, once per block, that block n of the node's chain is
+// the one with hash want.
+func (r *Reader) canonical(ctx context.Context, checked map[uint64]common.Hash, n uint64, want common.Hash) error {
+	got, ok := checked[n]
+	if !ok {
+		h, err := r.header(ctx, n)
+		if err != nil {
+			return err
+		}
+		got = h.Hash()
+		checked[n] = got
+	}
+	if got != want {
+		return fmt.Errorf("%w: an anchor was read from block %d %s, the node's block %d is now %s", ErrChanged, n, want, n, got)
+	}
+	return nil
+}
+
+// finalThrough returns the highest final block at head by the finality
+// rule, and false when no block is final yet.
+func (r *Reader) finalThrough(ctx context.Context, head uint64) (uint64, bool, error) {
+	f := r.cfg.Finality
+	if f == anchor.FinalizedTag {
+		h, err := r.c.HeaderByNumber(ctx, big.NewInt(int64(rpc.FinalizedBlockNumber)))
+		if errors.Is(err, ethereum.NotFound) {
+			return 0, false, nil
+		}
+		if err != nil {
+			err = evmtx.BlockError("ledger", anchor.Finalized, err)
+			if errors.Is(err, anchor.ErrNotFound) {
+				return 0, false, nil
+			}
+			return 0, false, err
+		}
+		return min(h.Number.Uint64(), head), true, nil
+	}
+	// The rule is monotone: every block below a final one is final.
+	if !f.Final(0, head, 0) {
+		return 0, false, nil
+	}
+	lo, hi := uint64(0), head // f.Final(lo) holds
+	for lo < hi {
+		mid := hi - (hi-lo)/2
+		if f.Final(mid, head, 0) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo, true, nil
+}
+
+// logs returns the contract's logs of the decoder's queries in blocks
+// from..to, in chain order, asking in ranges of at most r.span blocks and
+// halving the range when the node refuses it.
+func (r *Reader) logs(ctx context.Context, from, to uint64) ([]types.Log, error) {
+	var out []types.Log
+	for _, topics := range r.dec.topics() {
+		for a := from; a <= to; {
+			b := min(to, a+r.span-1)
+			q := ethereum.FilterQuery{FromBlock: new(big.Int).SetUint64(a), ToBlock: new(big.Int).SetUint64(b),
+				Addresses: []common.Address{r.contract}, Topics: topics}
+			logs, err := r.c.FilterLogs(ctx, q)
+			if err != nil {
+				if tooLarge(err) && r.span > 1 {
+					r.span = max(1, (b-a+1)/2)
+					r.cfg.Logger.Info("ledger: node refused a log range; halving it", "from", a, "to", b, "span", r.span, "err", err)
+					continue
+				}
+				return nil, fmt.Errorf("ledger: logs of %s in blocks %d-%d: %w", r.contract.Hex(), a, b, err)
+			}
+			out = append(out, logs...)
+			if r.span < r.cfg.MaxRange {
+				r.span = min(r.cfg.MaxRange, 2*r.span)
+			}
+			if b == to {
+				break
+			}
+			a = b + 1
+		}
+	}
+	slices.SortFunc(out, func(x, y types.Log) int {
+		if x.BlockNumber != y.BlockNumber {
+			return cmpU(x.BlockNumber, y.BlockNumber)
+		}
+		return cmpU(uint64(x.Index), uint64(y.Index))
+	})
+	// Queries of different device groups never return the same log, but a
+	// node may repeat one; keep each (block, index) once.
+	return slices.CompactFunc(out, func(x, y types.Log) bool {
+		return x.BlockHash == y.BlockHash && x.Index == y.Index
+	}), nil
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// rangeRefusals are lower-case parts of the messages with which nodes and
+// providers refuse an eth_getLogs range as too wide or its answer as too
+// large: go-ethereum ("exceed maximum block range: 5000"), Besu ("Requested
+// range exceeds maximum range limit"), Erigon, and hosted providers
+// ("query returned more than 10000 results", "block range is too wide",
+// "Log response size exceeded", "block range too large").
+var rangeRefusals = []string{
+	"block range", "maximum block range", "range limit", "range too large", "range is too large",
+	"returned more than", "more than 10000", "response size", "too many", "limit exceeded",
+}
+
+// tooLarge reports whether err is a node's refusal of a log range for its
+// width or its answer's size: a JSON-RPC error naming it, or HTTP 413.
+func tooLarge(err error) bool {
+	var he rpc.HTTPError
+	if errors.As(err, &he) && he.StatusCode == http.StatusRequestEntityTooLarge {
+		return true
+	}
+	var re rpc.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	s := strings.ToLower(re.Error())
+	for _, t := range rangeRefusals {
+		if strings.Contains(s, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Run polls from cursor from until ctx ends, which is not an error. After
+// each poll that read anchors or moved the cursor it calls fn with the
+// anchors and the cursor to persist once they are handled; when fn fails
+// the same blocks are read again, so fn sees every anchor at least once.
+// Failures of the node or of fn are logged when they change and retried
+// with jittered exponential backoff from Config.Poll to MaxBackoff; while
+// behind the head, Run polls again at once.
+func (r *Reader) Run(ctx context.Context, from Cursor, fn func(ctx context.Context, anchors []watch.Anchor, next Cursor) error) error {
+	cur := from
+	var backoff time.Duration
+	lastErr := ""
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		as, next, err := r.Poll(ctx, cur)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil && (len(as) > 0 || next != cur) {
+			if ferr := fn(ctx, as, next); ferr != nil {
+				err = fmt.Errorf("ledger: handling anchors: %w", ferr)
+			} else {
+				cur = next
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != lastErr {
+			if err != nil {
+				r.cfg.Logger.Warn("ledger: poll failed", "source", r.dec.source(), "from", cur, "err", err)
+			} else {
+				r.cfg.Logger.Info("ledger: poll recovered", "source", r.dec.source(), "after", lastErr)
+			}
+			lastErr = msg
+		}
+		wait := r.cfg.Poll
+		switch {
+		case err != nil:
+			backoff = min(max(2*backoff, r.cfg.Poll), r.cfg.MaxBackoff)
+			wait = jitter(backoff)
+		case r.more:
+			backoff, wait = 0, 0
+		default:
+			backoff = 0
+		}
+		timer.Reset(wait)
+	}
+}
+
+// jitter returns d less up to a fifth, at random, so that watchers that
+// failed together do not retry together.
+func jitter(d time.Duration) time.Duration {
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+}
