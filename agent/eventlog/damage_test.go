@@ -379,8 +379,23 @@ func TestDamage_TamperedEvent(t *testing.T) {
 	if p := checkDamaged(t, dir); !p.HasSeq || p.Seq != 100 {
 		t.Errorf("Check: %v; want event 100", p)
 	}
+	before, err := os.ReadFile(filepath.Join(dir, seg0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	l := openTest(t, dir, nil)
 	defer func() { within(t, "Close", func() { l.Close() }) }()
+	// The segment holding the damaged event is sealed and never written
+	// again: its free pages may hold the only intact copy of the event.
+	defer func() {
+		after, err := os.ReadFile(filepath.Join(dir, seg0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before, after) {
+			t.Errorf("%s, which holds a damaged event, was written after the writable Open", seg0)
+		}
+	}()
 	if n, ds := l.Damaged(); l.Damage() != "" || l.Epoch() != 0 || n != 1 || ds[0].Seq != 100 {
 		t.Fatalf("writable Open: epoch %d, damage %q, Damaged() = %d, %v; want epoch 0 kept and event 100 reported", l.Epoch(), l.Damage(), n, ds)
 	}

@@ -114,7 +114,11 @@
 // prove --leaf), and Checkpoint, Open and the scrub go on over its stored
 // hash. It is recorded in the epoch's damaged-events.json, so that
 // Log.Damaged reports it after a restart too; Prune refuses its segment,
-// whose damaged bytes are evidence. Bytes that are the signed event under a
+// whose damaged bytes are evidence. A writer seals the active segment once
+// damage is met in it (at Open, or before the next commit) and writes on
+// in a new one: bbolt reuses free pages, and a free page of the damaged
+// segment may hold the only intact copy of the event, which log salvage
+// recovers. Bytes that are the signed event under a
 // stored hash that is not their hash are damage of the history.
 //
 // # Pruning

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -209,6 +210,11 @@ func (l *Log) open(ctx context.Context) error {
 	if serr != nil {
 		return serr
 	}
+	if errors.Is(err, errManifest) && raw == nil && l.writable && l.opts.Create != nil {
+		if left, ok := inv.unfinishedCreation(*l.opts.Create); ok {
+			return l.finishCreation(left)
+		}
+	}
 	if err == nil {
 		if problem := inv.check(m); problem != "" {
 			err = fmt.Errorf("eventlog: %s: %w: %s", filepath.Join(l.dir, ManifestFile), errManifest, problem)
@@ -239,6 +245,9 @@ func (l *Log) open(ctx context.Context) error {
 	if err == nil {
 		if l.writable {
 			l.removeLeftovers()
+			l.mu.Lock()
+			l.rollAwayLocked()
+			l.mu.Unlock()
 		}
 		return nil
 	}
@@ -358,6 +367,19 @@ func (l *Log) create(id Identity, epoch uint32, prev *Manifest) error {
 	l.top = map[nodeKey]merkle.Hash{}
 	l.opts.Logger.Info("created log", "dir", l.dir, "origin", l.origin)
 	return nil
+}
+
+// finishCreation creates the log over what a start killed while it
+// created the log left (unfinishedCreation): files that hold no event, so
+// nothing was acknowledged, and that are removed before creating afresh.
+func (l *Log) finishCreation(left []string) error {
+	for _, f := range left {
+		if err := os.Remove(filepath.Join(l.dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("eventlog: finishing the creation of %s an interrupted start began: %w", l.dir, err)
+		}
+	}
+	l.opts.Logger.Info("finishing the creation of the log an interrupted start began", "dir", l.dir, "removed", left)
+	return l.create(*l.opts.Create, 0, nil)
 }
 
 // boltOpen opens the segment file at path. An existing file's pages are
@@ -797,6 +819,9 @@ func (l *Log) commitLoop() {
 // holding l.mu, and readers are not held up by the fsync.
 func (l *Log) commit(b signedBatch) {
 	l.mu.Lock()
+	if !l.closed && l.commitErr == nil {
+		l.rollAwayLocked()
+	}
 	closed, stale, lastErr := l.closed, b.gen != l.gen, l.commitErr
 	active, segName := l.active, l.man.Segments[l.activeNo].File
 	l.mu.Unlock()
@@ -907,6 +932,45 @@ func (l *Log) maybeRollLocked() error {
 	if err != nil || fi.Size() < l.opts.SegmentBytes {
 		return err
 	}
+	return l.rollLocked()
+}
+
+// activeDamagedLocked reports whether damage was met in an event of the
+// active segment. Such a segment is sealed before anything more is written
+// to it (rollAwayLocked): bbolt writes new pages over its free pages, and a
+// free page may hold the only intact copy of a damaged event, which log
+// salvage recovers.
+func (l *Log) activeDamagedLocked() bool {
+	seg := l.man.Segments[l.activeNo]
+	if l.frontier.Size() == seg.First {
+		return false
+	}
+	for _, d := range l.found {
+		if d.File == seg.File {
+			return true
+		}
+	}
+	return false
+}
+
+// rollAwayLocked seals the active segment if damage was met in it
+// (activeDamagedLocked). The caller is Open, before the log's goroutines
+// start, or the commit loop before it writes a batch.
+func (l *Log) rollAwayLocked() {
+	if !l.activeDamagedLocked() {
+		return
+	}
+	file := l.man.Segments[l.activeNo].File
+	if err := l.rollLocked(); err != nil {
+		l.opts.Logger.Error("could not seal the damaged active segment; writing on in it may overwrite intact copies of its damaged events", "segment", file, "err", err)
+		return
+	}
+	l.opts.Logger.Warn("sealed the active segment, which holds damaged events, so that nothing more is written over its pages", "segment", file)
+}
+
+// rollLocked seals the active segment and starts the next one. Only Open
+// and the commit loop call it.
+func (l *Log) rollLocked() error {
 	k := len(l.man.Segments)
 	seg := SegmentInfo{File: segFile(l.epoch, k), First: l.frontier.Size()}
 	path := filepath.Join(l.dir, seg.File)

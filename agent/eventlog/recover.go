@@ -203,6 +203,75 @@ func scanLog(dir string, metas bool) (*inventory, error) {
 	return inv, nil
 }
 
+// unfinishedCreation reports whether the log directory holds only what
+// a creation of the log as id killed before it wrote the manifest leaves
+// (Log.create): epoch-0 holding at most its first segment, which is empty,
+// or bbolt's empty database, or the segment initialised for id with no
+// event and no checkpoint, and perhaps the temporary file of the manifest
+// being written. It returns those files, relative to the log directory.
+// Anything else is not a creation that stopped: the manifest is then rebuilt from the
+// segments, or the damage reported.
+func (inv *inventory) unfinishedCreation(id Identity) ([]string, bool) {
+	var left []string // a manifest being written when the start was killed
+	for _, f := range inv.files {
+		switch {
+		case f == EpochDir(0)+"/":
+		case strings.HasPrefix(f, "."+ManifestFile+".tmp-"):
+			left = append(left, f)
+		default:
+			return nil, false
+		}
+	}
+	if len(inv.moved) != 0 || len(inv.live) != 1 {
+		return nil, false
+	}
+	ep := inv.live[0]
+	if ep.epoch != 0 || ep.checkpoint != nil || len(ep.segs) != 1 {
+		return nil, false
+	}
+	ents, err := os.ReadDir(filepath.Join(inv.dir, ep.rel))
+	if err != nil || len(ents) != 1 {
+		return nil, false
+	}
+	s := ep.segs[0]
+	if s.k != 0 || s.pruned || s.file != segFile(0, 0) {
+		return nil, false
+	}
+	switch {
+	case s.bytes == 0:
+	case s.err != nil:
+		if !emptyBolt(filepath.Join(inv.dir, s.file)) {
+			return nil, false
+		}
+	default:
+		if s.meta.origin != id.Origin(0) || s.meta.first != 0 || s.meta.size != 0 || s.note != nil || s.chainID != id.ChainID {
+			return nil, false
+		}
+	}
+	return append(left, s.file), true
+}
+
+// emptyBolt reports whether path is a bbolt database with no bucket: what
+// bbolt writes when it creates a file, before a transaction.
+func emptyBolt(path string) (empty bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			empty = false
+		}
+	}()
+	db, err := bolt.Open(path, 0o644, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return false
+	}
+	defer db.Close()
+	n := 0
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func([]byte, *bolt.Bucket) error { n++; return nil })
+	})
+	return err == nil && n == 0
+}
+
 type scannedEpoch struct {
 	diskEpoch
 	others bool // it holds files other than segments and the checkpoint

@@ -269,6 +269,7 @@ type stepClock struct {
 	now     time.Time
 	moved   chan struct{} // closed and replaced at each Advance
 	waiting int
+	begun   int // Sleeps begun so far
 }
 
 func newStepClock(t time.Time) *stepClock { return &stepClock{now: t, moved: make(chan struct{})} }
@@ -283,6 +284,7 @@ func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	end := c.now.Add(d)
 	c.waiting++
+	c.begun++
 	defer func() { c.mu.Lock(); c.waiting--; c.mu.Unlock() }()
 	for c.now.Before(end) {
 		ch := c.moved
@@ -311,6 +313,24 @@ func (c *stepClock) sleepers() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.waiting
+}
+
+// advanceAndWait moves the clock by d, past the end of the one waiting
+// Sleep, and returns once a new Sleep has begun and waits: the sleeper
+// has done what it does at the end of its sleep. The count of waiting
+// Sleeps alone cannot tell: it is still 1 while the ended Sleep has not
+// yet returned.
+func (c *stepClock) advanceAndWait(t *testing.T, what string, d time.Duration) {
+	t.Helper()
+	c.mu.Lock()
+	before := c.begun
+	c.mu.Unlock()
+	c.Advance(d)
+	waitUntil(t, what, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.begun > before && c.waiting == 1
+	})
 }
 
 // Without a configuration the pipeline signs a checkpoint every
@@ -343,8 +363,7 @@ func TestRun_CheckpointsOnTheClock(t *testing.T) {
 
 	// Nothing new: no checkpoint at the next tick.
 	waitUntil(t, "the ticker sleeps again", func() bool { return clk.sleepers() == 1 })
-	clk.Advance(time.Minute)
-	waitUntil(t, "the ticker sleeps after the second tick", func() bool { return clk.sleepers() == 1 })
+	clk.advanceAndWait(t, "the ticker sleeps after the second tick", time.Minute)
 	appendN(t, l.Log, 2)
 	cancel()
 	if err := <-done; err != nil {
