@@ -55,7 +55,7 @@ func Open(ctx context.Context, dsn string) (*Archive, error) {
 	}
 	if _, err := migrate(ctx, pool, embeddedMigrations()); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("pgarchive: %s: %w", where(cfg), err)
+		return nil, fmt.Errorf("%w (%s)", err, where(cfg))
 	}
 	return &Archive{pool: pool}, nil
 }
