@@ -5,9 +5,11 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/signer"
 	"github.com/waybill-eu/waybill/agent/verify"
 	"github.com/waybill-eu/waybill/sync/feed"
+	"github.com/waybill-eu/waybill/sync/witness"
 )
 
 // Device is one trusted device: its address, the fleet and chain ID of the
@@ -94,15 +97,15 @@ type Gap struct {
 	From, To uint64
 }
 
-// Verdict is what the watcher concluded from one message.
+// Verdict is what the watcher concluded from one message or anchor.
 type Verdict struct {
 	Topic    string
-	Channel  string // feed.ChannelEvents, ChannelCheckpoints, …; empty if the topic is not a feed topic
+	Channel  string // feed.ChannelEvents, ChannelCheckpoints, …, ChannelAnchors for HandleAnchor; empty if the topic is not a feed topic
 	Device   event.Address
 	Operator string
 	Epoch    uint32
 	Seq      uint64 // events: the event's sequence number
-	Size     uint64 // checkpoints: the checkpoint's size
+	Size     uint64 // checkpoints and anchors: the size
 	State    State
 	Reason   Reason // set when State is StateRejected
 	Err      error  // why, when State is StateRejected
@@ -117,14 +120,62 @@ type Verdict struct {
 	// Checkpoints are the verdicts of checkpoints waiting in
 	// StateReceived that this message's event completed.
 	Checkpoints []Verdict
+	// Anchors are the verdicts of anchors waiting in StateReceived that
+	// this message's event completed.
+	Anchors []Verdict
+	// Cosigned is set for a checkpoint the watcher cosigned.
+	Cosigned bool
+	// Alarm is the alarm the verdict raised, if it is new to the archive.
+	Alarm *Alarm
+}
+
+// Cosigned is a checkpoint the watcher cosigned, as stored in the archive.
+type Cosigned struct {
+	Device   event.Address
+	Fleet    string
+	Operator string
+	Epoch    uint32
+	Size     uint64
+	// Note is the device's checkpoint note with the watcher's
+	// tlog-cosignature line (firmware-docs/WITNESS.md).
+	Note []byte
+}
+
+// Options are the watcher's optional settings.
+type Options struct {
+	// Witness, if set, is the key the watcher cosigns the checkpoints it
+	// verified with (firmware-docs/WITNESS.md); without it the watcher
+	// cosigns nothing and no event becomes StateWitnessed.
+	Witness *witness.Key
+	// OnCosigned, if set, is called with each checkpoint the watcher
+	// cosigned, after the archive stored it, for example to publish it.
+	// It is called with the watcher's lock held and must not call the
+	// Watcher.
+	OnCosigned func(context.Context, Cosigned)
+	// Now returns the time of records, alarms and cosignatures; nil is
+	// time.Now.
+	Now func() time.Time
+	// Logger logs what the verdicts do not carry (a cosignature that
+	// could not be made); nil is slog.Default().
+	Logger *slog.Logger
 }
 
 // origin is the watcher's state of one log: device and epoch.
 type origin struct {
-	next    uint64              // every seq below is archived
-	above   map[uint64]struct{} // archived seqs above next
-	latest  *checkpoint.Checkpoint
-	pending map[uint64][]byte // size → checkpoint note waiting for leaves
+	next       uint64              // every seq below is archived
+	above      map[uint64]struct{} // archived seqs above next
+	latest     *checkpoint.Checkpoint
+	latestNote []byte
+	// front is the tree of the first latest.Size archived leaves (the
+	// empty tree without a latest checkpoint).
+	front   *merkle.Frontier
+	roots   map[uint64]merkle.Hash // roots of verified checkpoints, by size
+	pending map[uint64][]byte      // size → checkpoint note waiting for leaves
+	anchors map[AnchorKey]Anchor   // anchors waiting for leaves
+	prog    Progress               // the archive's progress, as this watcher last read or raised it
+	// forked is set once an alarm of a fork of the origin is archived:
+	// the watcher then cosigns none of its checkpoints.
+	forked bool
 	// recorded is set once the epoch is in the archive's epochs.
 	recorded bool
 }
@@ -135,21 +186,33 @@ type trusted struct {
 	verifiers []checkpoint.Verifier
 }
 
-// Watcher verifies feed messages. Its methods are safe for concurrent use.
+// Watcher verifies feed messages and ledger anchors. Its methods are safe
+// for concurrent use.
 type Watcher struct {
 	arc     Archive
 	devices map[event.Address]*trusted
+	opts    Options
 	now     func() time.Time
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	origins map[Key]*origin // Seq unused
 }
 
-// New returns a watcher of the devices of t writing to a. It refuses a
-// trust configuration with an invalid domain, a bad note key or a device
-// listed twice.
-func New(t Trust, a Archive) (*Watcher, error) {
-	w := &Watcher{arc: a, devices: map[event.Address]*trusted{}, origins: map[Key]*origin{}, now: time.Now}
+// New returns a watcher of the devices of t writing to a, with no witness
+// key. It refuses a trust configuration with an invalid domain, a bad note
+// key or a device listed twice.
+func New(t Trust, a Archive) (*Watcher, error) { return NewWithOptions(t, a, Options{}) }
+
+// NewWithOptions is New with options.
+func NewWithOptions(t Trust, a Archive, o Options) (*Watcher, error) {
+	w := &Watcher{arc: a, devices: map[event.Address]*trusted{}, origins: map[Key]*origin{}, opts: o, now: o.Now, log: o.Logger}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.log == nil {
+		w.log = slog.Default()
+	}
 	for _, op := range t.Operators {
 		for i, d := range op.Devices {
 			where := fmt.Sprintf("operator %q device %d (%s)", op.Name, i, d.Address)
@@ -224,6 +287,21 @@ func (w *Watcher) reject(ctx context.Context, v Verdict, payload []byte, r Reaso
 	return v, nil
 }
 
+// alarm archives an alarm of v's origin with evidence, marks the origin
+// forked, and sets v.Alarm if the alarm is new.
+func (w *Watcher) alarm(ctx context.Context, v *Verdict, o *origin, r Reason, detail error, evidence []byte) error {
+	a := Alarm{Time: w.now().UTC(), Device: v.Device, Epoch: v.Epoch, Reason: r, Detail: detail.Error(), Evidence: evidence}
+	added, err := w.arc.PutAlarm(ctx, a)
+	if err != nil {
+		return err
+	}
+	o.forked = true
+	if added {
+		v.Alarm = &a
+	}
+	return nil
+}
+
 func (w *Watcher) handleEvent(ctx context.Context, v Verdict, td *trusted, payload []byte) (Verdict, error) {
 	if len(payload) > feed.MaxMessage {
 		return w.reject(ctx, v, payload, ReasonOversized, fmt.Errorf("event message is %d bytes, more than the limit of %d", len(payload), feed.MaxMessage))
@@ -248,23 +326,28 @@ func (w *Watcher) handleEvent(ctx context.Context, v Verdict, td *trusted, paylo
 	if prev != nil {
 		if string(prev) != string(m.Leaf) {
 			v.Gaps = o.gaps()
-			return w.reject(ctx, v, payload, ReasonEquivocation,
-				fmt.Errorf("event %d of %s is not the event archived under that sequence number (leaf hash %s, archived %s)",
-					m.Seq, m.Origin, merkle.LeafHash(m.Leaf), merkle.LeafHash(prev)))
+			why := fmt.Errorf("event %d of %s is not the event archived under that sequence number (leaf hash %s, archived %s)",
+				m.Seq, m.Origin, merkle.LeafHash(m.Leaf), merkle.LeafHash(prev))
+			ev, err := (&verify.Fork{Kind: verify.ForkEvents, Origin: m.Origin, ChainID: td.ChainID, NoteKey: td.NoteKey, A: prev, B: m.Leaf}).Marshal()
+			if err != nil {
+				return v, fmt.Errorf("watch: equivocation evidence: %w", err)
+			}
+			if err := w.alarm(ctx, &v, o, ReasonEquivocation, why, ev); err != nil {
+				return v, err
+			}
+			return w.reject(ctx, v, payload, ReasonEquivocation, why)
 		}
 		v.Duplicate = true
 	} else {
 		o.add(m.Seq)
+		o.prog.Events++
 	}
-	v.State = o.state(m.Seq)
 	if !v.Duplicate {
-		cps, err := w.settle(ctx, td, m.Event.Epoch, o)
-		if err != nil {
+		if err := w.settle(ctx, &v, td, m.Event.Epoch, o); err != nil {
 			return v, err
 		}
-		v.Checkpoints = cps
-		v.State = o.state(m.Seq)
 	}
+	v.State = o.prog.State(m.Seq)
 	v.Gaps = o.gaps()
 	return v, nil
 }
@@ -287,60 +370,58 @@ func (w *Watcher) handleCheckpoint(ctx context.Context, v Verdict, td *trusted, 
 	}
 	v.Gaps = o.gaps()
 	if n.Checkpoint.Size > o.next {
-		o.pending[n.Checkpoint.Size] = note
+		if _, ok := o.pending[n.Checkpoint.Size]; !ok {
+			if err := w.arc.PutReceived(ctx, td.Address, n.Epoch, n.Checkpoint.Size, note); err != nil {
+				return v, err
+			}
+			o.pending[n.Checkpoint.Size] = note
+		}
 		v.State = StateReceived
 		return v, nil
 	}
 	return w.checkCheckpoint(ctx, v, td, n.Epoch, o, n.Checkpoint, note)
 }
 
-// checkCheckpoint checks a checkpoint whose events are all archived: it is
-// consistent with the latest verified checkpoint of its origin (by a proof
-// built from the archived leaves) and its root is the root of those leaves.
+// checkCheckpoint checks a checkpoint whose events are all archived: its
+// root must be the root of the archived leaves at its size. The latest
+// verified checkpoint's root is the root of the same leaves at its size,
+// so a checkpoint that passes is consistent with it; one that fails is
+// inconsistent with it (or, without one, mismatches the leaves).
 func (w *Watcher) checkCheckpoint(ctx context.Context, v Verdict, td *trusted, epoch uint32, o *origin, c checkpoint.Checkpoint, note []byte) (Verdict, error) {
-	n := c.Size
-	if o.latest != nil {
-		n = max(n, o.latest.Size)
-	}
-	t, err := w.tree(ctx, td.Address, epoch, n)
+	root, front, err := w.rootAt(ctx, td.Address, epoch, o, c.Size)
 	if err != nil {
 		return v, err
 	}
-	if l := o.latest; l != nil {
-		lo, hi := l, &c
-		if hi.Size < lo.Size {
-			lo, hi = hi, lo
+	if root != merkle.Hash(c.Root) {
+		r, why := ReasonRootMismatch, fmt.Errorf("checkpoint %d of %s has root %s, the archived leaves give %s", c.Size, c.Origin, merkle.Hash(c.Root), root)
+		if l := o.latest; l != nil && min(l.Size, c.Size) > 0 {
+			r, why = ReasonInconsistent, fmt.Errorf("checkpoint %d %s of %s is not consistent with the verified checkpoint %d %s: the archived leaves give %s at size %d",
+				c.Size, merkle.Hash(c.Root), c.Origin, l.Size, merkle.Hash(l.Root), root, c.Size)
 		}
-		if lo.Size > 0 {
-			p, err := merkle.ProveConsistency(lo.Size, hi.Size, t)
-			if err != nil {
-				return v, fmt.Errorf("watch: consistency proof from the archive: %w", err)
-			}
-			cons := verify.Consistency{OldSize: lo.Size, NewSize: hi.Size, OldRoot: lo.Root, NewRoot: hi.Root, Proof: p}
-			if err := cons.Verify(); err != nil {
-				return w.reject(ctx, v, note, ReasonInconsistent,
-					fmt.Errorf("checkpoint %d %s of %s is not consistent with the verified checkpoint %d %s: %w",
-						c.Size, merkle.Hash(c.Root), c.Origin, l.Size, merkle.Hash(l.Root), err))
-			}
-		}
-	}
-	if root := t.root(c.Size); root != merkle.Hash(c.Root) {
-		return w.reject(ctx, v, note, ReasonRootMismatch,
-			fmt.Errorf("checkpoint %d of %s has root %s, the archived leaves give %s", c.Size, c.Origin, merkle.Hash(c.Root), root))
-	}
-	if o.latest == nil || c.Size > o.latest.Size {
-		if err := w.arc.PutCheckpoint(ctx, td.Address, epoch, c.Size, note); err != nil {
+		ev, err := w.checkpointFork(ctx, td, epoch, o, c, note)
+		if err != nil {
 			return v, err
 		}
-		o.latest = &c
+		if err := w.alarm(ctx, &v, o, r, why, ev); err != nil {
+			return v, err
+		}
+		return w.reject(ctx, v, note, r, why)
+	}
+	if err := w.arc.PutCheckpoint(ctx, td.Address, epoch, c.Size, note); err != nil {
+		return v, err
+	}
+	o.roots[c.Size] = root
+	o.prog.Checkpointed = max(o.prog.Checkpointed, c.Size)
+	if o.latest == nil || c.Size > o.latest.Size {
+		o.latest, o.latestNote, o.front = &c, note, front
 	}
 	v.State = StateVerified
-	return v, nil
+	return w.cosign(ctx, v, td, epoch, o, c, note)
 }
 
-// settle checks the pending checkpoints of o whose events have all arrived.
-func (w *Watcher) settle(ctx context.Context, td *trusted, epoch uint32, o *origin) ([]Verdict, error) {
-	var out []Verdict
+// settle checks the pending checkpoints and anchors of o whose events have
+// all arrived, adding their verdicts to v.
+func (w *Watcher) settle(ctx context.Context, v *Verdict, td *trusted, epoch uint32, o *origin) error {
 	sizes := make([]uint64, 0, len(o.pending))
 	for s := range o.pending {
 		if s <= o.next {
@@ -353,17 +434,19 @@ func (w *Watcher) settle(ctx context.Context, td *trusted, epoch uint32, o *orig
 		delete(o.pending, s)
 		c, _, err := checkpoint.OpenCheckpoint(note, td.noteVerifiers()...)
 		if err != nil {
-			return out, fmt.Errorf("watch: reopen verified checkpoint: %w", err)
+			return fmt.Errorf("watch: reopen verified checkpoint: %w", err)
 		}
-		v := Verdict{Topic: feed.TopicsFor(td.Fleet, td.Address).Checkpoints, Channel: feed.ChannelCheckpoints,
+		cv := Verdict{Topic: feed.TopicsFor(td.Fleet, td.Address).Checkpoints, Channel: feed.ChannelCheckpoints,
 			Device: td.Address, Operator: td.operator, Epoch: epoch, Size: s}
-		v, err = w.checkCheckpoint(ctx, v, td, epoch, o, c, note)
+		cv, err = w.checkCheckpoint(ctx, cv, td, epoch, o, c, note)
 		if err != nil {
-			return out, err
+			return err
 		}
-		out = append(out, v)
+		v.Checkpoints = append(v.Checkpoints, cv)
 	}
-	return out, nil
+	av, err := w.settleAnchors(ctx, td, epoch, o)
+	v.Anchors = append(v.Anchors, av...)
+	return err
 }
 
 func (td *trusted) noteVerifiers() []checkpoint.Verifier {
@@ -401,16 +484,18 @@ func (w *Watcher) origin(ctx context.Context, v *Verdict, device event.Address, 
 	return o, nil
 }
 
-// load reads the state of device's epoch from the archive.
+// forkReasons are the alarms after which the watcher cosigns no more
+// checkpoints of the origin.
+var forkReasons = []Reason{ReasonEquivocation, ReasonInconsistent, ReasonRootMismatch, ReasonAnchorMismatch}
+
+// load reads the state of device's epoch from the archive: the sequence
+// numbers it holds, the latest verified checkpoint and the tree up to it,
+// the progress marks, whether a fork was found, the received checkpoints
+// still waiting for events, and the anchors not yet matched (those whose
+// events are all archived are matched now).
 func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) (*origin, error) {
-	o := &origin{above: map[uint64]struct{}{}, pending: map[uint64][]byte{}}
-	err := w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, _ []byte) bool {
-		o.add(seq)
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
+	o := &origin{above: map[uint64]struct{}{}, pending: map[uint64][]byte{}, anchors: map[AnchorKey]Anchor{},
+		roots: map[uint64]merkle.Hash{}, front: &merkle.Frontier{}}
 	note, err := w.arc.Checkpoint(ctx, device, epoch)
 	if err != nil {
 		return nil, err
@@ -420,7 +505,52 @@ func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) 
 		if err != nil {
 			return nil, fmt.Errorf("watch: archived checkpoint of %s/%d: %w", device, epoch, err)
 		}
-		o.latest = &c
+		o.latest, o.latestNote = &c, note
+	}
+	err = w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, leaf []byte) bool {
+		if o.latest != nil && seq == o.front.Size() && seq < o.latest.Size {
+			o.front.Append(merkle.LeafHash(leaf))
+		}
+		o.add(seq)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l := o.latest; l != nil {
+		if o.front.Size() != l.Size || o.front.Root() != merkle.Hash(l.Root) {
+			return nil, fmt.Errorf("watch: archive of %s/%d: the verified checkpoint %d is not the root of the archived leaves", device, epoch, l.Size)
+		}
+		o.roots[l.Size] = merkle.Hash(l.Root)
+	}
+	if o.prog, err = w.arc.Progress(ctx, device, epoch); err != nil {
+		return nil, err
+	}
+	err = w.arc.Received(ctx, device, epoch, o.next+1, func(size uint64, note []byte) bool {
+		o.pending[size] = bytes.Clone(note)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = w.arc.Alarms(ctx, func(a Alarm) bool {
+		o.forked = a.Device == device && a.Epoch == epoch && slices.Contains(forkReasons, a.Reason)
+		return !o.forked
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = w.arc.Anchors(ctx, device, epoch, o.prog.Anchored+1, func(a Anchor) bool {
+		o.anchors[a.Key()] = a
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if td := w.devices[device]; td != nil && len(o.anchors) > 0 {
+		if _, err := w.settleAnchors(ctx, td, epoch, o); err != nil {
+			return nil, err
+		}
 	}
 	return o, nil
 }
@@ -450,13 +580,6 @@ func (o *origin) add(seq uint64) {
 	}
 }
 
-func (o *origin) state(seq uint64) State {
-	if o.latest != nil && seq < o.latest.Size {
-		return StateCheckpointed
-	}
-	return StateVerified
-}
-
 func (o *origin) gaps() []Gap {
 	if len(o.above) == 0 {
 		return nil
@@ -477,8 +600,8 @@ func (o *origin) gaps() []Gap {
 	return gs
 }
 
-// State returns the state of the archived event k: StateCheckpointed,
-// StateVerified, or "" if the archive does not hold it.
+// State returns the state of the archived event k (Progress.State of its
+// origin, as the archive holds it), or "" if the archive does not hold it.
 func (w *Watcher) State(ctx context.Context, k Key) (State, error) {
 	var found bool
 	err := w.arc.Leaves(ctx, k.Device, k.Epoch, k.Seq, func(seq uint64, _ []byte) bool {
@@ -488,13 +611,16 @@ func (w *Watcher) State(ctx context.Context, k Key) (State, error) {
 	if err != nil || !found {
 		return "", err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	o, err := w.origin(ctx, nil, k.Device, k.Epoch)
+	p, err := w.arc.Progress(ctx, k.Device, k.Epoch)
 	if err != nil {
 		return "", err
 	}
-	return o.state(k.Seq), nil
+	return p.State(k.Seq), nil
+}
+
+// Progress returns what the archive holds of device's epoch.
+func (w *Watcher) Progress(ctx context.Context, device event.Address, epoch uint32) (Progress, error) {
+	return w.arc.Progress(ctx, device, epoch)
 }
 
 // Gaps returns the open gaps of device's epoch.
@@ -506,6 +632,69 @@ func (w *Watcher) Gaps(ctx context.Context, device event.Address, epoch uint32) 
 		return nil, err
 	}
 	return o.gaps(), nil
+}
+
+// rootAt returns the root of the first n archived leaves of the origin (n
+// at most o.next). From the frontier of the latest verified checkpoint it
+// reads only the leaves after it, and returns the frontier at n too; below
+// it, it uses the root of a verified checkpoint of size n, or rebuilds the
+// tree (and returns no frontier).
+func (w *Watcher) rootAt(ctx context.Context, device event.Address, epoch uint32, o *origin, n uint64) (merkle.Hash, *merkle.Frontier, error) {
+	if n < o.front.Size() {
+		if r, ok := o.roots[n]; ok {
+			return r, nil, nil
+		}
+		t, err := w.tree(ctx, device, epoch, n)
+		if err != nil {
+			return merkle.Hash{}, nil, err
+		}
+		return t.root(n), nil, nil
+	}
+	f := o.front.Clone()
+	if err := w.extend(ctx, device, epoch, f, n); err != nil {
+		return merkle.Hash{}, nil, err
+	}
+	return f.Root(), f, nil
+}
+
+// extend appends the archived leaves of the origin from f.Size() up to n to f.
+func (w *Watcher) extend(ctx context.Context, device event.Address, epoch uint32, f *merkle.Frontier, n uint64) error {
+	if f.Size() >= n {
+		return nil
+	}
+	err := w.arc.Leaves(ctx, device, epoch, f.Size(), func(seq uint64, leaf []byte) bool {
+		if seq != f.Size() {
+			return false
+		}
+		f.Append(merkle.LeafHash(leaf))
+		return f.Size() < n
+	})
+	if err != nil {
+		return err
+	}
+	if f.Size() != n {
+		return fmt.Errorf("watch: archive holds %d leading events of %s/%d, want %d", f.Size(), device, epoch, n)
+	}
+	return nil
+}
+
+// leaves returns the archived leaves of the origin from lo up to hi.
+func (w *Watcher) leaves(ctx context.Context, device event.Address, epoch uint32, lo, hi uint64) ([][]byte, error) {
+	var out [][]byte
+	err := w.arc.Leaves(ctx, device, epoch, lo, func(seq uint64, leaf []byte) bool {
+		if seq != lo+uint64(len(out)) || seq >= hi {
+			return false
+		}
+		out = append(out, bytes.Clone(leaf))
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(out)) != hi-lo {
+		return nil, fmt.Errorf("watch: archive holds %d events of %s/%d from %d, want %d", len(out), device, epoch, lo, hi-lo)
+	}
+	return out, nil
 }
 
 // tree holds the leaf hashes of an origin and the complete nodes above
