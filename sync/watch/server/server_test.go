@@ -287,3 +287,14 @@ func TestServer_EndToEnd(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+func loadConfig(t *testing.T, path string) *watchconfig.Config {
+	t.Helper()
+	c, err := watchconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func timeText(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
