@@ -101,3 +101,19 @@ CREATE TABLE unknown (
 	reason  text        NOT NULL CHECK (reason = 'unknown_device'),
 	detail  text        NOT NULL
 );
+
+-- The state of every archived event (firmware-docs/WATCH.md §4), from its
+-- seq and its origin's marks, as watch.Progress.State gives it.
+CREATE VIEW event_states AS
+SELECT e.device,
+	'0x' || encode(e.device, 'hex') AS address,
+	e.epoch,
+	e.seq,
+	CASE
+		WHEN e.seq < LEAST(o.checkpointed, o.anchored, o.cosigned) THEN 'witnessed'
+		WHEN e.seq < LEAST(o.checkpointed, o.anchored) THEN 'anchored'
+		WHEN e.seq < o.checkpointed THEN 'checkpointed'
+		ELSE 'verified'
+	END AS state,
+	e.archived_at
+FROM events e JOIN origins o ON o.device = e.device AND o.epoch = e.epoch;
