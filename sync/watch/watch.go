@@ -338,11 +338,12 @@ func (w *Watcher) handleEvent(ctx context.Context, v Verdict, td *trusted, paylo
 			return w.reject(ctx, v, payload, ReasonEquivocation, why)
 		}
 		v.Duplicate = true
-	} else {
+	}
+	// A duplicate may still be new to this watcher: another watcher on
+	// the archive, or an attempt whose answer was lost, stored it.
+	if !o.has(m.Seq) {
 		o.add(m.Seq)
 		o.prog.Events++
-	}
-	if !v.Duplicate {
 		if err := w.settle(ctx, &v, td, m.Event.Epoch, o); err != nil {
 			return v, err
 		}
@@ -563,6 +564,12 @@ func noteText(note []byte) []byte {
 		}
 	}
 	return note
+}
+
+// has reports whether seq is known archived.
+func (o *origin) has(seq uint64) bool {
+	_, above := o.above[seq]
+	return seq < o.next || above
 }
 
 func (o *origin) add(seq uint64) {
