@@ -169,6 +169,14 @@ anchoring on the ledger. It exits 1 when the artefact is invalid.`},
 			doc: `Measures this machine: the raw signing rate and the signed, durable append
 rate on one core, then fills a log to N events and measures inclusion-proof
 latency, log-open time and peak resident memory.`},
+		{name: "watch", run: cmdWatch,
+			synopsis: []string{"[--bin PATH] run|export|keygen|bench ...   (the commands of waybill-watch, firmware-docs/CLI.md)"},
+			summary:  "run the feed watcher, bin/waybill-watch",
+			doc: `Runs waybill-watch, the feed watcher of a city's traffic team, with the
+arguments that follow: the one next to this binary, else the one on PATH.
+It is a binary of its own (make build), since it links a database driver
+and metrics that a device does not need; without it this command exits 2
+and says how to build it.`},
 	}
 }
 
