@@ -9,6 +9,7 @@ DATE     := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%Y-%m-%d)
 LDFLAGS  := -s -w -X main.buildDate=$(DATE)
 PKG      := ./agent/cmd/waybill
 DEMO_PKG := ./testbench/cmd/waybill-demo
+WATCH_PKG := ./sync/watch/cmd/waybill-watch
 DEMO_DIR := .data/demo
 
 .PHONY: all build run test test-deps lint cross sizes bench bench-deps fuzz recordings geth contracts contracts-check clean
@@ -19,9 +20,12 @@ all: build
 # cross), with the pure-Go secp256k1 signer whose rate the README's figures
 # are measured against. bin/waybill-demo: the demo, which links the
 # in-process MQTT broker and chain the device binary does not.
+# bin/waybill-watch: the feed watcher a city runs (`waybill watch` runs it
+# from beside bin/waybill), with its database driver and metrics.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill $(PKG)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/waybill-demo $(DEMO_PKG)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/waybill-watch $(WATCH_PKG)
 
 # The agent's main job on its embedded default: the recorded sensors of a
 # van's round through Brussels replayed through the drivers, rules and the
