@@ -286,6 +286,7 @@ func (f *Fork) verifyCheckpoints(o Options, d signer.Domain, device event.Addres
 		return "", prefix("fork evidence b", err)
 	}
 	b := nb.Checkpoint
+	aRoot, bRoot := merkle.Hash(a.Root), merkle.Hash(b.Root)
 	if len(f.A) > 0 && a.Origin != b.Origin || b.Origin != f.Origin {
 		return "", invalid("fork evidence: the checkpoints are of %q and %q, not both of %q", a.Origin, b.Origin, f.Origin)
 	}
@@ -295,28 +296,28 @@ func (f *Fork) verifyCheckpoints(o Options, d signer.Domain, device event.Addres
 	what := fmt.Sprintf("device %s signed checkpoints of %s of sizes %d and %d", device, f.Origin, a.Size, b.Size)
 	switch {
 	case a.Size == b.Size:
-		if a.Root == b.Root {
-			return "", invalid("fork evidence: both checkpoints of size %d have root %s", a.Size, a.Root)
+		if aRoot == bRoot {
+			return "", invalid("fork evidence: both checkpoints of size %d have root %s", a.Size, aRoot)
 		}
-		return fmt.Sprintf("%s with different roots %s and %s", what, a.Root, b.Root), nil
+		return fmt.Sprintf("%s with different roots %s and %s", what, aRoot, bRoot), nil
 	case f.usesProof():
 		if len(f.Frontier)+len(f.Leaves) > 0 {
 			return "", invalid("fork evidence has both a consistency proof and leaves")
 		}
-		if err := merkle.CheckConsistency(f.Proof, a.Size, b.Size, f.PrefixRoot, b.Root); err != nil {
-			return "", invalid("fork evidence: the proof does not lead from prefix_root %s at size %d to b's root %s: %v", f.PrefixRoot, a.Size, b.Root, err)
+		if err := merkle.CheckConsistency(f.Proof, a.Size, b.Size, f.PrefixRoot, bRoot); err != nil {
+			return "", invalid("fork evidence: the proof does not lead from prefix_root %s at size %d to b's root %s: %v", f.PrefixRoot, a.Size, bRoot, err)
 		}
-		if f.PrefixRoot == a.Root {
+		if f.PrefixRoot == aRoot {
 			return "", invalid("fork evidence: a's root is the root of b's log at size %d: consistent", a.Size)
 		}
-		return fmt.Sprintf("%s: b's log has root %s at size %d, a says %s", what, f.PrefixRoot, a.Size, a.Root), nil
+		return fmt.Sprintf("%s: b's log has root %s at size %d, a says %s", what, f.PrefixRoot, a.Size, aRoot), nil
 	}
 	fr, err := merkle.NewFrontier(a.Size, f.Frontier)
 	if err != nil {
 		return "", invalid("fork evidence frontier: %v", err)
 	}
-	if fr.Root() != a.Root {
-		return "", invalid("fork evidence: the frontier's root %s is not a's root %s", fr.Root(), a.Root)
+	if fr.Root() != aRoot {
+		return "", invalid("fork evidence: the frontier's root %s is not a's root %s", fr.Root(), aRoot)
 	}
 	if uint64(len(f.Leaves)) != b.Size-a.Size {
 		return "", invalid("fork evidence has %d leaves, want the %d events from seq %d to %d", len(f.Leaves), b.Size-a.Size, a.Size, b.Size)
@@ -331,8 +332,8 @@ func (f *Fork) verifyCheckpoints(o Options, d signer.Domain, device event.Addres
 		}
 		fr.Append(merkle.LeafHash(l))
 	}
-	if fr.Root() == b.Root {
-		return "", invalid("fork evidence: a extended by the signed events gives b's root %s: consistent", b.Root)
+	if fr.Root() == bRoot {
+		return "", invalid("fork evidence: a extended by the signed events gives b's root %s: consistent", bRoot)
 	}
-	return fmt.Sprintf("%s: a extended by the %d events the device signed gives root %s, b says %s", what, len(f.Leaves), fr.Root(), b.Root), nil
+	return fmt.Sprintf("%s: a extended by the %d events the device signed gives root %s, b says %s", what, len(f.Leaves), fr.Root(), bRoot), nil
 }
