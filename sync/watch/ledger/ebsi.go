@@ -23,7 +23,7 @@ import (
 // at contract (EBSI.md), through c, a JSON-RPC client of EBSI's Ledger API
 // (its proxy of the Besu nodes' eth_* methods, for example
 // https://api-pilot.ebsi.eu/ledger/v4/blockchains/besu, dialled with
-// rpc.DialOptions and ethclient.NewClient; reading needs no access token).
+// rpc.DialOptions; reading needs no access token).
 // hashAlgorithmID is EBSI's id of sha2-256. cfg.Finality should be QBFT,
 // its zero value.
 //
@@ -35,7 +35,7 @@ import (
 // secp256k1 line in the device's domain and, when the allowlist gives one,
 // its Ed25519 note key's line. Whoever sent the transaction, such a
 // timestamp anchors the device's checkpoint.
-func NewEBSI(c Client, contract common.Address, hashAlgorithmID *big.Int, cfg Config) (*Reader, error) {
+func NewEBSI(c Caller, contract common.Address, hashAlgorithmID *big.Int, cfg Config) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func (*ebsiDecoder) source() string { return anchor.PayloadEBSI }
 
 // check has nothing to check: EBSI's contracts are audited templates that
 // the operator names, and every record's note is verified on its own.
-func (*ebsiDecoder) check(context.Context, Client) error { return nil }
+func (*ebsiDecoder) check(context.Context, Caller) error { return nil }
 
 func (d *ebsiDecoder) topics() [][][]common.Hash { return [][][]common.Hash{{{d.event}}} }
 

@@ -9,16 +9,19 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/event"
@@ -224,7 +227,7 @@ func expected(d *device, an anchor.Anchor, head uint64, final bool) watch.Anchor
 		Final: final, Source: anchor.PayloadRegistry}
 }
 
-func newRegistry(t testing.TB, c ledger.Client, contract common.Address, cfg ledger.Config) *ledger.Reader {
+func newRegistry(t testing.TB, c ledger.Caller, contract common.Address, cfg ledger.Config) *ledger.Reader {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
@@ -269,75 +272,64 @@ func (e *rpcError) Error() string  { return e.msg }
 func (e *rpcError) ErrorCode() int { return e.code }
 
 // errRefused is what a client gets from a node that does not listen.
-var errRefused = errors.New(`Post "http://127.0.0.1:8545": dial tcp 127.0.0.1:8545: connect: connection refused`)
+var errRefused = errors.New(`post "http://127.0.0.1:8545": dial tcp 127.0.0.1:8545: connect: connection refused`)
 
-// faultClient is a ledger client with faults: down makes every call fail
-// as an unreachable node does; maxSpan, if not zero, makes the node refuse
-// eth_getLogs ranges wider than it as providers do; afterLogs, if set, runs
-// after each FilterLogs that returned logs, before the caller sees them.
+// faultClient is a node connection with faults: down makes every call
+// fail as an unreachable node does; maxSpan, if not zero, makes the node
+// refuse eth_getLogs ranges wider than it as providers do; afterLogs, if
+// set, runs after each eth_getLogs that returned logs, before the caller
+// sees them.
 type faultClient struct {
-	ledger.Client
+	ledger.Caller
 	down      atomic.Bool
 	downN     atomic.Int64 // calls refused while down
 	maxSpan   uint64
-	calls     atomic.Int64 // FilterLogs requests that reached the node
+	calls     atomic.Int64 // eth_getLogs requests that reached the node
 	refusals  atomic.Int64
 	mu        sync.Mutex
 	afterLogs func()
 }
 
-func (f *faultClient) isDown() bool {
-	if f.down.Load() {
-		f.downN.Add(1)
-		return true
-	}
-	return false
-}
-
 func (f *faultClient) downCalls() int64 { return f.downN.Load() }
 
-func (f *faultClient) ChainID(ctx context.Context) (*big.Int, error) {
-	if f.isDown() {
-		return nil, errRefused
+func (f *faultClient) CallContext(ctx context.Context, result any, method string, args ...any) error {
+	if f.down.Load() {
+		f.downN.Add(1)
+		return errRefused
 	}
-	return f.Client.ChainID(ctx)
-}
-
-func (f *faultClient) HeaderByNumber(ctx context.Context, n *big.Int) (*types.Header, error) {
-	if f.isDown() {
-		return nil, errRefused
+	if method != "eth_getLogs" {
+		return f.Caller.CallContext(ctx, result, method, args...)
 	}
-	return f.Client.HeaderByNumber(ctx, n)
-}
-
-func (f *faultClient) CodeAt(ctx context.Context, a common.Address, n *big.Int) ([]byte, error) {
-	if f.isDown() {
-		return nil, errRefused
+	q := args[0].(map[string]any)
+	from, err1 := hexutil.DecodeUint64(q["fromBlock"].(string))
+	to, err2 := hexutil.DecodeUint64(q["toBlock"].(string))
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("bad range %v %v", q["fromBlock"], q["toBlock"])
 	}
-	return f.Client.CodeAt(ctx, a, n)
-}
-
-func (f *faultClient) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
-	if f.isDown() {
-		return nil, errRefused
-	}
-	if f.maxSpan > 0 && q.ToBlock.Uint64()-q.FromBlock.Uint64()+1 > f.maxSpan {
+	if f.maxSpan > 0 && to-from+1 > f.maxSpan {
 		f.refusals.Add(1)
-		return nil, &rpcError{code: -32000, msg: fmt.Sprintf("exceed maximum block range: %d", f.maxSpan)}
+		return &rpcError{code: -32000, msg: fmt.Sprintf("exceed maximum block range: %d", f.maxSpan)}
 	}
 	f.calls.Add(1)
-	logs, err := f.Client.FilterLogs(ctx, q)
+	err := f.Caller.CallContext(ctx, result, method, args...)
 	f.mu.Lock()
 	hook := f.afterLogs
 	f.mu.Unlock()
-	if err == nil && len(logs) > 0 && hook != nil {
+	if logs, ok := result.(*[]types.Log); err == nil && ok && len(*logs) > 0 && hook != nil {
 		hook()
 	}
-	return logs, err
+	return err
 }
 
 func (f *faultClient) setAfterLogs(h func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.afterLogs = h
+}
+
+// rpc returns the chain's in-process JSON-RPC connection, as a watcher
+// has one to a node. The simulated client hides its *ethclient.Client in
+// an embedded field, whose name shadows the Client method.
+func (s *sim) rpc() *rpc.Client {
+	return reflect.ValueOf(s.ch.Client).Field(0).Interface().(*ethclient.Client).Client()
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 
@@ -24,13 +25,16 @@ import (
 	"github.com/waybill-eu/waybill/sync/watch"
 )
 
-// Client is what a Reader needs of a node: *ethclient.Client and the
-// simulated backend's client have it.
-type Client interface {
-	ChainID(ctx context.Context) (*big.Int, error)
-	HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error)
-	FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error)
-	CodeAt(ctx context.Context, account common.Address, block *big.Int) ([]byte, error)
+// Caller is a JSON-RPC connection to a node: go-ethereum's *rpc.Client has
+// it (ethclient.Client.Client returns one; rpc.DialOptions dials EBSI's
+// Ledger API with the HTTP client its TLS needs). The reader calls
+// eth_chainId, eth_getBlockByNumber, eth_getLogs and, for the registry,
+// eth_getCode, always with a params array (EBSI's API refuses a request
+// without one), and takes block hashes as the node reports them (a Besu
+// QBFT block's hash is not the hash go-ethereum would compute from its
+// header).
+type Caller interface {
+	CallContext(ctx context.Context, result any, method string, args ...any) error
 }
 
 // Defaults of Config.
@@ -130,7 +134,7 @@ type decoder interface {
 	source() string
 	// check runs once, before the first read: that the contract is the
 	// one it should be.
-	check(ctx context.Context, c Client) error
+	check(ctx context.Context, c Caller) error
 	// topics returns the topic filters of the queries that together find
 	// every allowlisted device's anchors.
 	topics() [][][]common.Hash
@@ -144,7 +148,7 @@ type decoder interface {
 // Reader reads the anchors of the allowlisted devices from one contract on
 // one chain. Poll and Run must not be called concurrently.
 type Reader struct {
-	c        Client
+	c        Caller
 	contract common.Address
 	cfg      Config
 	dec      decoder
@@ -155,7 +159,7 @@ type Reader struct {
 	more    bool   // the last Poll stopped before the head
 }
 
-func newReader(c Client, contract common.Address, cfg Config, dec decoder) (*Reader, error) {
+func newReader(c Caller, contract common.Address, cfg Config, dec decoder) (*Reader, error) {
 	if c == nil {
 		return nil, errors.New("ledger: no client")
 	}
@@ -184,21 +188,28 @@ func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor,
 	if next < r.cfg.Start {
 		next, from = r.cfg.Start, Cursor{Next: r.cfg.Start}
 	}
+	head, _, ok, err := r.block(ctx, "latest")
+	switch {
+	case err != nil:
+		return nil, from, err
+	case !ok:
+		return nil, from, errors.New("ledger: the node has no latest block")
+	}
 	if next > 0 && from.Hash != (common.Hash{}) {
-		h, err := r.header(ctx, next-1)
+		if head < next-1 {
+			// A node behind the others of a provider, or one that lost
+			// its newest blocks: not (yet) a reorganisation.
+			return nil, from, fmt.Errorf("ledger: the node's head %d is below block %d, the last read as final", head, next-1)
+		}
+		h, err := r.hashAt(ctx, next-1)
 		if err != nil {
 			return nil, from, err
 		}
-		if h.Hash() != from.Hash {
+		if h != from.Hash {
 			return nil, from, fmt.Errorf("%w: block %d was %s when read as final, the node now has %s",
-				ErrReorgBeyondFinality, next-1, from.Hash, h.Hash())
+				ErrReorgBeyondFinality, next-1, from.Hash, h)
 		}
 	}
-	headHdr, err := r.c.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return nil, from, fmt.Errorf("ledger: head block: %w", err)
-	}
-	head := headHdr.Number.Uint64()
 	if next > head {
 		return nil, from, nil
 	}
@@ -249,11 +260,9 @@ func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor,
 	}
 	h, ok := checked[final]
 	if !ok {
-		fh, err := r.header(ctx, final)
-		if err != nil {
+		if h, err = r.hashAt(ctx, final); err != nil {
 			return nil, from, err
 		}
-		h = fh.Hash()
 	}
 	// Behind the head with every block read final: more to read at once.
 	r.more = to < head && final == to
@@ -263,10 +272,11 @@ func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor,
 // prepare learns the chain ID and checks the contract, once.
 func (r *Reader) prepare(ctx context.Context) error {
 	if r.chainID == 0 {
-		id, err := r.c.ChainID(ctx)
-		if err != nil {
+		var h hexutil.Big
+		if err := r.c.CallContext(ctx, &h, "eth_chainId", noParams...); err != nil {
 			return fmt.Errorf("ledger: chain ID: %w", err)
 		}
+		id := (*big.Int)(&h)
 		if !id.IsUint64() || id.Sign() <= 0 {
 			return fmt.Errorf("ledger: node reports chain ID %s", id)
 		}
@@ -284,25 +294,16 @@ func (r *Reader) prepare(ctx context.Context) error {
 	return nil
 }
 
-// header returns block n of the node's canonical chain.
-func (r *Reader) header(ctx context.Context, n uint64) (*types.Header, error) {
-	h, err := r.c.HeaderByNumber(ctx, new(big.Int).SetUint64(n))
-	if err != nil {
-		return nil, fmt.Errorf("ledger: block %d: %w", n, err)
-	}
-	return h, nil
-}
-
 // canonical checks, once per block, that block n of the node's chain is
 // the one with hash want.
 func (r *Reader) canonical(ctx context.Context, checked map[uint64]common.Hash, n uint64, want common.Hash) error {
 	got, ok := checked[n]
 	if !ok {
-		h, err := r.header(ctx, n)
+		h, err := r.hashAt(ctx, n)
 		if err != nil {
 			return err
 		}
-		got = h.Hash()
+		got = h
 		checked[n] = got
 	}
 	if got != want {
@@ -316,10 +317,7 @@ func (r *Reader) canonical(ctx context.Context, checked map[uint64]common.Hash, 
 func (r *Reader) finalThrough(ctx context.Context, head uint64) (uint64, bool, error) {
 	f := r.cfg.Finality
 	if f == anchor.FinalizedTag {
-		h, err := r.c.HeaderByNumber(ctx, big.NewInt(int64(rpc.FinalizedBlockNumber)))
-		if errors.Is(err, ethereum.NotFound) {
-			return 0, false, nil
-		}
+		n, _, ok, err := r.block(ctx, "finalized")
 		if err != nil {
 			err = evmtx.BlockError("ledger", anchor.Finalized, err)
 			if errors.Is(err, anchor.ErrNotFound) {
@@ -327,7 +325,10 @@ func (r *Reader) finalThrough(ctx context.Context, head uint64) (uint64, bool, e
 			}
 			return 0, false, err
 		}
-		return min(h.Number.Uint64(), head), true, nil
+		if !ok {
+			return 0, false, nil
+		}
+		return min(n, head), true, nil
 	}
 	// The rule is monotone: every block below a final one is final.
 	if !f.Final(0, head, 0) {
@@ -353,9 +354,11 @@ func (r *Reader) logs(ctx context.Context, from, to uint64) ([]types.Log, error)
 	for _, topics := range r.dec.topics() {
 		for a := from; a <= to; {
 			b := min(to, a+r.span-1)
-			q := ethereum.FilterQuery{FromBlock: new(big.Int).SetUint64(a), ToBlock: new(big.Int).SetUint64(b),
-				Addresses: []common.Address{r.contract}, Topics: topics}
-			logs, err := r.c.FilterLogs(ctx, q)
+			var logs []types.Log
+			err := r.c.CallContext(ctx, &logs, "eth_getLogs", map[string]any{
+				"address": []common.Address{r.contract}, "topics": topics,
+				"fromBlock": hexutil.EncodeUint64(a), "toBlock": hexutil.EncodeUint64(b),
+			})
 			if err != nil {
 				if tooLarge(err) && r.span > 1 {
 					r.span = max(1, (b-a+1)/2)
@@ -395,6 +398,50 @@ func cmpU(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// noParams makes go-ethereum's rpc.Client send "params":[] for a method
+// without parameters, as EBSI's Ledger API requires, rather than leave the
+// member out.
+var noParams = []any{}
+
+// rpcBlock is the part of an eth_getBlockByNumber result the reader uses.
+type rpcBlock struct {
+	Number *hexutil.Uint64 `json:"number"`
+	Hash   *common.Hash    `json:"hash"`
+}
+
+// block returns the number and hash, as the node reports them, of the
+// block at tag ("latest", "finalized" or a 0x number); ok is false when
+// the node has no such block.
+func (r *Reader) block(ctx context.Context, tag string) (n uint64, h common.Hash, ok bool, err error) {
+	var raw json.RawMessage
+	if err := r.c.CallContext(ctx, &raw, "eth_getBlockByNumber", tag, false); err != nil {
+		return 0, h, false, fmt.Errorf("ledger: block %s: %w", tag, err)
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, h, false, nil
+	}
+	var b rpcBlock
+	if err := json.Unmarshal(raw, &b); err != nil || b.Number == nil || b.Hash == nil {
+		return 0, h, false, fmt.Errorf("ledger: block %s: malformed result %s", tag, short(string(raw)))
+	}
+	return uint64(*b.Number), *b.Hash, true, nil
+}
+
+// hashAt returns the hash of block n of the node's chain. A node without
+// block n, which it had, changed its chain under the reader.
+func (r *Reader) hashAt(ctx context.Context, n uint64) (common.Hash, error) {
+	got, h, ok, err := r.block(ctx, hexutil.EncodeUint64(n))
+	switch {
+	case err != nil:
+		return h, err
+	case !ok:
+		return h, fmt.Errorf("%w: the node has no block %d", ErrChanged, n)
+	case got != n:
+		return h, fmt.Errorf("ledger: asked for block %d, the node answered block %d", n, got)
+	}
+	return h, nil
 }
 
 // rangeRefusals are lower-case parts of the messages with which nodes and

@@ -3,8 +3,10 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -20,7 +22,7 @@ import (
 // Poll checks that the code at contract is exactly the committed registry's
 // (registry.VerifyCode): another contract could emit the same event for
 // checkpoints no device signed. It contacts nothing itself.
-func NewRegistry(c Client, contract common.Address, cfg Config) (*Reader, error) {
+func NewRegistry(c Caller, contract common.Address, cfg Config) (*Reader, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -61,8 +63,8 @@ type registryDecoder struct {
 
 func (*registryDecoder) source() string { return anchor.PayloadRegistry }
 
-func (d *registryDecoder) check(ctx context.Context, c Client) error {
-	if _, err := registry.VerifyCode(ctx, c, d.contract); err != nil {
+func (d *registryDecoder) check(ctx context.Context, c Caller) error {
+	if _, err := registry.VerifyCode(ctx, codeReader{c}, d.contract); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
@@ -90,7 +92,7 @@ func (d *registryDecoder) decode(lg *types.Log) ([]found, error) {
 	}
 	ev, err := d.reg.UnpackAnchoredEvent(lg)
 	if err != nil {
-		return nil, fmt.Errorf("Anchored event: %w", err)
+		return nil, fmt.Errorf("event Anchored: %w", err)
 	}
 	dev, ok := d.devices[event.Address(ev.Device)]
 	if !ok {
@@ -99,13 +101,25 @@ func (d *registryDecoder) decode(lg *types.Log) ([]found, error) {
 	fleet, device, epoch, err := signer.ParseOrigin(ev.Origin)
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("Anchored event of %s: origin %q: %v", dev.Address, ev.Origin, err)
+		return nil, fmt.Errorf("event Anchored of %s: origin %q: %v", dev.Address, ev.Origin, err)
 	case device != dev.Address:
-		return nil, fmt.Errorf("Anchored event of %s names origin %q of another device", dev.Address, ev.Origin)
+		return nil, fmt.Errorf("event Anchored of %s names origin %q of another device", dev.Address, ev.Origin)
 	case crypto.Keccak256Hash([]byte(ev.Origin)) != ev.LogId:
-		return nil, fmt.Errorf("Anchored event of %s: logId %x is not keccak256 of origin %q", dev.Address, ev.LogId, ev.Origin)
+		return nil, fmt.Errorf("event Anchored of %s: logId %x is not keccak256 of origin %q", dev.Address, ev.LogId, ev.Origin)
 	case fleet != dev.Fleet:
-		return nil, fmt.Errorf("Anchored event of %s: origin %q is of fleet %q, the allowlist's is %q", dev.Address, ev.Origin, fleet, dev.Fleet)
+		return nil, fmt.Errorf("event Anchored of %s: origin %q is of fleet %q, the allowlist's is %q", dev.Address, ev.Origin, fleet, dev.Fleet)
 	}
 	return []found{{device: dev.Address, epoch: epoch, size: ev.Size, root: ev.Root}}, nil
+}
+
+// codeReader is registry.CodeReader over a Caller: eth_getCode at the
+// latest block.
+type codeReader struct{ c Caller }
+
+func (r codeReader) CodeAt(ctx context.Context, a common.Address, _ *big.Int) ([]byte, error) {
+	var code hexutil.Bytes
+	if err := r.c.CallContext(ctx, &code, "eth_getCode", a, "latest"); err != nil {
+		return nil, err
+	}
+	return code, nil
 }

@@ -38,7 +38,7 @@ func TestRegistry_ReadsAllowlistedAnchors(t *testing.T) {
 	}
 
 	cfg := ledger.Config{Devices: []watch.Device{a.trusted(), b.trusted()}, ChainID: simchain.ChainID}
-	r := newRegistry(t, s.ch.Client, s.ch.Registry, cfg)
+	r := newRegistry(t, s.rpc(), s.ch.Registry, cfg)
 	if r.Source() != anchor.PayloadRegistry {
 		t.Errorf("Source() = %q", r.Source())
 	}
@@ -56,7 +56,7 @@ func TestRegistry_ReadsAllowlistedAnchors(t *testing.T) {
 	}
 
 	b2 := s.anchorOnce(b, 1)
-	restarted := newRegistry(t, s.ch.Client, s.ch.Registry, cfg)
+	restarted := newRegistry(t, s.rpc(), s.ch.Registry, cfg)
 	head = s.head()
 	got, _ = poll(t, restarted, cur)
 	equalAnchors(t, "after restart", got, []watch.Anchor{expected(b, b2, head, true)})
@@ -74,7 +74,7 @@ func TestRegistry_Confirmations(t *testing.T) {
 	if an.State != anchor.StateMined {
 		t.Fatalf("anchor is %s after one block, want mined", an.State)
 	}
-	r := newRegistry(t, s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: fin})
+	r := newRegistry(t, s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: fin})
 	cur := ledger.Cursor{}
 	for i, conf := range []uint64{1, 2, 3} {
 		if i > 0 {
@@ -103,7 +103,7 @@ func TestRegistry_FinalizedTag(t *testing.T) {
 	s := newSim(t, a)
 	a.startAnchorer(s.ch.Client, s.ch.Registry, anchor.FinalizedTag)
 	an := s.anchorOnce(a, 2)
-	r := newRegistry(t, s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: anchor.FinalizedTag})
+	r := newRegistry(t, s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: anchor.FinalizedTag})
 	got, cur := poll(t, r, ledger.Cursor{})
 	equalAnchors(t, "before finalization", got, []watch.Anchor{expected(a, an, s.head(), false)})
 	for s.head() < 32 {
@@ -172,7 +172,7 @@ func TestRegistry_ReorgBeforeFinality(t *testing.T) {
 	an := s.anchorOnce(a, 3)
 	s.commit()
 	cfg := ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: fin}
-	r := newRegistry(t, s.ch.Client, s.ch.Registry, cfg)
+	r := newRegistry(t, s.rpc(), s.ch.Registry, cfg)
 	got, cur := poll(t, r, ledger.Cursor{})
 	equalAnchors(t, "before the reorg", got, []watch.Anchor{expected(a, an, s.head(), false)})
 
@@ -182,7 +182,7 @@ func TestRegistry_ReorgBeforeFinality(t *testing.T) {
 			t.Errorf("after the reorg, from %v: %+v", from, got)
 		}
 	}
-	if got, _ := poll(t, newRegistry(t, s.ch.Client, s.ch.Registry, cfg), ledger.Cursor{}); len(got) != 0 {
+	if got, _ := poll(t, newRegistry(t, s.rpc(), s.ch.Registry, cfg), ledger.Cursor{}); len(got) != 0 {
 		t.Errorf("a new reader after the reorg: %+v", got)
 	}
 }
@@ -196,7 +196,7 @@ func TestRegistry_ReorgBeyondFinality(t *testing.T) {
 	a.startAnchorer(s.ch.Client, s.ch.Registry, fin)
 	an := s.anchorOnce(a, 3)
 	s.commit()
-	r := newRegistry(t, s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: fin})
+	r := newRegistry(t, s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: fin})
 	got, cur := poll(t, r, ledger.Cursor{})
 	equalAnchors(t, "final", got, []watch.Anchor{expected(a, an, s.head(), true)})
 	if cur.Next != an.BlockNumber+1 {
@@ -222,7 +222,7 @@ func TestRegistry_ChainChangesWhileRead(t *testing.T) {
 	s := newSim(t, a)
 	a.startAnchorer(s.ch.Client, s.ch.Registry, anchor.QBFT)
 	an := s.anchorOnce(a, 3)
-	fc := &faultClient{Client: s.ch.Client}
+	fc := &faultClient{Caller: s.rpc()}
 	fc.setAfterLogs(func() {
 		fc.setAfterLogs(nil)
 		s.reorgOut(a, an, 2)
@@ -254,7 +254,7 @@ func TestRegistry_BoundedRanges(t *testing.T) {
 		}
 	}
 	head := s.head()
-	fc := &faultClient{Client: s.ch.Client, maxSpan: 3}
+	fc := &faultClient{Caller: s.rpc(), maxSpan: 3}
 	r := newRegistry(t, fc, s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, MaxRange: 8, MaxBlocks: 10})
 	var got []watch.Anchor
 	cur := ledger.Cursor{}
@@ -287,7 +287,7 @@ func TestRun_NodeDownAndHandlerFailure(t *testing.T) {
 	s := newSim(t, a)
 	a.startAnchorer(s.ch.Client, s.ch.Registry, anchor.QBFT)
 	an := s.anchorOnce(a, 2)
-	fc := &faultClient{Client: s.ch.Client}
+	fc := &faultClient{Caller: s.rpc()}
 	fc.down.Store(true)
 	r := newRegistry(t, fc, s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()},
 		Poll: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
@@ -363,17 +363,17 @@ func TestRegistry_Errors(t *testing.T) {
 	dev := a.trusted()
 	for _, tt := range []struct {
 		name     string
-		client   ledger.Client
+		client   ledger.Caller
 		contract common.Address
 		cfg      ledger.Config
 	}{
-		{"no devices", s.ch.Client, s.ch.Registry, ledger.Config{}},
-		{"device twice", s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{dev, dev}}},
-		{"invalid fleet", s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{{Address: dev.Address, Fleet: "Bad Fleet", ChainID: 1}}}},
-		{"zero chain", s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{{Address: dev.Address, Fleet: testFleet}}}},
-		{"zero contract", s.ch.Client, common.Address{}, ledger.Config{Devices: []watch.Device{dev}}},
+		{"no devices", s.rpc(), s.ch.Registry, ledger.Config{}},
+		{"device twice", s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{dev, dev}}},
+		{"invalid fleet", s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{{Address: dev.Address, Fleet: "Bad Fleet", ChainID: 1}}}},
+		{"zero chain", s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{{Address: dev.Address, Fleet: testFleet}}}},
+		{"zero contract", s.rpc(), common.Address{}, ledger.Config{Devices: []watch.Device{dev}}},
 		{"no client", nil, s.ch.Registry, ledger.Config{Devices: []watch.Device{dev}}},
-		{"MaxBlocks below MaxRange", s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{dev}, MaxRange: 10, MaxBlocks: 5}},
+		{"MaxBlocks below MaxRange", s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{dev}, MaxRange: 10, MaxBlocks: 5}},
 	} {
 		if _, err := ledger.NewRegistry(tt.client, tt.contract, tt.cfg); err == nil {
 			t.Errorf("%s: NewRegistry succeeded", tt.name)
@@ -383,11 +383,11 @@ func TestRegistry_Errors(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	r := newRegistry(t, s.ch.Client, s.ch.Registry, ledger.Config{Devices: []watch.Device{dev}, ChainID: 1})
+	r := newRegistry(t, s.rpc(), s.ch.Registry, ledger.Config{Devices: []watch.Device{dev}, ChainID: 1})
 	if _, _, err := r.Poll(ctx, ledger.Cursor{}); !errors.Is(err, ledger.ErrWrongChain) {
 		t.Errorf("node on another chain: %v, want ErrWrongChain", err)
 	}
-	r = newRegistry(t, s.ch.Client, a.relayerAddress(), ledger.Config{Devices: []watch.Device{dev}})
+	r = newRegistry(t, s.rpc(), a.relayerAddress(), ledger.Config{Devices: []watch.Device{dev}})
 	if _, _, err := r.Poll(ctx, ledger.Cursor{}); !errors.Is(err, registry.ErrNoCode) {
 		t.Errorf("an account, not the registry: %v, want registry.ErrNoCode", err)
 	}
