@@ -156,6 +156,9 @@ func (a *Archive) Leaves(ctx context.Context, device event.Address, epoch uint32
 	}
 }
 
+// noteKind names the checkpoints of each table of notes in errors.
+var noteKind = map[string]string{"checkpoints": "verified", "received": "received", "cosigned": "cosigned"}
+
 // putNote stores note in table (checkpoints, received or cosigned) under
 // its size unless one is stored, and raises the origin's mark (a column of
 // origins; "" for none) to size, in one statement.
@@ -168,7 +171,7 @@ ON CONFLICT (device, epoch) DO UPDATE SET ` + mark + ` = GREATEST(o.` + mark + `
 WHERE o.` + mark + ` < excluded.` + mark
 	}
 	if _, err := a.pool.Exec(ctx, q, device[:], epoch, size, nz(note)); err != nil {
-		return fmt.Errorf("pgarchive: archive %s checkpoint %d of %s/%d: %w", table, size, device, epoch, a.check(err))
+		return fmt.Errorf("pgarchive: archive %s checkpoint %d of %s/%d: %w", noteKind[table], size, device, epoch, a.check(err))
 	}
 	return nil
 }
@@ -182,7 +185,7 @@ func (a *Archive) lastNote(ctx context.Context, table string, device event.Addre
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("pgarchive: archived %s checkpoint of %s/%d: %w", table, device, epoch, a.check(err))
+		return nil, fmt.Errorf("pgarchive: archived %s checkpoint of %s/%d: %w", noteKind[table], device, epoch, a.check(err))
 	}
 	return note, nil
 }

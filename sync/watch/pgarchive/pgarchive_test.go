@@ -235,35 +235,28 @@ func TestArchive(t *testing.T) {
 	})
 }
 
-// blockedPutEvent starts a PutEvent of k that blocks inside its statement,
-// after inserting the event, on the origin's row, which c holds locked in
-// a transaction; it returns the PutEvent's result channel and its backend.
-func blockedPutEvent(t *testing.T, a *Archive, c *pgx.Conn, k watch.Key) (<-chan error, int) {
+// blockedWrite starts write, which blocks inside its statement, after
+// inserting its row, on the origin's row in origins, which c holds locked
+// in a transaction; it returns write's result channel and its backend.
+func blockedWrite(t *testing.T, a *Archive, c *pgx.Conn, write func(context.Context, *Archive) error) (<-chan error, int) {
 	t.Helper()
 	ctx := context.Background()
-	// The origin's row exists and c locks it.
-	if _, err := a.PutEvent(ctx, watch.Key{Device: k.Device, Epoch: k.Epoch, Seq: k.Seq + 1000}, []byte("before")); err != nil {
-		t.Fatal(err)
-	}
 	tx, err := c.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tx.Rollback(context.Background()) })
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM origins WHERE device = $1 AND epoch = $2 FOR UPDATE", k.Device[:], k.Epoch); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM origins WHERE device = $1 AND epoch = $2 FOR UPDATE", lostKey.Device[:], lostKey.Epoch); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() {
-		_, err := a.PutEvent(ctx, k, []byte("leaf"))
-		done <- err
-	}()
-	// Wait for the PutEvent's backend to wait on c's lock.
+	go func() { done <- write(ctx, a) }()
+	// Wait for the write's backend to wait on c's lock.
 	deadline := time.Now().Add(waitLimit)
 	for {
 		var pid int
 		err := c.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&pid)
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`).Scan(&pid)
 		if err == nil {
 			return done, pid
 		}
@@ -272,11 +265,11 @@ WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '
 		}
 		select {
 		case err := <-done:
-			t.Fatalf("PutEvent returned (%v) while the origin's row was locked", err)
+			t.Fatalf("the write returned (%v) while the origin's row was locked", err)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no PutEvent waiting on the origin's lock after %v", waitLimit)
+			t.Fatalf("no write waiting on the origin's lock after %v", waitLimit)
 		}
 	}
 }
@@ -287,67 +280,95 @@ func wait(t *testing.T, done <-chan error) error {
 	case err := <-done:
 		return err
 	case <-time.After(waitLimit):
-		t.Fatalf("PutEvent did not return within %v of its connection's end", waitLimit)
+		t.Fatalf("the write did not return within %v of its connection's end", waitLimit)
 		return nil
 	}
 }
 
+// lostKey is the origin and event of TestArchive_ConnectionLost.
+var lostKey = watch.Key{Device: dev, Epoch: 3, Seq: 7}
+
 // A write whose connection ends in the middle of its statement (the
 // backend terminated, or the server killed) returns an error and leaves
-// nothing: not the event, not its count; written again, it is stored once.
+// nothing: not its row, not the origin's count or mark; written again, it
+// is stored once. Each write that touches two tables is cut between them.
 func TestArchive_ConnectionLost(t *testing.T) {
 	s := postgres.Start(t)
 	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		end  func(t *testing.T, c *pgx.Conn, pid int) *pgx.Conn // returns a connection to use afterwards
+	k := lostKey
+	writes := []struct {
+		name        string
+		write       func(context.Context, *Archive) error
+		rows, mark  string // queries: the write's rows; the origin's count or mark
+		before, aft int    // the mark before and after the write
 	}{
-		{"Terminated", func(t *testing.T, c *pgx.Conn, pid int) *pgx.Conn {
+		{"PutEvent", func(ctx context.Context, a *Archive) error {
+			prev, err := a.PutEvent(ctx, k, []byte("leaf"))
+			if err == nil && prev != nil {
+				err = fmt.Errorf("PutEvent found %q stored", prev)
+			}
+			return err
+		}, "SELECT count(*) FROM events WHERE seq = 7", "SELECT events::int FROM origins", 1, 2},
+		{"PutCheckpoint", func(ctx context.Context, a *Archive) error {
+			return a.PutCheckpoint(ctx, k.Device, k.Epoch, 9, []byte("cp9"))
+		}, "SELECT count(*) FROM checkpoints WHERE size = 9", "SELECT checkpointed::int FROM origins", 0, 9},
+		{"PutCosigned", func(ctx context.Context, a *Archive) error {
+			return a.PutCosigned(ctx, k.Device, k.Epoch, 9, []byte("co9"))
+		}, "SELECT count(*) FROM cosigned WHERE size = 9", "SELECT cosigned::int FROM origins", 0, 9},
+	}
+	ends := []struct {
+		name string
+		end  func(t *testing.T, c *pgx.Conn, pid int)
+	}{
+		{"Terminated", func(t *testing.T, c *pgx.Conn, pid int) {
 			var ok bool
 			if err := c.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ok); err != nil || !ok {
 				t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, ok, err)
 			}
-			return c
 		}},
-		{"ServerKilled", func(t *testing.T, c *pgx.Conn, pid int) *pgx.Conn {
+		{"ServerKilled", func(t *testing.T, c *pgx.Conn, pid int) {
 			s.Kill()
 			s.Restart()
-			return nil
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dsn := s.NewDatabase(t)
-			a := open(t, dsn)
-			k := watch.Key{Device: dev, Epoch: 3, Seq: 7}
-			done, pid := blockedPutEvent(t, a, connect(t, dsn), k)
-			c := tc.end(t, connect(t, dsn), pid)
-			if err := wait(t, done); err == nil {
-				t.Fatal("PutEvent returned no error when its connection ended")
-			} else {
-				t.Logf("PutEvent: %v", err)
-			}
-			if c == nil {
-				c = connect(t, dsn)
-			}
-			if _, err := c.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"); err != nil {
-				t.Fatal(err)
-			}
-			if n := count(t, c, "SELECT count(*) FROM events WHERE seq = $1", k.Seq); n != 0 {
-				t.Fatalf("the interrupted write left %d rows", n)
-			}
-			if n := count(t, c, "SELECT events::int FROM origins WHERE device = $1 AND epoch = $2", k.Device[:], k.Epoch); n != 1 {
-				t.Fatalf("the interrupted write left the count at %d, want 1", n)
-			}
-			prev, err := a.PutEvent(ctx, k, []byte("leaf"))
-			if err != nil || prev != nil {
-				t.Fatalf("PutEvent again = %q, %v; want it stored", prev, err)
-			}
-			if p, err := a.Progress(ctx, k.Device, k.Epoch); err != nil || p.Events != 2 {
-				t.Fatalf("Progress = %+v, %v; want 2 events", p, err)
-			}
-			if n := count(t, c, "SELECT count(*) FROM events WHERE seq = $1", k.Seq); n != 1 {
-				t.Fatalf("%d rows of the event, want 1", n)
-			}
-		})
+	}
+	for _, w := range writes {
+		for _, e := range ends {
+			t.Run(w.name+"/"+e.name, func(t *testing.T) {
+				dsn := s.NewDatabase(t)
+				a := open(t, dsn)
+				// The origin's row exists, with one event.
+				if _, err := a.PutEvent(ctx, watch.Key{Device: k.Device, Epoch: k.Epoch, Seq: 1000}, []byte("before")); err != nil {
+					t.Fatal(err)
+				}
+				blocker := connect(t, dsn)
+				done, pid := blockedWrite(t, a, blocker, w.write)
+				e.end(t, blocker, pid)
+				if err := wait(t, done); err == nil {
+					t.Fatal("the write returned no error when its connection ended")
+				} else {
+					t.Logf("%s: %v", w.name, err)
+				}
+				c := connect(t, dsn)
+				// End the blocker's transaction (the server's kill ended it already).
+				if _, err := c.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"); err != nil {
+					t.Fatal(err)
+				}
+				if n := count(t, c, w.rows); n != 0 {
+					t.Fatalf("the interrupted write left %d rows", n)
+				}
+				if n := count(t, c, w.mark); n != w.before {
+					t.Fatalf("the interrupted write left the origin at %d, want %d", n, w.before)
+				}
+				if err := w.write(ctx, a); err != nil {
+					t.Fatalf("the write again: %v", err)
+				}
+				if n := count(t, c, w.rows); n != 1 {
+					t.Fatalf("%d rows after the write again, want 1", n)
+				}
+				if n := count(t, c, w.mark); n != w.aft {
+					t.Fatalf("the origin at %d after the write again, want %d", n, w.aft)
+				}
+			})
+		}
 	}
 }
