@@ -86,6 +86,9 @@ type Broker struct {
 	// Fleets are the fleets whose topics the watcher subscribes to on this
 	// broker; default every fleet of the trusted devices.
 	Fleets []string
+	// Publish: the watcher publishes each checkpoint it cosigned on this
+	// broker, retained (firmware-docs/WATCH.md).
+	Publish bool
 }
 
 // Ledger is where the watcher reads the anchors of the devices' roots.
@@ -103,7 +106,7 @@ type Ledger struct {
 	StartBlock uint64
 	// Poll is how often the chain is read; default 15s.
 	Poll time.Duration
-	// EBSI is EBSI's Timestamp API, for fleets that anchor there; nil
+	// EBSI is EBSI's Timestamp contract, for fleets that anchor there; nil
 	// when not configured.
 	EBSI *EBSI
 }
@@ -114,13 +117,19 @@ func (l *Ledger) Confirmations() uint64 {
 	return k
 }
 
-// EBSI is the Timestamp API of the European Blockchain Services
-// Infrastructure (firmware-docs/EBSI.md).
+// EBSI is where the watcher reads the anchors of fleets that anchor on the
+// Timestamp contract of the European Blockchain Services Infrastructure
+// (firmware-docs/EBSI.md): a JSON-RPC node of EBSI's chain, whose
+// finality is QBFT's.
 type EBSI struct {
-	// URL is the Timestamp API's base URL.
-	URL string
+	// RPC is the JSON-RPC URL of an EBSI node (http, https, ws, wss).
+	RPC string
+	// Contract is the address of EBSI's Timestamp contract.
+	Contract event.Address
 	// HashAlgorithmID is EBSI's identifier of sha2-256.
 	HashAlgorithmID uint64
+	// StartBlock is the block the reading starts from.
+	StartBlock uint64
 }
 
 // Archive is where the watcher keeps what it verified: exactly one of a
@@ -151,9 +160,9 @@ var (
 	topKeys      = []string{"operators", "brokers", "ledger", "archive", "witness", "http", "shard"}
 	operatorKeys = []string{"name", "devices"}
 	deviceKeys   = []string{"address", "fleet", "chain_id", "note_key"}
-	brokerKeys   = []string{"name", "url", "ca_file", "cert_file", "key_file", "server_name", "insecure", "username", "password_file", "client_id", "fleets"}
+	brokerKeys   = []string{"name", "url", "ca_file", "cert_file", "key_file", "server_name", "insecure", "username", "password_file", "client_id", "fleets", "publish"}
 	ledgerKeys   = []string{"rpc", "registry", "chain_id", "finality", "start_block", "poll", "ebsi"}
-	ebsiKeys     = []string{"url", "hash_algorithm_id"}
+	ebsiKeys     = []string{"rpc", "contract", "hash_algorithm_id", "start_block"}
 	archiveKeys  = []string{"bolt", "postgres_dsn", "postgres_dsn_file"}
 	witnessKeys  = []string{"key_file"}
 	httpKeys     = []string{"listen"}
@@ -467,6 +476,7 @@ func (p *parser) broker(n *yaml.Node, path string, fleets map[string]bool) (Brok
 		p.errorf(v, kp, "a password needs a username")
 	}
 	b.ClientID, _, _ = f.str("client_id", false)
+	b.Publish = f.boolean("publish")
 	fl, fpath := f.list("fleets", false, "")
 	for i, fn := range fl {
 		if !p.scalar(fn, index(fpath, i), "a fleet name", "!!str") {
@@ -491,26 +501,8 @@ func (p *parser) ledger(n *yaml.Node) *Ledger {
 		return nil
 	}
 	l := &Ledger{Finality: DefaultFinality}
-	if s, v, ok := f.str("rpc", true); ok && s != "" {
-		u, err := url.Parse(s)
-		switch {
-		case err != nil:
-			p.errorf(v, "ledger.rpc", "%q is not a URL: %v", s, errors.Unwrap(err))
-		case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss":
-			p.errorf(v, "ledger.rpc", "%q: scheme %q is not http, https, ws or wss", s, u.Scheme)
-		case u.Host == "":
-			p.errorf(v, "ledger.rpc", "%q has no host", s)
-		default:
-			l.RPC = s
-		}
-	}
-	if s, v := f.text("registry", true); v != nil {
-		a, err := event.ParseAddress(strings.ToLower(s))
-		if !addressRE.MatchString(s) || err != nil {
-			p.errorf(v, "ledger.registry", "%q is not a contract address (0x and 40 hex digits; quote it)", s)
-		}
-		l.Registry = a
-	}
+	l.RPC = p.rpcURL(f, "rpc")
+	l.Registry = p.address(f, "registry", "the registry contract's address")
 	l.ChainID, _ = f.uint("chain_id", true, 0, 1, 1<<53-1)
 	if s, v, ok := f.str("finality", false); ok && s != "" {
 		if !finalityRE.MatchString(s) {
@@ -524,13 +516,9 @@ func (p *parser) ledger(n *yaml.Node) *Ledger {
 	if en, _ := f.get("ebsi", false); en != nil {
 		e := p.mapping(en, "ledger.ebsi", ebsiKeys)
 		l.EBSI = &EBSI{}
-		if s, v, ok := e.str("url", true); ok && s != "" {
-			if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.errorf(v, "ledger.ebsi.url", "%q is not an http or https URL", s)
-			} else {
-				l.EBSI.URL = s
-			}
-		}
+		l.EBSI.RPC = p.rpcURL(e, "rpc")
+		l.EBSI.Contract = p.address(e, "contract", "the Timestamp contract's address")
+		l.EBSI.StartBlock, _ = e.uint("start_block", false, 0, 0, 1<<63-1)
 		l.EBSI.HashAlgorithmID, _ = e.uint("hash_algorithm_id", true, 0, 0, 1<<31)
 	}
 	return l
@@ -562,6 +550,40 @@ func (p *parser) archive(f *fields) Archive {
 		p.errorf(n, "archive", "give bolt (a file) or postgres_dsn or postgres_dsn_file")
 	case set > 1:
 		p.errorf(n, "archive", "give one of bolt, postgres_dsn and postgres_dsn_file, not %d", set)
+	}
+	return a
+}
+
+// rpcURL reads a JSON-RPC URL field: http, https, ws or wss.
+func (p *parser) rpcURL(f *fields, key string) string {
+	s, v, ok := f.str(key, true)
+	if !ok || s == "" {
+		return ""
+	}
+	path := join(f.path, key)
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		p.errorf(v, path, "%q is not a URL: %v", s, errors.Unwrap(err))
+	case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss":
+		p.errorf(v, path, "%q: scheme %q is not http, https, ws or wss", s, u.Scheme)
+	case u.Host == "":
+		p.errorf(v, path, "%q has no host", s)
+	default:
+		return s
+	}
+	return ""
+}
+
+// address reads a required contract address field.
+func (p *parser) address(f *fields, key, what string) event.Address {
+	s, v := f.text(key, true)
+	if v == nil {
+		return event.Address{}
+	}
+	a, err := event.ParseAddress(strings.ToLower(s))
+	if !addressRE.MatchString(s) || err != nil {
+		p.errorf(v, join(f.path, key), "%q is not %s (0x and 40 hex digits; quote it)", s, what)
 	}
 	return a
 }
