@@ -467,6 +467,12 @@ func tooLarge(err error) bool {
 		return false
 	}
 	s := strings.ToLower(re.Error())
+	if strings.Contains(s, "beyond current head") {
+		// go-ethereum: "block range extends beyond current head block",
+		// from a node whose log index lags its head (just after a
+		// start): the range is not too wide, the node is behind.
+		return false
+	}
 	for _, t := range rangeRefusals {
 		if strings.Contains(s, t) {
 			return true
