@@ -19,28 +19,21 @@ const (
 	metricLag             = "waybill_watch_feed_lag_seconds"
 	metricCheckpointAge   = "waybill_watch_checkpoint_age_seconds"
 	metricAnchorAge       = "waybill_watch_anchor_age_seconds"
-	metricAlarms          = "waybill_watch_alarms_total"
+	metricAlarms          = "waybill_watch_alarms"
 	metricBrokerMessages  = "waybill_watch_broker_messages_total"
 	metricBrokerConnected = "waybill_watch_broker_connected"
 	metricArchiveErrors   = "waybill_watch_archive_errors_total"
+	metricCosigned        = "waybill_watch_cosigned_total"
 )
-
-// alarmReasons are the reasons that say a device or its operator showed
-// two histories, or that a ledger anchors a root no history explains.
-var alarmReasons = map[watch.Reason]bool{
-	watch.ReasonEquivocation: true,
-	watch.ReasonInconsistent: true,
-	watch.ReasonRootMismatch: true,
-}
 
 // metrics is the watcher's private Prometheus registry and what it
 // observes of the verdicts.
 type metrics struct {
 	reg      *prometheus.Registry
 	verdicts *prometheus.CounterVec
-	alarms   *prometheus.CounterVec
 	lag      prometheus.Gauge
 	archErrs prometheus.Counter
+	cosigned prometheus.Counter
 
 	mu          sync.Mutex
 	gaps        map[watch.Key]int // open gaps per origin (Seq unused)
@@ -62,22 +55,17 @@ func newMetrics(arc watch.Archive, brokers func() []brokerStatus, now func() tim
 		reg: prometheus.NewRegistry(),
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricVerdicts,
 			Help: "Messages judged, by channel, state and reason (firmware-docs/WATCH.md)."}, []string{"channel", "state", "reason"}),
-		alarms: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricAlarms,
-			Help: "Alarms raised: two histories of one device, or an anchored root no history explains, by reason."}, []string{"reason"}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricLag,
 			Help: "Seconds between the newest verified event's time on the device and its verification."}),
 		archErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: metricArchiveErrors,
 			Help: "Messages left for redelivery because the archive failed."}),
+		cosigned: prometheus.NewCounter(prometheus.CounterOpts{Name: metricCosigned,
+			Help: "Checkpoints the watcher cosigned."}),
 		gaps:        map[watch.Key]int{},
 		checkpoints: map[event.Address]time.Time{},
 		anchors:     map[event.Address]time.Time{},
 	}
-	for _, r := range watch.Reasons {
-		if alarmReasons[r] {
-			m.alarms.WithLabelValues(string(r))
-		}
-	}
-	m.reg.MustRegister(m.verdicts, m.alarms, m.lag, m.archErrs,
+	m.reg.MustRegister(m.verdicts, m.lag, m.archErrs, m.cosigned,
 		&archiveCollector{arc: arc},
 		&liveCollector{m: m, brokers: brokers, now: now})
 	return m
@@ -94,9 +82,6 @@ func (m *metrics) observe(v watch.Verdict, now time.Time) {
 		state = "duplicate"
 	}
 	m.verdicts.WithLabelValues(ch, state, string(v.Reason)).Inc()
-	if alarmReasons[v.Reason] {
-		m.alarms.WithLabelValues(string(v.Reason)).Inc()
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if v.Device != (event.Address{}) && (v.State == watch.StateVerified || v.State == watch.StateCheckpointed) {
@@ -114,9 +99,6 @@ func (m *metrics) observe(v watch.Verdict, now time.Time) {
 		if c.State == watch.StateVerified {
 			m.checkpoints[c.Device] = now
 		}
-		if alarmReasons[c.Reason] {
-			m.alarms.WithLabelValues(string(c.Reason)).Inc()
-		}
 	}
 }
 
@@ -127,24 +109,44 @@ func (m *metrics) anchored(device event.Address, now time.Time) {
 	m.mu.Unlock()
 }
 
-// archiveCollector reports the archived events by state, from the
-// archive's progress of every origin, at each scrape.
+// archiveCollector reports, at each scrape, the archived events by state
+// (from the progress of every origin) and the archived alarms by reason.
 type archiveCollector struct {
 	arc watch.Archive
 }
 
 var eventsDesc = prometheus.NewDesc(metricEvents, "Archived events by state (firmware-docs/WATCH.md).", []string{"state"}, nil)
 
-func (c *archiveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- eventsDesc }
+var alarmsDesc = prometheus.NewDesc(metricAlarms, "Archived alarms by reason: two histories of one device, or an anchored root no history explains.", []string{"reason"}, nil)
+
+// alarmReasons are the reasons an alarm has (firmware-docs/WATCH.md).
+var alarmReasons = []watch.Reason{watch.ReasonEquivocation, watch.ReasonInconsistent, watch.ReasonRootMismatch, watch.ReasonAnchorMismatch}
+
+func (c *archiveCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- eventsDesc
+	ch <- alarmsDesc
+}
 
 func (c *archiveCollector) Collect(ch chan<- prometheus.Metric) {
-	n, err := countStates(context.Background(), c.arc)
+	ctx := context.Background()
+	n, err := countStates(ctx, c.arc)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(eventsDesc, err)
+	} else {
+		for _, s := range eventStates {
+			ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(n[s]), string(s))
+		}
+	}
+	alarms := map[watch.Reason]int{}
+	for _, r := range alarmReasons {
+		alarms[r] = 0
+	}
+	if err := c.arc.Alarms(ctx, func(a watch.Alarm) bool { alarms[a.Reason]++; return true }); err != nil {
+		ch <- prometheus.NewInvalidMetric(alarmsDesc, err)
 		return
 	}
-	for _, s := range eventStates {
-		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(n[s]), string(s))
+	for r, k := range alarms {
+		ch <- prometheus.MustNewConstMetric(alarmsDesc, prometheus.GaugeValue, float64(k), string(r))
 	}
 }
 

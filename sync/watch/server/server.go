@@ -53,6 +53,7 @@ type Server struct {
 	key     *witness.Key
 	watcher *watch.Watcher
 	sub     *subscribe.Subscriber
+	pub     *publisher
 	met     *metrics
 	ln      net.Listener
 	http    *http.Server
@@ -100,13 +101,17 @@ func (s *Server) build(ctx context.Context) error {
 		return fmt.Errorf("%s: witness.key_file: %w", c.File, err)
 	}
 	s.key = key
-	if s.watcher, err = newWatcher(c, s.arc, key); err != nil {
-		return err
+	s.met = newMetrics(s.arc, s.brokerStatus, s.now)
+	if s.pub, err = newPublisher(c, s.lg); err != nil {
+		return fmt.Errorf("%s: brokers: %w", c.File, err)
+	}
+	s.watcher, err = watch.NewWithOptions(c.Trust, s.arc, watch.Options{Witness: key, OnCosigned: s.cosigned, Now: s.now, Logger: s.lg})
+	if err != nil {
+		return fmt.Errorf("%s: operators: %w", c.File, err)
 	}
 	if s.sub, err = subscribe.New(subscribeConfig(c), s.handle, s.lg); err != nil {
 		return fmt.Errorf("%s: brokers: %w", c.File, err)
 	}
-	s.met = newMetrics(s.arc, s.brokerStatus, s.now)
 	if c.Listen != "" {
 		ln, err := net.Listen("tcp", c.Listen)
 		if err != nil {
@@ -124,15 +129,11 @@ func (s *Server) build(ctx context.Context) error {
 	return nil
 }
 
-// newWatcher builds the verification core of the configuration's
-// allowlist on arc, cosigning with key.
-func newWatcher(c *watchconfig.Config, arc watch.Archive, key *witness.Key) (*watch.Watcher, error) {
-	w, err := watch.New(c.Trust, arc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: operators: %w", c.File, err)
-	}
-	_ = key
-	return w, nil
+// cosigned is called by the watcher with each checkpoint it cosigned:
+// it is counted and published.
+func (s *Server) cosigned(ctx context.Context, c watch.Cosigned) {
+	s.met.cosigned.Inc()
+	s.pub.offer(CosignedTopic(s.key.KeyID(), c.Fleet, c.Device, c.Epoch), c.Note)
 }
 
 // OpenArchive opens the archive a configures and returns it with the
@@ -238,6 +239,9 @@ func (s *Server) handle(ctx context.Context, topic string, payload []byte) error
 	if v.State == watch.StateRejected {
 		s.lg.Info("rejected", "topic", topic, "reason", v.Reason, "err", v.Err)
 	}
+	if v.Alarm != nil {
+		s.lg.Error("alarm", "reason", v.Alarm.Reason, "device", v.Alarm.Device, "epoch", v.Alarm.Epoch, "detail", v.Alarm.Detail)
+	}
 	if v.NewEpoch {
 		s.lg.Warn("a device started a new epoch", "device", v.Device, "epoch", v.Epoch)
 	}
@@ -293,6 +297,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.http != nil {
 		start("http", s.serveHTTP)
+	}
+	if len(s.pub.brokers) > 0 {
+		start("cosigned checkpoints", s.pub.run)
 	}
 	start("brokers", s.sub.Run)
 	s.lg.Info("watching", "devices", countDevices(s.cfg), "brokers", len(s.cfg.Brokers), "shard", fmt.Sprintf("%d/%d", s.cfg.Shard.Index, s.cfg.Shard.Count), "http", s.Addr())

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/waybill-eu/waybill/agent/devkey"
 	"github.com/waybill-eu/waybill/agent/eventlog"
 	"github.com/waybill-eu/waybill/agent/eventlog/eventlogtest"
@@ -121,7 +123,7 @@ func writeConfig(t *testing.T, broker string, keys ...*devkey.Key) *watchconfig.
 	for _, k := range keys {
 		fmt.Fprintf(&b, "      - address: %q\n        fleet: %s\n        chain_id: %d\n        note_key: %s\n", k.Address(), testFleet, testChainID, vkey(t, k))
 	}
-	fmt.Fprintf(&b, "brokers:\n  - name: city\n    url: %s\narchive:\n  bolt: archive.db\nwitness:\n  key_file: witness.skey\nhttp:\n  listen: 127.0.0.1:0\n", broker)
+	fmt.Fprintf(&b, "brokers:\n  - name: city\n    url: %s\n    publish: true\narchive:\n  bolt: archive.db\nwitness:\n  key_file: witness.skey\nhttp:\n  listen: 127.0.0.1:0\n", broker)
 	path := filepath.Join(dir, "watch.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -283,8 +285,65 @@ func TestServer_EndToEnd(t *testing.T) {
 	if code, body := srv.get(t, "/v1/checkpoints/"+van.Address().String()+"/x"); code != http.StatusBadRequest {
 		t.Errorf("/v1/checkpoints of a bad epoch = %d %s, want 400", code, body)
 	}
+	// The checkpoints the watcher cosigned, over HTTP and retained on the
+	// broker, verify with the witness's key.
+	wk, err := witness.LoadKey(c.WitnessKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, note := srv.get(t, "/v1/checkpoints/"+van.Address().String()+"/0")
+	if code != http.StatusOK {
+		t.Fatalf("/v1/checkpoints of the van = %d %s", code, note)
+	}
+	if _, err := witness.VerifyCosignature([]byte(note), wk.VerifierKey()); err != nil {
+		t.Errorf("the cosigned checkpoint over HTTP does not verify: %v\n%s", err, note)
+	}
+	if c, err := parseCheckpointText([]byte(note)); err != nil || c.Size != 50 {
+		t.Errorf("the cosigned checkpoint over HTTP is of size %d (%v), want 50", c.Size, err)
+	}
+	topic := CosignedTopic(wk.KeyID(), testFleet, van.Address(), 0)
+	waitFor(t, "the cosigned checkpoint of size 50 retained on "+topic, func() bool {
+		got := retained(t, b.URL(), topic)
+		c, err := parseCheckpointText(got)
+		if err != nil || c.Size != 50 {
+			return false
+		}
+		if _, err := witness.VerifyCosignature(got, wk.VerifierKey()); err != nil {
+			t.Fatalf("the retained cosigned checkpoint does not verify: %v", err)
+		}
+		return true
+	})
+	if v, _ := srv.metric(t, "waybill_watch_cosigned_total"); v < 3 {
+		t.Errorf("cosigned_total = %v, want at least the 3 checkpoints", v)
+	}
 	if err := srv.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// retained returns the message retained on topic at the broker, or nil.
+func retained(t *testing.T, url, topic string) []byte {
+	t.Helper()
+	got := make(chan []byte, 1)
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("retained-reader").SetCleanSession(true))
+	if tok := cl.Connect(); !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect to read %s: %v", topic, tok.Error())
+	}
+	defer cl.Disconnect(0)
+	tok := cl.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case got <- m.Payload():
+		default:
+		}
+	})
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe to %s: %v", topic, tok.Error())
+	}
+	select {
+	case p := <-got:
+		return p
+	case <-time.After(time.Second):
+		return nil
 	}
 }
 
