@@ -312,6 +312,7 @@ func TestCLIDoc_Verify(t *testing.T) {
 		{"verify-bundle", 0, []string{filepath.Join(td, "bundle.json")}},
 		{"verify-invalid", 1, []string{"--device", "0x0000000000000000000000000000000000000001", filepath.Join(td, "bundle.json")}},
 		{"verify-consistency", 0, []string{filepath.Join(td, "consistency.json")}},
+		{"verify-fork", 0, []string{filepath.Join(td, "fork", "events.json")}},
 	} {
 		code, out, errs := waybill(t, "", append([]string{"verify", "--json"}, tt.args...)...)
 		if code != tt.exit {

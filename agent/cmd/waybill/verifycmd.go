@@ -38,9 +38,10 @@ const (
 	formShow        = "show"        // a `waybill log show` line
 	formDomain      = "domain"      // the feed's domain message (FEED.md §4.1)
 	formEvidence    = "evidence"    // anchor evidence: anchor status --evidence, the feed's anchors topic (ANCHORING.md §7)
+	formFork        = "fork"        // fork evidence: a watcher's alarm of a device that signed two histories (WATCH.md §8)
 )
 
-var forms = []string{formBundle, formTlogProof, formConsistency, formNote, formEvent, formShow, formDomain, formEvidence}
+var forms = []string{formBundle, formTlogProof, formConsistency, formNote, formEvent, formShow, formDomain, formEvidence, formFork}
 
 // maxArtefact bounds what verify reads: every form's own limit is at most
 // 1 MiB; the extra lets the parser name the limit.
@@ -296,6 +297,8 @@ func detectForm(data []byte) (string, error) {
 		return true
 	}
 	switch {
+	case has("fork", "origin"):
+		return formFork, nil
 	case has("checkpoint", "leaf"):
 		return formBundle, nil
 	case has("consistency", "old_size"):
@@ -424,6 +427,16 @@ func (v *verifyOpts) check(ctx context.Context, e *env, kind string, data []byte
 		return []string{fmt.Sprintf("OK: domain: device %s of fleet %q signs on chain %d (its checkpoint verifies in this domain)", dm.Device, dm.Fleet, dm.ChainID)}, nil
 	case formEvidence:
 		return v.checkEvidence(ctx, data)
+	case formFork:
+		f, err := verify.ParseFork(bytes.TrimSuffix(data, []byte("\n")))
+		if err != nil {
+			return nil, err
+		}
+		what, err := f.Verify(v.o)
+		if err != nil {
+			return nil, err
+		}
+		return []string{"OK: fork: " + what}, nil
 	}
 	return nil, fmt.Errorf("unknown form %q", kind)
 }
