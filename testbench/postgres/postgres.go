@@ -51,11 +51,15 @@ const waitLimit = 2 * time.Minute
 // without a password from the loopback interface.
 const User = "postgres"
 
+// installRoot is where Debian installs PostgreSQL, a directory per major
+// version.
+var installRoot = "/usr/lib/postgresql"
+
 // Binaries returns the directory of the newest installed PostgreSQL's
 // programs: the highest /usr/lib/postgresql/VERSION/bin holding initdb and
 // postgres.
 func Binaries() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(filepath.Join(installRoot, "*", "bin"))
 	type version struct {
 		n   int
 		dir string

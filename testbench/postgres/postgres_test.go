@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -103,5 +104,27 @@ func TestServer_TwoAtOnce(t *testing.T) {
 		if err := connect(t, s.DSN()).QueryRow(ctx, "SELECT current_setting('port')::int").Scan(&port); err != nil || port != s.Port() {
 			t.Errorf("server on %d answers port %d, %v", s.Port(), port, err)
 		}
+	}
+}
+
+// Binaries picks the highest version with both programs, and without one
+// says that make test-deps installs them.
+func TestBinaries(t *testing.T) {
+	defer func(r string) { installRoot = r }(installRoot)
+	installRoot = t.TempDir()
+	if _, err := Binaries(); err == nil || !strings.Contains(err.Error(), "`make test-deps` installs Debian's postgresql") {
+		t.Fatalf("Binaries with nothing installed = %v, want an error naming make test-deps", err)
+	}
+	for _, f := range []string{"9/bin/initdb", "9/bin/postgres", "15/bin/initdb", "15/bin/postgres", "16/bin/initdb", "x/bin/initdb", "x/bin/postgres"} {
+		p := filepath.Join(installRoot, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dir, err := Binaries(); err != nil || dir != filepath.Join(installRoot, "15", "bin") {
+		t.Fatalf("Binaries = %s, %v; want version 15's (16 lacks postgres)", dir, err)
 	}
 }
