@@ -2,7 +2,13 @@ package watch
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/waybill-eu/waybill/agent/event"
@@ -168,4 +174,33 @@ func TestWatcher_CheckpointsReadOnlyNewLeaves(t *testing.T) {
 		t.Fatalf("checking %d checkpoints of %d events read %d leaves, want at most %d", n/every, n, c.read, 2*n)
 	}
 	t.Logf("%d leaves read for %d events and %d checkpoints", c.read, n, n/every)
+}
+
+// TestWatchDoc_ForkMembers: WATCH.md §8.1 lists exactly the members of the
+// fork evidence the watcher writes.
+func TestWatchDoc_ForkMembers(t *testing.T) {
+	doc, err := os.ReadFile("../../firmware-docs/WATCH.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(doc), "### 8.1 Fork evidence")
+	table, _, _ = strings.Cut(table, "\n### ")
+	var listed []string
+	for _, m := range regexp.MustCompile("(?m)^\\| ((?:`[a-z_]+`(?:, )?)+) \\|").FindAllStringSubmatch(table, -1) {
+		for _, n := range strings.Split(m[1], ", ") {
+			listed = append(listed, strings.Trim(n, "`"))
+		}
+	}
+	b, err := (&verify.Fork{Kind: verify.ForkEvents}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var written map[string]json.RawMessage
+	if err := json.Unmarshal(b, &written); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(listed)
+	if keys := slices.Sorted(maps.Keys(written)); !slices.Equal(listed, keys) {
+		t.Fatalf("WATCH.md §8.1 lists %v, the evidence has %v", listed, keys)
+	}
 }
