@@ -421,6 +421,7 @@ func heapPerDevice(ctx context.Context, path string, n int) (float64, error) {
 	after := heap()
 	runtime.KeepAlive(w)
 	runtime.KeepAlive(msgs)
+	runtime.KeepAlive(srcs)
 	if after < before {
 		return 0, errors.New("watchbench: the heap shrank while the watcher took on its devices")
 	}
