@@ -40,28 +40,35 @@ type rig struct {
 // starts the publishers and the subscriber.
 func newRig(t testing.TB, n int, postgresArchive bool) *rig {
 	t.Helper()
+	return newRigOn(t, n, func() watch.Archive {
+		if postgresArchive {
+			s := postgres.Start(t)
+			a, err := pgarchive.Open(context.Background(), s.NewDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(a.Close)
+			return a
+		}
+		a, err := watch.OpenBolt(filepath.Join(t.TempDir(), "archive.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	})
+}
+
+// newRigOn is newRig with the archive archive returns.
+func newRigOn(t testing.TB, n int, archive func() watch.Archive) *rig {
+	t.Helper()
 	r := &rig{t: t, broker: mosquitto.Start(t, nil)}
 	c, err := New(Config{Devices: n, Broker: r.broker.URL(), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.city = c
-	if postgresArchive {
-		s := postgres.Start(t)
-		a, err := pgarchive.Open(context.Background(), s.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(a.Close)
-		r.arc = a
-	} else {
-		a, err := watch.OpenBolt(filepath.Join(t.TempDir(), "archive.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		r.arc = a
-	}
+	r.arc = archive()
 	trust, err := c.Trust()
 	if err != nil {
 		t.Fatal(err)
