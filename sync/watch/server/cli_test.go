@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/verify/prove"
 	"github.com/waybill-eu/waybill/sync/feed"
 	"github.com/waybill-eu/waybill/sync/watch"
+	"github.com/waybill-eu/waybill/sync/watch/watchbench"
 )
 
 func watchCmd(t *testing.T, args ...string) (int, string, string) {
@@ -166,5 +168,24 @@ func TestKeygen(t *testing.T) {
 	}
 	if code, _, errs := watchCmd(t, "keygen", "--name", "witness.city.example/waybill", "--out", out); code != 1 || !strings.Contains(errs, "never overwritten") {
 		t.Errorf("keygen over an existing key: exit %d, %q", code, errs)
+	}
+}
+
+// TestBench runs waybill-watch bench in its shortest form: its JSON is
+// the measured Result, the ratio that of its rates.
+func TestBench(t *testing.T) {
+	code, out, errs := watchCmd(t, "bench", "--round", "10ms", "--devices", "100", "--json")
+	if code != 0 {
+		t.Fatalf("bench: exit %d, stderr %q", code, errs)
+	}
+	var r watchbench.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench --json: %v: %q", err, out)
+	}
+	if r.RecoversPerSec <= 0 || r.VerifiedPerSec <= 0 || r.Ratio <= 0 || r.DurablePerSec <= 0 || r.Devices != 100 {
+		t.Errorf("bench --json = %+v", r)
+	}
+	if code, _, errs := watchCmd(t, "bench", "--round", "1ms"); code != 2 || !strings.Contains(errs, "--round 1ms is below 10ms") {
+		t.Errorf("bench --round 1ms: exit %d, stderr %q", code, errs)
 	}
 }

@@ -30,6 +30,9 @@ const (
 	FormatCSV    = "csv"    // one row per event, with its state
 )
 
+// csvHeader is the header row of FormatCSV (firmware-docs/CLI.md §17).
+var csvHeader = []string{"device", "fleet", "epoch", "seq", "time", "time_source", "kind", "state", "leaf_hash", "payload"}
+
 // ExportOptions select what Export writes.
 type ExportOptions struct {
 	// Device is the device whose events are exported; Fleet and ChainID
@@ -84,7 +87,7 @@ func Export(ctx context.Context, arc watch.Archive, o ExportOptions) (ExportResu
 		bw = bufio.NewWriter(o.W)
 	case FormatCSV:
 		cw = csv.NewWriter(o.W)
-		cw.Write([]string{"device", "fleet", "epoch", "seq", "time", "time_source", "kind", "state", "leaf_hash", "payload"})
+		cw.Write(csvHeader)
 	}
 	for _, epoch := range epochs {
 		prog, err := arc.Progress(ctx, o.Device, epoch)
