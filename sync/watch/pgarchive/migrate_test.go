@@ -215,3 +215,26 @@ func TestLoadMigrations(t *testing.T) {
 		t.Fatalf("%d embedded migrations, SchemaVersion %d", len(ms), SchemaVersion)
 	}
 }
+
+// Open fails on a bad URL or an unreachable server with an error that
+// names the database and never the password.
+func TestOpen_Errors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for _, tc := range []struct {
+		dsn, want string
+	}{
+		{"postgres://watch:s3cret@127.0.0.1:1/city?sslmode=disable&connect_timeout=5", `connect to database "city" on 127.0.0.1:1 as "watch"`},
+		{"postgres://watch:s3cret@127.0.0.1:1/city?sslmode=bogus", "database URL"},
+	} {
+		a, err := Open(ctx, tc.dsn)
+		if err == nil {
+			a.Close()
+			t.Fatalf("Open(%s) succeeded", tc.dsn)
+		}
+		t.Logf("Open: %v", err)
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%s) = %v, want an error saying %q without the password", tc.dsn, err, tc.want)
+		}
+	}
+}

@@ -50,6 +50,11 @@ func Open(ctx context.Context, dsn string) (*Archive, error) {
 		return nil, fmt.Errorf("pgarchive: database URL: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		if err = pool.Ping(ctx); err != nil {
+			pool.Close()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("pgarchive: connect to %s: %w", where(cfg), err)
 	}
