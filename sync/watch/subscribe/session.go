@@ -24,7 +24,8 @@ var errHandler = errors.New("handler failed; the message stays unacknowledged fo
 type conn struct {
 	b     *broker
 	cl    mqtt.Client
-	lanes []chan mqtt.Message
+	lanes []chan *delivery
+	acks  ackQueue
 	hctx  context.Context // the handlers' context
 	wg    sync.WaitGroup  // the lanes
 
@@ -68,13 +69,13 @@ func (b *broker) session(ctx context.Context) (time.Duration, error) {
 	defer cancel()
 	workers := b.s.cfg.Workers
 	c := &conn{b: b, hctx: hctx,
-		lanes:  make([]chan mqtt.Message, workers),
+		lanes:  make([]chan *delivery, workers),
 		stop:   make(chan struct{}),
 		failed: make(chan struct{}),
 		lost:   make(chan struct{}),
 	}
 	for i := range c.lanes {
-		c.lanes[i] = make(chan mqtt.Message, b.s.cfg.Queue)
+		c.lanes[i] = make(chan *delivery, b.s.cfg.Queue)
 	}
 	// The lanes run before the connection: with a persistent session the
 	// broker sends what it kept as soon as it has accepted the connection.
@@ -92,7 +93,7 @@ func (b *broker) session(ctx context.Context) (time.Duration, error) {
 	b.update(func(st *BrokerStatus) { st.Connected, st.SessionPresent = true, present; st.Connects++ })
 	b.s.logger.Info("subscribe: connected", "broker", b.cfg.Name, "client_id", b.cfg.ClientID, "session_present", present)
 	defer func() {
-		b.update(func(st *BrokerStatus) { st.Connected = false })
+		b.update(func(st *BrokerStatus) { st.Connected, st.Subscribed = false, false })
 	}()
 	if err := c.subscribe(ctx); err != nil {
 		return time.Since(up), err
@@ -219,7 +220,7 @@ func (c *conn) subscribe(ctx context.Context) error {
 			}
 		}
 	}
-	b.update(func(st *BrokerStatus) { st.Refused = refused })
+	b.update(func(st *BrokerStatus) { st.Refused, st.Subscribed = refused, true })
 	if len(refused) > 0 {
 		b.s.logger.Error("subscribe: the broker refused topic filters (not authorized?); their messages are not received",
 			"broker", b.cfg.Name, "refused", len(refused), "first", refused[0], "of", len(b.cfg.Filters))
@@ -245,14 +246,56 @@ func (c *conn) receive(_ mqtt.Client, m mqtt.Message) {
 			st.Skipped++
 		}
 	})
+	d := c.acks.add(m)
 	if skip {
-		m.Ack()
+		c.acks.done(d)
 		return
 	}
 	select {
-	case c.lanes[laneOf(topic, len(c.lanes))] <- m:
+	case c.lanes[laneOf(topic, len(c.lanes))] <- d:
 	case <-c.stop:
 	}
+}
+
+// delivery is a received message awaiting its handler or its turn to be
+// acknowledged.
+type delivery struct {
+	m    mqtt.Message
+	done bool // handled (or skipped): to be acknowledged in its turn
+}
+
+// ackQueue acknowledges messages in the order they were received, as MQTT
+// 3.1.1 §4.6 requires of a client (and Mosquitto needs: acknowledged out of
+// order, it sends later messages ahead of queued ones): a handled message
+// waits for every message received before it.
+type ackQueue struct {
+	mu sync.Mutex
+	q  []*delivery
+}
+
+// add queues a received message.
+func (a *ackQueue) add(m mqtt.Message) *delivery {
+	d := &delivery{m: m}
+	a.mu.Lock()
+	a.q = append(a.q, d)
+	a.mu.Unlock()
+	return d
+}
+
+// done marks d handled and acknowledges, in order, every message at the
+// head of the queue that is. A message never marked done (its handler
+// failed, or the connection ended first) holds back the acknowledgement
+// of those after it: the broker delivers them all again.
+func (a *ackQueue) done(d *delivery) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d.done = true
+	n := 0
+	for ; n < len(a.q) && a.q[n].done; n++ {
+		a.q[n].m.Ack() // under the lock: acknowledgements leave in order
+		a.q[n] = nil
+	}
+	a.q = a.q[n:]
 }
 
 // laneOf returns the lane of topic: by the FNV-1a hash of the topic
@@ -267,16 +310,18 @@ func laneOf(topic string, n int) int {
 }
 
 // lane hands the messages of its channel to the handler one at a time and
-// acknowledges each that the handler accepted. It stops at the first error.
-func (c *conn) lane(ch <-chan mqtt.Message) {
+// marks each that the handler accepted for acknowledgement. It stops at
+// the first error.
+func (c *conn) lane(ch <-chan *delivery) {
 	defer c.wg.Done()
 	for {
-		var m mqtt.Message
+		var d *delivery
 		select {
 		case <-c.stop:
 			return
-		case m = <-ch:
+		case d = <-ch:
 		}
+		m := d.m
 		select {
 		case <-c.stop:
 			return
@@ -284,13 +329,11 @@ func (c *conn) lane(ch <-chan mqtt.Message) {
 		}
 		if err := c.handle(m); err != nil {
 			c.b.update(func(st *BrokerStatus) { st.HandlerErrors++ })
-			c.b.s.logger.Error("subscribe: handler failed; the message will be delivered again",
-				"broker", c.b.cfg.Name, "topic", m.Topic(), "err", err)
 			c.fail(fmt.Errorf("%w: topic %s: %w", errHandler, m.Topic(), err))
 			return
 		}
-		m.Ack()
 		c.b.update(func(st *BrokerStatus) { st.Handled++ })
+		c.acks.done(d)
 	}
 }
 

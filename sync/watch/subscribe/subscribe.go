@@ -130,6 +130,9 @@ type BrokerStatus struct {
 	URL       string `json:"url"` // without a password
 	ClientID  string `json:"client_id"`
 	Connected bool   `json:"connected"`
+	// Subscribed is set once the broker answered every subscription of
+	// the current connection.
+	Subscribed bool `json:"subscribed"`
 	// Connects counts successful connections since New.
 	Connects int `json:"connects"`
 	// SessionPresent is the broker's answer to the last connection: it
