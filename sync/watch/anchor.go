@@ -60,10 +60,9 @@ func (w *Watcher) HandleAnchor(ctx context.Context, a Anchor) (Verdict, error) {
 // arrived, by increasing size.
 func (w *Watcher) settleAnchors(ctx context.Context, td *trusted, epoch uint32, o *origin) ([]Verdict, error) {
 	var ready []Anchor
-	for k, a := range o.anchors {
+	for _, a := range o.anchors {
 		if a.Size <= o.next {
 			ready = append(ready, a)
-			delete(o.anchors, k)
 		}
 	}
 	slices.SortFunc(ready, func(a, b Anchor) int { return cmpUint(a.Size, b.Size) })
@@ -74,6 +73,7 @@ func (w *Watcher) settleAnchors(ctx context.Context, td *trusted, epoch uint32, 
 		if err != nil {
 			return out, err
 		}
+		delete(o.anchors, a.Key())
 		out = append(out, v)
 	}
 	return out, nil

@@ -32,6 +32,17 @@ func (w *Watcher) cosign(ctx context.Context, v Verdict, td *trusted, epoch uint
 	return v, nil
 }
 
+// cosignLatest cosigns the latest verified checkpoint of o if it should
+// have been and was not: its cosignature failed to be archived after the
+// checkpoint was.
+func (w *Watcher) cosignLatest(ctx context.Context, td *trusted, epoch uint32, o *origin) error {
+	if w.opts.Witness == nil || o.forked || o.latest == nil || o.latest.Size <= o.prog.Cosigned {
+		return nil
+	}
+	_, err := w.cosign(ctx, Verdict{}, td, epoch, o, *o.latest, o.latestNote)
+	return err
+}
+
 // Cosigned returns the largest checkpoint of device's epoch that a watcher
 // on the archive cosigned, with its cosignature line, or nil if none.
 func (w *Watcher) Cosigned(ctx context.Context, device event.Address, epoch uint32) ([]byte, error) {

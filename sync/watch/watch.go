@@ -343,10 +343,14 @@ func (w *Watcher) handleEvent(ctx context.Context, v Verdict, td *trusted, paylo
 	// the archive, or an attempt whose answer was lost, stored it.
 	if !o.has(m.Seq) {
 		o.add(m.Seq)
-		o.prog.Events++
-		if err := w.settle(ctx, &v, td, m.Event.Epoch, o); err != nil {
-			return v, err
+		if prev == nil {
+			o.prog.Events++
 		}
+	}
+	// Settle even a duplicate: the attempt it repeats may have failed
+	// after archiving the event, before its checkpoints were settled.
+	if err := w.settle(ctx, &v, td, m.Event.Epoch, o); err != nil {
+		return v, err
 	}
 	v.State = o.prog.State(m.Seq)
 	v.Gaps = o.gaps()
@@ -432,7 +436,6 @@ func (w *Watcher) settle(ctx context.Context, v *Verdict, td *trusted, epoch uin
 	slices.Sort(sizes)
 	for _, s := range sizes {
 		note := o.pending[s]
-		delete(o.pending, s)
 		c, _, err := checkpoint.OpenCheckpoint(note, td.noteVerifiers()...)
 		if err != nil {
 			return fmt.Errorf("watch: reopen verified checkpoint: %w", err)
@@ -443,11 +446,15 @@ func (w *Watcher) settle(ctx context.Context, v *Verdict, td *trusted, epoch uin
 		if err != nil {
 			return err
 		}
+		delete(o.pending, s)
 		v.Checkpoints = append(v.Checkpoints, cv)
 	}
 	av, err := w.settleAnchors(ctx, td, epoch, o)
 	v.Anchors = append(v.Anchors, av...)
-	return err
+	if err != nil {
+		return err
+	}
+	return w.cosignLatest(ctx, td, epoch, o)
 }
 
 func (td *trusted) noteVerifiers() []checkpoint.Verifier {
@@ -548,8 +555,11 @@ func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) 
 	if err != nil {
 		return nil, err
 	}
-	if td := w.devices[device]; td != nil && len(o.anchors) > 0 {
+	if td := w.devices[device]; td != nil {
 		if _, err := w.settleAnchors(ctx, td, epoch, o); err != nil {
+			return nil, err
+		}
+		if err := w.cosignLatest(ctx, td, epoch, o); err != nil {
 			return nil, err
 		}
 	}
