@@ -86,6 +86,26 @@ func TestMigrate(t *testing.T) {
 		}
 	})
 
+	// The tables are made in the first schema of the search path the URL
+	// gives.
+	t.Run("SearchPath", func(t *testing.T) {
+		dsn := s.NewDatabase(t)
+		c := connect(t, dsn)
+		if _, err := c.Exec(ctx, "CREATE SCHEMA city"); err != nil {
+			t.Fatal(err)
+		}
+		a := open(t, dsn+"&search_path=city")
+		if _, err := a.AddEpoch(ctx, dev, 1); err != nil {
+			t.Fatal(err)
+		}
+		if !tableExists(t, c, "city.schema_migrations") || !tableExists(t, c, "city.epochs") || tableExists(t, c, "public.epochs") {
+			t.Fatal("the archive's tables are not in schema city alone")
+		}
+		if n := count(t, c, "SELECT count(*) FROM city.epochs"); n != 1 {
+			t.Fatalf("city.epochs holds %d rows, want 1", n)
+		}
+	})
+
 	// Watchers starting at once on an empty database migrate it once
 	// between them, and all open.
 	t.Run("AtOnce", func(t *testing.T) {
