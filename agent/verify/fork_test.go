@@ -237,3 +237,37 @@ func TestFork_Vectors(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseFork: ParseFork never panics; what it accepts it writes back
+// byte for byte in the canonical form, and Verify never panics on it.
+func FuzzParseFork(f *testing.F) {
+	for _, name := range []string{"events", "not-a-prefix", "does-not-extend"} {
+		b, err := os.ReadFile(filepath.Join(testdataDir, "fork", name+".json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.TrimSuffix(b, []byte("\n")))
+	}
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := ParseFork(data)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("ParseFork error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		b, err := g.Marshal()
+		if err != nil {
+			t.Fatalf("Marshal of a parsed fork: %v", err)
+		}
+		h, err := ParseFork(b)
+		if err != nil {
+			t.Fatalf("ParseFork(Marshal(ParseFork(x))): %v", err)
+		}
+		if again, _ := h.Marshal(); !bytes.Equal(again, b) {
+			t.Fatalf("the canonical form is not stable:\n%s\n%s", b, again)
+		}
+		g.Verify(Options{})
+	})
+}
