@@ -3,10 +3,13 @@ package pgarchive
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/eventlog/eventlogtest"
+	"github.com/waybill-eu/waybill/sync/feed"
 	"github.com/waybill-eu/waybill/sync/watch"
 	"github.com/waybill-eu/waybill/testbench/postgres"
 )
@@ -47,6 +50,60 @@ func benchPutEvent(b *testing.B, parallelism int) {
 				put()
 			}
 		})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkHandle passes one device's events through a watcher, one at a
+// time, as the watcher handles a feed: the verification and the archive's
+// writes of each event, on this archive and, as the baseline, on the
+// embedded bbolt archive.
+func BenchmarkHandle(b *testing.B) {
+	b.Run("PostgreSQL", func(b *testing.B) {
+		s := postgres.Start(b)
+		a, err := Open(context.Background(), s.NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Close()
+		benchHandle(b, a)
+	})
+	b.Run("Bolt", func(b *testing.B) {
+		a, err := watch.OpenBolt(filepath.Join(b.TempDir(), "archive.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Close()
+		benchHandle(b, a)
+	})
+}
+
+func benchHandle(b *testing.B, a watch.Archive) {
+	l := eventlogtest.Open(b, b.TempDir(), nil)
+	defer l.Close()
+	eventlogtest.AppendBatch(b, l, 0, b.N)
+	id := l.Identity()
+	topic := feed.TopicsFor(id.Fleet, id.Device).Events
+	msgs := make([][]byte, b.N)
+	for i := range msgs {
+		leaf, err := l.Leaf(uint64(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs[i] = (&feed.Message{Origin: l.Origin(), Seq: uint64(i), Leaf: leaf}).Marshal()
+	}
+	w, err := watch.New(watch.Trust{Operators: []watch.Operator{{Name: "vans", Devices: []watch.Device{{
+		Address: id.Device, Fleet: id.Fleet, ChainID: id.ChainID}}}}}, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for _, m := range msgs {
+		v, err := w.Handle(ctx, topic, m)
+		if err != nil || v.State != watch.StateVerified || v.Duplicate {
+			b.Fatalf("Handle = %+v, %v", v, err)
+		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
