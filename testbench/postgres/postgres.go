@@ -114,6 +114,9 @@ func Start(t testing.TB) *Server {
 	}
 	s := &Server{t: t, bin: bin}
 	if err := s.makeDir(); err != nil {
+		if s.dir != "" {
+			os.RemoveAll(s.dir)
+		}
 		t.Fatalf("postgres: %v", err)
 	}
 	t.Cleanup(func() {
@@ -160,6 +163,11 @@ func (s *Server) makeDir() error {
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {
 		return err
+	}
+	for d := filepath.Dir(dir); d != filepath.Dir(d); d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("the user nobody, who runs PostgreSQL here, cannot enter %s to reach %s: set TMPDIR to a directory every user may enter, such as /tmp", d, dir)
+		}
 	}
 	s.asUser = []string{setpriv, "--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--clear-groups", "--"}
 	return nil
