@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/waybill-eu/waybill/agent/checkpoint"
+	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/agent/verify"
 	"github.com/waybill-eu/waybill/sync/feed"
@@ -168,7 +169,7 @@ func (w *Watcher) anchorEvidence(ctx context.Context, td *trusted, o *origin, a 
 				e.Proof = append(e.Proof, h[:])
 			}
 		case a.Size > l.Size:
-			ls, err := w.leaves(ctx, a.Device, a.Epoch, l.Size, a.Size)
+			ls, err := w.evidenceLeaves(ctx, a.Device, a.Epoch, l.Size, a.Size)
 			if err != nil {
 				return nil, err
 			}
@@ -180,6 +181,23 @@ func (w *Watcher) anchorEvidence(ctx context.Context, td *trusted, o *origin, a 
 		return nil, fmt.Errorf("watch: anchor evidence: %w", err)
 	}
 	return b, nil
+}
+
+// maxEvidenceLeaves bounds the events an evidence file carries, so that it
+// stays within the 1 MiB that `waybill verify` reads (an event leaf is at
+// most 4096 bytes and usually under 400; base64 adds a third).
+const maxEvidenceLeaves = 2048
+
+// evidenceLeaves returns the archived leaves of the origin from lo up to
+// hi for evidence, or none if they are more than maxEvidenceLeaves: the
+// alarm then stands on the archive, and its evidence does not prove the
+// fork offline on its own.
+func (w *Watcher) evidenceLeaves(ctx context.Context, device event.Address, epoch uint32, lo, hi uint64) ([][]byte, error) {
+	if hi-lo > maxEvidenceLeaves {
+		w.log.Warn("watch: fork evidence without its events: too many", "device", device, "epoch", epoch, "from", lo, "to", hi)
+		return [][]byte{}, nil
+	}
+	return w.leaves(ctx, device, epoch, lo, hi)
 }
 
 // checkpointFork builds the fork evidence (verify.Fork) of checkpoint c,
@@ -195,7 +213,7 @@ func (w *Watcher) checkpointFork(ctx context.Context, td *trusted, epoch uint32,
 	switch {
 	case c.Size == 0 || o.latest == nil && c.Size > 0:
 		// Against the empty log: every event up to c's size.
-		ls, err := w.leaves(ctx, td.Address, epoch, 0, c.Size)
+		ls, err := w.evidenceLeaves(ctx, td.Address, epoch, 0, c.Size)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +233,7 @@ func (w *Watcher) checkpointFork(ctx context.Context, td *trusted, epoch uint32,
 		f.A, f.B, f.PrefixRoot, f.Proof = note, lNote, t.root(c.Size), p
 	default:
 		// c does not extend the latest by the events the device signed.
-		ls, err := w.leaves(ctx, td.Address, epoch, lSize, c.Size)
+		ls, err := w.evidenceLeaves(ctx, td.Address, epoch, lSize, c.Size)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -415,7 +416,7 @@ func (w *Watcher) checkCheckpoint(ctx context.Context, v Verdict, td *trusted, e
 	if err := w.arc.PutCheckpoint(ctx, td.Address, epoch, c.Size, note); err != nil {
 		return v, err
 	}
-	o.roots[c.Size] = root
+	o.keepRoot(c.Size, root)
 	o.prog.Checkpointed = max(o.prog.Checkpointed, c.Size)
 	if o.latest == nil || c.Size > o.latest.Size {
 		o.latest, o.latestNote, o.front = &c, note, front
@@ -580,6 +581,19 @@ func noteText(note []byte) []byte {
 func (o *origin) has(seq uint64) bool {
 	_, above := o.above[seq]
 	return seq < o.next || above
+}
+
+// maxRoots bounds the roots of verified checkpoints an origin keeps in
+// memory: anchors usually name one of the latest.
+const maxRoots = 64
+
+// keepRoot remembers the root of the verified checkpoint of size n,
+// forgetting the smallest beyond maxRoots.
+func (o *origin) keepRoot(n uint64, root merkle.Hash) {
+	o.roots[n] = root
+	if len(o.roots) > maxRoots {
+		delete(o.roots, slices.Min(slices.Collect(maps.Keys(o.roots))))
+	}
 }
 
 func (o *origin) add(seq uint64) {
