@@ -41,6 +41,7 @@ import (
 	"github.com/waybill-eu/waybill/configs"
 	"github.com/waybill-eu/waybill/drivers/replay"
 	"github.com/waybill-eu/waybill/sync/feed"
+	"github.com/waybill-eu/waybill/sync/watch"
 	"github.com/waybill-eu/waybill/testbench/recordings"
 )
 
@@ -77,24 +78,28 @@ type Options struct {
 
 // Summary is what a demo run did and proved.
 type Summary struct {
-	Dir         string         // the log directory
-	Device      string         // the demo device's address
-	VerifierKey string         // the checkpoints' verifier key
-	Readings    int64          // values the sensors delivered
-	Faults      int64          // sensor_fault events
-	EventsBy    map[string]int // events by kind
-	Events      uint64         // events signed and durable: the final checkpoint's size
-	Checkpoints int            // checkpoints signed
-	Root        merkle.Hash    // the final checkpoint's root
-	Published   uint64         // events the broker acknowledged
-	Received    int            // events the subscriber received and verified
-	Anchors     int            // anchors confirmed on the chain
-	Gas         uint64         // gas the confirmed anchors used, in all
-	Records     int            // anchor records the feed published
-	OnChain     uint64         // events verified on chain against the anchored root
-	Inclusion   uint64         // inclusion proofs verified offline
-	Consistency int            // consistency proofs verified offline
-	Took        time.Duration  // wall-clock time of the run
+	Dir         string            // the log directory
+	Device      string            // the demo device's address
+	VerifierKey string            // the checkpoints' verifier key
+	Readings    int64             // values the sensors delivered
+	Faults      int64             // sensor_fault events
+	EventsBy    map[string]int    // events by kind
+	Events      uint64            // events signed and durable: the final checkpoint's size
+	Checkpoints int               // checkpoints signed
+	Root        merkle.Hash       // the final checkpoint's root
+	Published   uint64            // events the broker acknowledged
+	Received    int               // events the subscriber received and verified
+	Anchors     int               // anchors confirmed on the chain
+	Gas         uint64            // gas the confirmed anchors used, in all
+	Records     int               // anchor records the feed published
+	OnChain     uint64            // events verified on chain against the anchored root
+	Watched     map[string]uint64 // the watcher's archived events by state (firmware-docs/WATCH.md)
+	Cosigned    int               // checkpoints the watcher cosigned
+	Alarms      int               // alarms the watcher raised
+	Rejected    int               // feed messages the watcher rejected
+	Inclusion   uint64            // inclusion proofs verified offline
+	Consistency int               // consistency proofs verified offline
+	Took        time.Duration     // wall-clock time of the run
 }
 
 // Run runs the demo and returns what it proved. Any event, proof or message
@@ -150,6 +155,11 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return sum, fmt.Errorf("demo: %w", err)
 	}
 	defer ds.close()
+	wa, err := startWatcher(ctx, ds.broker.URL(), ds.chain, id, vkey, quiet)
+	if err != nil {
+		return sum, fmt.Errorf("demo: watcher: %w", err)
+	}
+	defer wa.close()
 
 	// Replay through the agent, configured as a device would be, with a
 	// progress line every ten simulated minutes; once the replay has ended,
@@ -178,7 +188,13 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		if err := ds.settle(ctx, l); err != nil {
 			return err
 		}
-		return ds.report(ctx, w, l, &sum)
+		if err := wa.settle(ctx, l); err != nil {
+			return err
+		}
+		if err := ds.report(ctx, w, l, &sum); err != nil {
+			return err
+		}
+		return wa.report(ctx, w, &sum)
 	}
 	if ds.sys, err = system.New(ctx, system.Options{Config: cfg, NoLocalAPI: true, Logger: quiet,
 		Key: func(context.Context) (*devkey.Key, error) { return k, nil },
@@ -267,6 +283,8 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	fmt.Fprintf(w, "\nFinal checkpoint (C2SP signed note), root %s:\n%s\n", sum.Root, note)
 	fmt.Fprintf(w, "Summary: %d events signed and durable, %d inclusion proofs and %d consistency proofs verified offline, in %v.\n",
 		sum.Events, sum.Inclusion, sum.Consistency, sum.Took.Round(time.Millisecond))
+	fmt.Fprintf(w, "Watcher: %d events witnessed (verified, checkpointed, anchored, cosigned), %d checkpoints cosigned, alarms: %s.\n",
+		sum.Watched[string(watch.StateWitnessed)], sum.Cosigned, alarmsText(sum.Alarms))
 	fmt.Fprintf(w, "Try: bin/waybill log prove --data %s --seq 42 > bundle.json && bin/waybill verify --vkey '%s' bundle.json\n", dir, vkey)
 	return sum, nil
 }

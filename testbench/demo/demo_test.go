@@ -12,6 +12,7 @@ import (
 
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/agent/eventlog"
+	"github.com/waybill-eu/waybill/sync/watch"
 	"github.com/waybill-eu/waybill/testbench/demo"
 )
 
@@ -58,6 +59,10 @@ func TestRun(t *testing.T) {
 		if sum.Checkpoints < 2 || sum.Consistency != sum.Checkpoints-1 {
 			t.Errorf("%d consistency proofs for %d checkpoints", sum.Consistency, sum.Checkpoints)
 		}
+		if w := sum.Watched[string(watch.StateWitnessed)]; w != n || sum.Cosigned == 0 || sum.Alarms != 0 || sum.Rejected != 0 {
+			t.Errorf("the watcher witnessed %d events of the log's %d (by state %v), cosigned %d checkpoints, raised %d alarms, rejected %d messages",
+				w, n, sum.Watched, sum.Cosigned, sum.Alarms, sum.Rejected)
+		}
 		if sum.Anchors == 0 || sum.Gas == 0 || sum.Records == 0 {
 			t.Errorf("anchors confirmed %d, gas %d, anchor records %d: want each above 0", sum.Anchors, sum.Gas, sum.Records)
 		}
@@ -69,6 +74,7 @@ func TestRun(t *testing.T) {
 			fmt.Sprintf("verified %d/%d events on chain", n, n),
 			fmt.Sprintf("proved %d/%d events included in the final checkpoint", n, n),
 			"Events by kind:", "Final checkpoint (C2SP signed note), root " + root,
+			fmt.Sprintf("Watcher: %d events witnessed (verified, checkpointed, anchored, cosigned), %d checkpoints cosigned, alarms: none.", n, sum.Cosigned),
 		} {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("the report lacks %q:\n%s", w, out.String())

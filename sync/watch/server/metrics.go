@@ -36,6 +36,8 @@ type metrics struct {
 	cosigned prometheus.Counter
 
 	mu          sync.Mutex
+	nCosigned   int
+	rejected    map[watch.Reason]int
 	gaps        map[watch.Key]int // open gaps per origin (Seq unused)
 	checkpoints map[event.Address]time.Time
 	anchors     map[event.Address]time.Time
@@ -61,6 +63,7 @@ func newMetrics(arc watch.Archive, brokers func() []brokerStatus, now func() tim
 			Help: "Messages left for redelivery because the archive failed."}),
 		cosigned: prometheus.NewCounter(prometheus.CounterOpts{Name: metricCosigned,
 			Help: "Checkpoints the watcher cosigned."}),
+		rejected:    map[watch.Reason]int{},
 		gaps:        map[watch.Key]int{},
 		checkpoints: map[event.Address]time.Time{},
 		anchors:     map[event.Address]time.Time{},
@@ -84,6 +87,9 @@ func (m *metrics) observe(v watch.Verdict, now time.Time) {
 	m.verdicts.WithLabelValues(ch, state, string(v.Reason)).Inc()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if v.State == watch.StateRejected {
+		m.rejected[v.Reason]++
+	}
 	if v.Device != (event.Address{}) && (v.State == watch.StateVerified || v.State == watch.StateCheckpointed) {
 		k := watch.Key{Device: v.Device, Epoch: v.Epoch}
 		if len(v.Gaps) == 0 {
@@ -98,6 +104,14 @@ func (m *metrics) observe(v watch.Verdict, now time.Time) {
 	for _, c := range v.Checkpoints {
 		if c.State == watch.StateVerified {
 			m.checkpoints[c.Device] = now
+		}
+		if c.State == watch.StateRejected {
+			m.rejected[c.Reason]++
+		}
+	}
+	for _, a := range v.Anchors {
+		if a.State == watch.StateRejected {
+			m.rejected[a.Reason]++
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/waybill-eu/waybill/agent/event"
 	"github.com/waybill-eu/waybill/sync/feed"
 	"github.com/waybill-eu/waybill/sync/watch"
+	"github.com/waybill-eu/waybill/sync/watch/ledger"
 	"github.com/waybill-eu/waybill/sync/watch/subscribe"
 	"github.com/waybill-eu/waybill/sync/watch/watchconfig"
 	"github.com/waybill-eu/waybill/sync/witness"
@@ -39,6 +40,9 @@ type Options struct {
 	// Archive, if set, is used in place of the archive the configuration
 	// names (which is then not opened); the caller closes it.
 	Archive watch.Archive
+	// Ledger, if set, is the connection the registry's anchors are read
+	// through, in place of dialing ledger.rpc (an in-process chain).
+	Ledger ledger.Caller
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -53,6 +57,8 @@ type Server struct {
 	key     *witness.Key
 	watcher *watch.Watcher
 	sub     *subscribe.Subscriber
+	caller  ledger.Caller
+	ledgers []*ledgerSource
 	pub     *publisher
 	met     *metrics
 	ln      net.Listener
@@ -73,7 +79,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Config == nil {
 		return nil, errors.New("server: Options.Config is required")
 	}
-	s := &Server{cfg: o.Config, lg: o.Logger, now: o.Now, arc: o.Archive}
+	s := &Server{cfg: o.Config, lg: o.Logger, now: o.Now, arc: o.Archive, caller: o.Ledger}
 	if s.lg == nil {
 		s.lg = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +118,9 @@ func (s *Server) build(ctx context.Context) error {
 	if s.sub, err = subscribe.New(subscribeConfig(c), s.handle, s.lg); err != nil {
 		return fmt.Errorf("%s: brokers: %w", c.File, err)
 	}
+	if err := s.openLedgers(ctx); err != nil {
+		return err
+	}
 	if c.Listen != "" {
 		ln, err := net.Listen("tcp", c.Listen)
 		if err != nil {
@@ -133,6 +142,9 @@ func (s *Server) build(ctx context.Context) error {
 // it is counted and published.
 func (s *Server) cosigned(ctx context.Context, c watch.Cosigned) {
 	s.met.cosigned.Inc()
+	s.met.mu.Lock()
+	s.met.nCosigned++
+	s.met.mu.Unlock()
 	s.pub.offer(CosignedTopic(s.key.KeyID(), c.Fleet, c.Device, c.Epoch), c.Note)
 }
 
@@ -217,19 +229,13 @@ func contains(list []string, s string) bool {
 // broker, to be delivered again.
 func (s *Server) handle(ctx context.Context, topic string, payload []byte) error {
 	v, err := s.watcher.Handle(ctx, topic, payload)
-	now := s.now()
-	s.mu.Lock()
 	if err != nil {
-		s.archErr, s.archErrT = err, now
-	} else {
-		s.archErr = nil
-	}
-	s.mu.Unlock()
-	if err != nil {
-		s.met.archErrs.Inc()
+		s.archiveFailed(err)
 		s.lg.Warn("archive failed: the message is left for redelivery", "topic", topic, "err", err)
 		return err
 	}
+	s.archiveOK()
+	now := s.now()
 	s.met.observe(v, now)
 	if v.Channel == feed.ChannelEvents && v.State != watch.StateRejected && !v.Duplicate {
 		if m, err := feed.ParseMessage(payload); err == nil {
@@ -246,6 +252,21 @@ func (s *Server) handle(ctx context.Context, topic string, payload []byte) error
 		s.lg.Warn("a device started a new epoch", "device", v.Device, "epoch", v.Epoch)
 	}
 	return nil
+}
+
+// archiveFailed records a failure of the archive, for /healthz.
+func (s *Server) archiveFailed(err error) {
+	s.met.archErrs.Inc()
+	s.mu.Lock()
+	s.archErr, s.archErrT = err, s.now()
+	s.mu.Unlock()
+}
+
+// archiveOK records that the archive took a write.
+func (s *Server) archiveOK() {
+	s.mu.Lock()
+	s.archErr = nil
+	s.mu.Unlock()
 }
 
 func (s *Server) brokerStatus() []brokerStatus {
@@ -302,6 +323,9 @@ func (s *Server) Run(ctx context.Context) error {
 		start("cosigned checkpoints", s.pub.run)
 	}
 	start("brokers", s.sub.Run)
+	for _, l := range s.ledgers {
+		start("ledger "+l.name, func(ctx context.Context) error { return s.runLedger(ctx, l) })
+	}
 	s.lg.Info("watching", "devices", countDevices(s.cfg), "brokers", len(s.cfg.Brokers), "shard", fmt.Sprintf("%d/%d", s.cfg.Shard.Index, s.cfg.Shard.Count), "http", s.Addr())
 	select {
 	case <-ctx.Done():
@@ -371,3 +395,33 @@ func readDSN(a watchconfig.Archive) (string, error) {
 
 // device parses a device address of a URL path.
 func device(s string) (event.Address, error) { return event.ParseAddress(strings.ToLower(s)) }
+
+// Report is what the watcher concluded: the archived events by state, the
+// alarms in the archive, and since the server started, the checkpoints it
+// cosigned and the messages it rejected, by reason.
+type Report struct {
+	Events   map[watch.State]uint64
+	Alarms   map[watch.Reason]int
+	Cosigned int
+	Rejected map[watch.Reason]int
+}
+
+// Report returns what the watcher concluded so far.
+func (s *Server) Report(ctx context.Context) (Report, error) {
+	r := Report{Alarms: map[watch.Reason]int{}, Rejected: map[watch.Reason]int{}}
+	var err error
+	if r.Events, err = countStates(ctx, s.arc); err != nil {
+		return r, err
+	}
+	err = s.arc.Alarms(ctx, func(a watch.Alarm) bool { r.Alarms[a.Reason]++; return true })
+	if err != nil {
+		return r, err
+	}
+	s.met.mu.Lock()
+	r.Cosigned = s.met.nCosigned
+	for k, v := range s.met.rejected {
+		r.Rejected[k] = v
+	}
+	s.met.mu.Unlock()
+	return r, nil
+}
