@@ -13,10 +13,23 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/testbench/mosquitto"
 )
 
 // waitLimit bounds every wait of the tests: generous, for a loaded machine.
 const waitLimit = 90 * time.Second
+
+// startBroker starts a Mosquitto configured as FEED.md §9 recommends for
+// the brokers watchers read: no in-flight window for the messages it sends
+// (Mosquitto 2.0.11 sends messages that waited for the window out of order).
+func startBroker(t testing.TB, cfg *mosquitto.Config) *mosquitto.Broker {
+	t.Helper()
+	if cfg == nil {
+		cfg = &mosquitto.Config{}
+	}
+	cfg.Extra = append([]string{"max_inflight_messages 0"}, cfg.Extra...)
+	return mosquitto.Start(t, cfg)
+}
 
 // waitFor polls cond until it holds, failing the test with what after
 // waitLimit.

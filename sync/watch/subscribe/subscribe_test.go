@@ -18,7 +18,7 @@ import (
 // TestSubscribe_OrderPerDevice: the messages of many devices, interleaved,
 // are handled by several lanes at once, each device's in order, every one.
 func TestSubscribe_OrderPerDevice(t *testing.T) {
-	b := mosquitto.Start(t, nil)
+	b := startBroker(t, nil)
 	devices := []int{0, 1, 2, 3, 4, 5, 6, 7}
 	const n = 150
 	var rec record
@@ -65,7 +65,7 @@ func TestSubscribe_OrderPerDevice(t *testing.T) {
 // it works again, the broker delivers every message again and each device's
 // messages are all handled in order.
 func TestSubscribe_HandlerFails(t *testing.T) {
-	b := mosquitto.Start(t, nil)
+	b := startBroker(t, nil)
 	devices := []int{10, 11, 12}
 	const n = 100
 	var down atomic.Bool
@@ -126,7 +126,7 @@ func TestSubscribe_HandlerFails(t *testing.T) {
 // flight (some handled and not yet acknowledged, some not yet handled)
 // loses none: a new subscriber with the client ID gets them all.
 func TestSubscribe_StopMidStream(t *testing.T) {
-	b := mosquitto.Start(t, nil)
+	b := startBroker(t, nil)
 	devices := []int{20, 21}
 	const n = 200
 	var rec record
@@ -171,7 +171,7 @@ func TestSubscribe_Killed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	b := mosquitto.Start(t, nil)
+	b := startBroker(t, nil)
 	devices := []int{30, 31, 32}
 	const n = 300
 	const clientID = "watch-killed"
@@ -261,7 +261,7 @@ func TestKilledChild(t *testing.T) {
 // restarts, and messages queued for its session while it was away survive
 // a broker restart.
 func TestSubscribe_BrokerRestart(t *testing.T) {
-	b := mosquitto.Start(t, nil)
+	b := startBroker(t, nil)
 	devices := []int{40, 41}
 	var rec record
 	cfg := Config{Brokers: []Broker{quick(b.URL(), "watch-restart")}}
@@ -307,7 +307,7 @@ func TestSubscribe_BrokerRestart(t *testing.T) {
 // TestSubscribe_Brokers: two brokers at once, each with its own status;
 // Select skips (and acknowledges) what another shard handles.
 func TestSubscribe_Brokers(t *testing.T) {
-	b1, b2 := mosquitto.Start(t, nil), mosquitto.Start(t, nil)
+	b1, b2 := startBroker(t, nil), startBroker(t, nil)
 	var rec record
 	shard := Shard{Index: 1, Count: 2}
 	var mine, theirs []int
