@@ -78,8 +78,9 @@ type van struct {
 //  5. `waybill-watch export` writes a proof bundle per event of a device,
 //     each of which `waybill verify` accepts, and JSON Lines equal to the
 //     device's own `waybill log show`.
-//  6. A second watcher on the same archive, with every message delivered
-//     again to both, adds no row.
+//  6. A second watcher on the same archive, reading every anchor from the
+//     ledger again, with every message delivered again to both, adds no
+//     row.
 func TestWatchEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs devices, Mosquitto, geth, PostgreSQL and the watcher")
@@ -195,15 +196,13 @@ func TestWatchEndToEnd(t *testing.T) {
 	}
 
 	// Killed twice while the devices publish, and started again.
+	// The second kill comes once the watcher has archived anchors too.
 	var killedAt []int64
-	for i, more := range []int64{firstKill, secondKill} {
-		from := arc.count(ctx, "events")
-		if from < 0 {
-			from = 0
-		}
-		waitFor(t, settle, fmt.Sprintf("watcher 1 archives %d more events before kill %d", more, i+1), func() (bool, string) {
-			n := arc.count(ctx, "events")
-			return n >= from+more, fmt.Sprintf("%d events archived", n)
+	for i, k := range []struct{ events, anchors int64 }{{firstKill, 0}, {secondKill, 1}} {
+		from := max(arc.count(ctx, "events"), 0)
+		waitFor(t, settle, fmt.Sprintf("watcher 1 archives %d more events and %d anchors before kill %d", k.events, k.anchors, i+1), func() (bool, string) {
+			n, a := arc.count(ctx, "events"), arc.count(ctx, "anchors")
+			return n >= from+k.events && a >= k.anchors, fmt.Sprintf("%d events and %d anchors archived", n, a)
 		}, w1)
 		n := arc.count(ctx, "events")
 		if replays() == 0 {
@@ -277,8 +276,9 @@ func TestWatchEndToEnd(t *testing.T) {
 		}
 		return done, strings.Join(saw, "; ")
 	}, w1)
+	anchors := 0
 	for _, v := range fleet {
-		checkDevice(t, ctx, arc, waybill, v)
+		anchors += checkDevice(t, ctx, arc, waybill, v)
 	}
 	if n := arc.count(ctx, "events"); n != total {
 		t.Errorf("the archive holds %d events; the devices logged %d", n, total)
@@ -300,8 +300,8 @@ func TestWatchEndToEnd(t *testing.T) {
 	// Proof bundles of one device, each verified by the device binary.
 	checkExport(t, waybill, watchBin, cfg1, fleet[0], node.URL(), registry)
 
-	// A second watcher on the same archive; every message delivered again
-	// to both.
+	// A second watcher on the same archive, which reads every anchor from
+	// the ledger again; every message delivered again to both.
 	before, err := arc.counts(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -311,6 +311,14 @@ func TestWatchEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	w2 := startWatcher(t, watchBin, "watcher 2", cfg2, listen2)
+	waitFor(t, settle, fmt.Sprintf("watcher 2 reads the %d anchors from the ledger", anchors), func() (bool, string) {
+		m, err := scrape("http://" + listen2 + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		n := m.sum(metricVerdicts, "channel", "anchors") - m.sum(metricVerdicts, "channel", "anchors", "state", "ignored")
+		return n >= float64(anchors), fmt.Sprintf("%v anchor verdicts", n)
+	}, w2)
 	msgs := recorder.messages()
 	events := 0
 	for _, m := range msgs {
@@ -360,8 +368,8 @@ func TestWatchEndToEnd(t *testing.T) {
 	w2.stop(t, settle)
 	w1.stop(t, settle)
 
-	t.Logf("%d devices, %d events archived once each and witnessed, %d cosigned checkpoints verified by stock verifiers; watcher killed twice (at %v events archived); %d messages delivered again to two watchers added no row; %v",
-		vans, total, cosigned, killedAt, len(msgs), time.Since(began).Round(time.Second))
+	t.Logf("%d devices, %d events archived once each and witnessed, %d anchors, %d cosigned checkpoints verified by stock verifiers; watcher killed twice (at %v events archived); a second watcher reading every anchor again and %d messages delivered again to both added no row; %v",
+		vans, total, anchors, cosigned, killedAt, len(msgs), time.Since(began).Round(time.Second))
 }
 
 // metricVerdicts is the watcher's count of judged messages.
@@ -444,8 +452,8 @@ func startWatcher(t *testing.T, bin, name, cfg, listen string) *proc {
 // checkDevice checks that the archive holds every event the device's
 // `waybill log show` prints, once, with its leaf, witnessed, and nothing
 // else of the device; and that the ledger's final anchor is the device's
-// final checkpoint.
-func checkDevice(t *testing.T, ctx context.Context, arc *archive, waybill string, v *van) {
+// final checkpoint. It returns the number of the device's anchors.
+func checkDevice(t *testing.T, ctx context.Context, arc *archive, waybill string, v *van) int {
 	t.Helper()
 	code, out, errs := run(t, settle, waybill, "log", "show", "--data", v.data)
 	if code != 0 {
@@ -539,6 +547,7 @@ func checkDevice(t *testing.T, ctx context.Context, arc *archive, waybill string
 		t.Errorf("%s: the device's last confirmed anchor is not its final checkpoint (size %d, root %s): %v", v.name, v.size, v.root, confirmed)
 	}
 	t.Logf("%s (%s, %s): %d events, by state %v; %d anchors", v.name, v.addr, v.fleet, v.size, st, len(confirmed))
+	return len(confirmed)
 }
 
 // checkCosigned opens every cosigned checkpoint of the device in the
