@@ -2,6 +2,7 @@ package subscribe
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
@@ -44,12 +45,11 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// testDevice returns the address of test device i.
+// testDevice returns the address of test device i: 20 bytes of a hash,
+// as real addresses are.
 func testDevice(i int) event.Address {
-	var a event.Address
-	a[0], a[19] = byte(i), byte(i>>8)
-	a[1] = 0x5a
-	return a
+	h := sha256.Sum256([]byte("test device " + strconv.Itoa(i)))
+	return event.Address(h[:20])
 }
 
 func eventsTopic(i int) string {

@@ -90,8 +90,19 @@ func (b *broker) session(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	up := time.Now()
-	b.update(func(st *BrokerStatus) { st.Connected, st.SessionPresent = true, present; st.Connects++ })
+	var again bool
+	b.update(func(st *BrokerStatus) {
+		again = st.Connects > 0
+		st.Connected, st.SessionPresent = true, present
+		st.Connects++
+	})
 	b.s.logger.Info("subscribe: connected", "broker", b.cfg.Name, "client_id", b.cfg.ClientID, "session_present", present)
+	if again && !present {
+		// The broker forgot the session (restarted without persistence,
+		// or expired it): what it received meanwhile was not kept.
+		b.s.logger.Error("subscribe: the broker no longer held this watcher's session; messages published while it was disconnected are lost to it (gaps)",
+			"broker", b.cfg.Name, "client_id", b.cfg.ClientID)
+	}
 	defer func() {
 		b.update(func(st *BrokerStatus) { st.Connected, st.Subscribed = false, false })
 	}()

@@ -454,3 +454,53 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// TestSubscribe_Shards: two watchers subscribed to the device filters of
+// their shards split the devices: each device's messages reach exactly the
+// watcher of its shard.
+func TestSubscribe_Shards(t *testing.T) {
+	b := startBroker(t, nil)
+	var devices []int
+	var all []Device
+	for i := 80; i < 90; i++ {
+		devices = append(devices, i)
+		all = append(all, Device{Fleet: "test", Address: testDevice(i)})
+	}
+	var recs [2]record
+	for i := range recs {
+		shard := Shard{Index: i, Count: 2}
+		filters := ShardFilters(shard, all)
+		if len(filters) == 0 || len(filters) == len(all) {
+			t.Fatalf("shard %v has %d of %d devices: pick other test devices", shard, len(filters), len(all))
+		}
+		c := quick(b.URL(), "watch-shard-"+shard.String(), filters...)
+		s, err := New(Config{Brokers: []Broker{c}, Select: shard.OwnsTopic}, recs[i].handle, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, s)
+	}
+	const n = 20
+	publish(t, b.URL(), devices, 0, n)
+	for i := range recs {
+		want := map[string]int{}
+		for _, d := range devices {
+			if ShardOf(testDevice(d), 2) == i {
+				want[eventsTopic(d)] = n
+			}
+		}
+		waitFor(t, "the shard's messages", func() bool {
+			_, complete, err := checkOrder(recs[i].lines(), want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return complete
+		})
+		for _, l := range recs[i].lines() {
+			topic, _, _ := strings.Cut(l, " ")
+			if _, ok := want[topic]; !ok {
+				t.Errorf("watcher of shard %d/2 handled %s", i, l)
+			}
+		}
+	}
+}
