@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
 )
 
 // Key names one event of one device's log: its device, epoch and sequence
@@ -217,6 +218,20 @@ type Archive interface {
 	Rejected(ctx context.Context, reason Reason, fn func(Record) bool) error
 }
 
+// FrontierStore is an Archive that also keeps, per origin, the frontier
+// (merkle.Frontier.Nodes) of the tree at a verified checkpoint, so that a
+// restarted watcher reads only the events after it. It is optional: a
+// watcher on an Archive without it reads all of an origin's events when it
+// first loads the origin.
+type FrontierStore interface {
+	// PutFrontier stores the frontier of device's epoch at size unless
+	// one of a size at least as large is stored.
+	PutFrontier(ctx context.Context, device event.Address, epoch uint32, size uint64, nodes []merkle.Hash) error
+	// Frontier returns the stored frontier of device's epoch and its
+	// size, or size 0 and no nodes if none is stored.
+	Frontier(ctx context.Context, device event.Address, epoch uint32) (size uint64, nodes []merkle.Hash, err error)
+}
+
 // Bucket names of the bbolt archive.
 var (
 	bucketEvents      = []byte("events")      // device‖epoch → seq(8, big-endian) → leaf
@@ -225,6 +240,7 @@ var (
 	bucketCosigned    = []byte("cosigned")    // device‖epoch → size(8) → note
 	bucketAnchors     = []byte("anchors")     // device‖epoch → size(8)‖root‖chain(8)‖tx → anchor JSON
 	bucketProgress    = []byte("progress")    // device‖epoch → events‖checkpointed‖anchored‖cosigned (8 each)
+	bucketFrontiers   = []byte("frontiers")   // device‖epoch → size(8)‖frontier hashes (32 each)
 	bucketEpochs      = []byte("epochs")      // device‖epoch → empty
 	bucketAlarms      = []byte("alarms")      // sequence(8) → Alarm JSON
 	bucketAlarmIDs    = []byte("alarm-ids")   // Alarm.ID → sequence(8)
@@ -233,7 +249,7 @@ var (
 )
 
 var buckets = [][]byte{bucketEvents, bucketCheckpoints, bucketReceived, bucketCosigned, bucketAnchors,
-	bucketProgress, bucketEpochs, bucketAlarms, bucketAlarmIDs, bucketRejected, bucketUnknown}
+	bucketProgress, bucketFrontiers, bucketEpochs, bucketAlarms, bucketAlarmIDs, bucketRejected, bucketUnknown}
 
 // Bolt is an Archive in one bbolt file.
 type Bolt struct {
@@ -555,6 +571,47 @@ func (b *Bolt) Origins(ctx context.Context, fn func(Origin) bool) error {
 	})
 }
 
+// PutFrontier implements FrontierStore.
+func (b *Bolt) PutFrontier(ctx context.Context, device event.Address, epoch uint32, size uint64, nodes []merkle.Hash) error {
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		fb, k := tx.Bucket(bucketFrontiers), originKey(device, epoch)
+		if v := fb.Get(k); len(v) >= 8 && binary.BigEndian.Uint64(v) >= size {
+			return nil
+		}
+		v := seqKey(size)
+		for _, h := range nodes {
+			v = append(v, h[:]...)
+		}
+		return fb.Put(k, v)
+	})
+	if err != nil {
+		return fmt.Errorf("watch: archive frontier of %s/%d at %d: %w", device, epoch, size, err)
+	}
+	return nil
+}
+
+// Frontier implements FrontierStore.
+func (b *Bolt) Frontier(ctx context.Context, device event.Address, epoch uint32) (size uint64, nodes []merkle.Hash, err error) {
+	err = b.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketFrontiers).Get(originKey(device, epoch))
+		if v == nil {
+			return nil
+		}
+		if len(v) < 8 || (len(v)-8)%32 != 0 {
+			return fmt.Errorf("stored frontier is %d bytes", len(v))
+		}
+		size = binary.BigEndian.Uint64(v)
+		for i := 8; i < len(v); i += 32 {
+			nodes = append(nodes, merkle.Hash(v[i:i+32]))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("watch: archived frontier of %s/%d: %w", device, epoch, err)
+	}
+	return size, nodes, nil
+}
+
 // AddEpoch implements Archive.
 func (b *Bolt) AddEpoch(ctx context.Context, device event.Address, epoch uint32) (added bool, err error) {
 	err = b.db.Update(func(tx *bolt.Tx) error {
@@ -688,4 +745,7 @@ func (b *Bolt) Rejected(ctx context.Context, reason Reason, fn func(Record) bool
 	})
 }
 
-var _ Archive = (*Bolt)(nil)
+var (
+	_ Archive       = (*Bolt)(nil)
+	_ FrontierStore = (*Bolt)(nil)
+)

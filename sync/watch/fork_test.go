@@ -204,3 +204,54 @@ func TestWatchDoc_ForkMembers(t *testing.T) {
 		t.Fatalf("WATCH.md §8.1 lists %v, the evidence has %v", listed, keys)
 	}
 }
+
+// TestWatcher_RestartReadsOnlyNewLeaves: a watcher restarted on the archive
+// reads the events after the latest verified checkpoint, not the whole log
+// (the archive keeps the frontier at it), and goes on verifying.
+func TestWatcher_RestartReadsOnlyNewLeaves(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "archive.db")
+	d := newDevice(t, eventlogtest.Key(t))
+	d.append(0, 100)
+	cp100 := d.checkpoint()
+	d.append(100, 110)
+	cp110 := d.checkpoint()
+	tp, addr := d.topics(), d.key.Address()
+	b := openBolt(t, path)
+	w := watcherOn(t, b)
+	for seq := range uint64(105) {
+		handle(t, w, tp.Events, d.message(seq))
+	}
+	handle(t, w, tp.Checkpoints, cp100)
+	if n, nodes, err := b.Frontier(ctx, addr, 0); err != nil || n != 100 || len(nodes) != 3 {
+		t.Fatalf("stored frontier: size %d, %d nodes, %v; want 100 and 3", n, len(nodes), err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := &countingArchive{Bolt: openBolt(t, path)}
+	w = watcherOn(t, c)
+	if gaps, err := w.Gaps(ctx, addr, 0); err != nil || gaps != nil {
+		t.Fatalf("gaps after the restart: %v, %v", gaps, err)
+	}
+	if c.read != 5 {
+		t.Fatalf("loading the origin read %d events, want the 5 after checkpoint 100", c.read)
+	}
+	var v Verdict
+	for seq := uint64(105); seq < 110; seq++ {
+		v = handle(t, w, tp.Events, d.message(seq))
+	}
+	if v := handle(t, w, tp.Checkpoints, cp110); v.State != StateVerified {
+		t.Fatalf("checkpoint 110 after the restart: %+v", v)
+	}
+	if v.State != StateVerified || c.read > 5+10 {
+		t.Fatalf("event 109: %+v; %d events read in all", v, c.read)
+	}
+	// A frontier beyond the latest checkpoint is not used.
+	if err := c.Bolt.PutFrontier(ctx, addr, 0, 111, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watcherOn(t, c).Gaps(ctx, addr, 0); err != nil {
+		t.Fatalf("a frontier beyond the checkpoint is ignored, got %v", err)
+	}
+}

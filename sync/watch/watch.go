@@ -419,6 +419,11 @@ func (w *Watcher) checkCheckpoint(ctx context.Context, v Verdict, td *trusted, e
 	o.keepRoot(c.Size, root)
 	o.prog.Checkpointed = max(o.prog.Checkpointed, c.Size)
 	if o.latest == nil || c.Size > o.latest.Size {
+		if fs, ok := w.arc.(FrontierStore); ok {
+			if err := fs.PutFrontier(ctx, td.Address, epoch, c.Size, front.Nodes()); err != nil {
+				return v, err
+			}
+		}
 		o.latest, o.latestNote, o.front = &c, note, front
 	}
 	v.State = StateVerified
@@ -516,7 +521,22 @@ func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) 
 		}
 		o.latest, o.latestNote = &c, note
 	}
-	err = w.arc.Leaves(ctx, device, epoch, 0, func(seq uint64, leaf []byte) bool {
+	// With a stored frontier at or below the latest checkpoint, every
+	// event below it is archived: read only from there.
+	if fs, ok := w.arc.(FrontierStore); ok && o.latest != nil {
+		n, nodes, err := fs.Frontier(ctx, device, epoch)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 && n <= o.latest.Size {
+			f, err := merkle.NewFrontier(n, nodes)
+			if err != nil {
+				return nil, fmt.Errorf("watch: archived frontier of %s/%d: %w", device, epoch, err)
+			}
+			o.front, o.next = f, n
+		}
+	}
+	err = w.arc.Leaves(ctx, device, epoch, o.next, func(seq uint64, leaf []byte) bool {
 		if o.latest != nil && seq == o.front.Size() && seq < o.latest.Size {
 			o.front.Append(merkle.LeafHash(leaf))
 		}
