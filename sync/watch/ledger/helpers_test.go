@@ -288,6 +288,8 @@ type faultClient struct {
 	refusals  atomic.Int64
 	mu        sync.Mutex
 	afterLogs func()
+	// finalized, if set, is the node's answer to the "finalized" tag.
+	finalized error
 }
 
 func (f *faultClient) downCalls() int64 { return f.downN.Load() }
@@ -296,6 +298,9 @@ func (f *faultClient) CallContext(ctx context.Context, result any, method string
 	if f.down.Load() {
 		f.downN.Add(1)
 		return errRefused
+	}
+	if method == "eth_getBlockByNumber" && args[0] == "finalized" && f.finalized != nil {
+		return f.finalized
 	}
 	if method != "eth_getLogs" {
 		return f.Caller.CallContext(ctx, result, method, args...)

@@ -191,7 +191,7 @@ func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor,
 	head, _, ok, err := r.block(ctx, "latest")
 	switch {
 	case err != nil:
-		return nil, from, err
+		return nil, from, fmt.Errorf("ledger: block latest: %w", err)
 	case !ok:
 		return nil, from, errors.New("ledger: the node has no latest block")
 	}
@@ -413,11 +413,12 @@ type rpcBlock struct {
 
 // block returns the number and hash, as the node reports them, of the
 // block at tag ("latest", "finalized" or a 0x number); ok is false when
-// the node has no such block.
+// the node has no such block. The node's errors are returned as they are,
+// for evmtx.BlockError to classify.
 func (r *Reader) block(ctx context.Context, tag string) (n uint64, h common.Hash, ok bool, err error) {
 	var raw json.RawMessage
 	if err := r.c.CallContext(ctx, &raw, "eth_getBlockByNumber", tag, false); err != nil {
-		return 0, h, false, fmt.Errorf("ledger: block %s: %w", tag, err)
+		return 0, h, false, err
 	}
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, h, false, nil
@@ -435,7 +436,7 @@ func (r *Reader) hashAt(ctx context.Context, n uint64) (common.Hash, error) {
 	got, h, ok, err := r.block(ctx, hexutil.EncodeUint64(n))
 	switch {
 	case err != nil:
-		return h, err
+		return h, fmt.Errorf("ledger: block %d: %w", n, err)
 	case !ok:
 		return h, fmt.Errorf("%w: the node has no block %d", ErrChanged, n)
 	case got != n:

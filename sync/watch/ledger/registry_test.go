@@ -116,6 +116,29 @@ func TestRegistry_FinalizedTag(t *testing.T) {
 	}
 }
 
+// A node without the finalized tag (Besu on QBFT) is an error naming it;
+// one that has finalized no block yet leaves every anchor not final.
+func TestRegistry_FinalizedTagRefusals(t *testing.T) {
+	a := newDevice(t)
+	s := newSim(t, a)
+	a.startAnchorer(s.ch.Client, s.ch.Registry, anchor.QBFT)
+	an := s.anchorOnce(a, 2)
+	cfg := ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: anchor.FinalizedTag}
+
+	fc := &faultClient{Caller: s.rpc(), finalized: &rpcError{code: -39001, msg: "Unknown block"}}
+	if _, _, err := newRegistry(t, fc, s.ch.Registry, cfg).Poll(context.Background(), ledger.Cursor{}); !errors.Is(err, anchor.ErrNoFinalizedTag) {
+		t.Errorf("Besu's answer: %v, want ErrNoFinalizedTag", err)
+	} else {
+		t.Logf("Poll: %v", err)
+	}
+	fc = &faultClient{Caller: s.rpc(), finalized: &rpcError{code: -32000, msg: "finalized block not found"}}
+	got, cur := poll(t, newRegistry(t, fc, s.ch.Registry, cfg), ledger.Cursor{})
+	equalAnchors(t, "nothing finalized", got, []watch.Anchor{expected(a, an, s.head(), false)})
+	if cur != (ledger.Cursor{}) {
+		t.Errorf("cursor moved with nothing final: %v", cur)
+	}
+}
+
 // reorgOut reorganises the chain from an's parent block so that the
 // block holding an is replaced by one where the relayer spent the anchor's
 // nonce on a plain transfer, seals blocks until the new chain is blocks
