@@ -184,14 +184,3 @@ func (b *pubBroker) run(ctx context.Context, lg *slog.Logger) {
 		}
 	}
 }
-
-// queued returns how many cosigned checkpoints wait for each broker.
-func (p *publisher) queued() map[string]int {
-	q := map[string]int{}
-	for _, b := range p.brokers {
-		b.mu.Lock()
-		q[b.name] = len(b.pending)
-		b.mu.Unlock()
-	}
-	return q
-}
