@@ -11,6 +11,10 @@
 // It installs nothing: when the binaries are absent, Start fails the test
 // with InstallMessage (`make test-deps` installs the package).
 //
+// A server outlives a test process that is killed or panics on go test's
+// timeout; the next test process's first Start stops such orphans and
+// removes their directories.
+//
 //	s := postgres.Start(t)
 //	dsn := s.NewDatabase(t) // an empty database of its own
 //	… pgxpool.New(ctx, dsn) …
@@ -112,6 +116,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reapOnce.Do(reapOrphans)
 	s := &Server{t: t, bin: bin}
 	if err := s.makeDir(); err != nil {
 		if s.dir != "" {
@@ -141,14 +146,72 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
+// dirPrefix names the servers' directories in the temporary directory.
+const dirPrefix = "waybill-pg-"
+
+var reapOnce sync.Once
+
+// reapOrphans stops the servers of earlier test processes that ended
+// without stopping them (a test binary killed, or panicking on go test's
+// timeout): a server in a directory of ours whose owner (the process that
+// made it, written in the file "owner") is gone gets an immediate shutdown
+// (SIGQUIT), and its directory is removed once it has exited.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		owner, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil || string(owner) == processID(os.Getpid()) {
+			continue
+		}
+		var ownerPid int
+		if _, err := fmt.Sscan(string(owner), &ownerPid); err != nil || processID(ownerPid) == string(owner) {
+			continue // not ours, or its owner runs
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+		if err != nil {
+			continue
+		}
+		first, _, _ := strings.Cut(string(b), "\n")
+		pid, err := strconv.Atoi(strings.TrimSpace(first))
+		if err != nil || pid <= 1 || !alive(pid) {
+			os.RemoveAll(dir)
+			continue
+		}
+		if cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err != nil || !strings.Contains(string(cmd), filepath.Join(dir, "data")) {
+			os.RemoveAll(dir) // the pid is another process's now
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGQUIT)
+		for deadline := time.Now().Add(waitLimit); alive(pid) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !alive(pid) {
+			os.RemoveAll(dir)
+		}
+	}
+}
+
+// processID identifies process pid across pid reuse: its pid and start
+// time (/proc/PID/stat field 22); "" if there is no such process.
+func processID(pid int) string {
+	f := procStat(pid)
+	if len(f) < 20 {
+		return ""
+	}
+	return strconv.Itoa(pid) + " " + f[19]
+}
+
 // makeDir makes the server's directory, owned by the user the server runs
 // as. t.TempDir is not used: its parents are closed to other users.
 func (s *Server) makeDir() error {
-	dir, err := os.MkdirTemp("", "waybill-pg-")
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return err
 	}
 	s.dir = dir
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(processID(os.Getpid())), 0o644); err != nil {
+		return err
+	}
 	if os.Geteuid() != 0 {
 		return nil
 	}

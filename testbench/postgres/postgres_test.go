@@ -1,9 +1,14 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -126,5 +131,62 @@ func TestBinaries(t *testing.T) {
 	}
 	if dir, err := Binaries(); err != nil || dir != filepath.Join(installRoot, "15", "bin") {
 		t.Fatalf("Binaries = %s, %v; want version 15's (16 lacks postgres)", dir, err)
+	}
+}
+
+// TestOrphanHelper is the child of TestReapOrphans: it starts a server,
+// prints its directory and waits to be killed.
+func TestOrphanHelper(t *testing.T) {
+	if os.Getenv("WAYBILL_PG_ORPHAN") != "1" {
+		t.Skip("the child process of TestReapOrphans")
+	}
+	s := Start(t)
+	fmt.Printf("dir %s\n", s.Dir())
+	select {}
+}
+
+// A server whose test process was killed is stopped, and its directory
+// removed, by the next test process's first Start.
+func TestReapOrphans(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOrphanHelper$", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), "WAYBILL_PG_ORPHAN=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var dir string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "dir "); ok {
+			dir = d
+			break
+		}
+	}
+	if dir == "" {
+		t.Fatalf("the child started no server (%v)", sc.Err())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if !alive(pid) {
+		t.Fatalf("the server %d died with its test process; nothing to reap", pid)
+	}
+	reapOrphans()
+	if alive(pid) {
+		t.Fatalf("server %d of the killed test process still runs (stat %v)", pid, procStat(pid))
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("directory %s of the orphan: %v", dir, err)
 	}
 }
