@@ -25,7 +25,10 @@
 // Messages are dealt to Config.Workers lanes by their topic without its
 // last level (for a feed topic: the device), so the messages of one device
 // are handled one at a time in the order the broker sent them, and those of
-// different devices in parallel.
+// different devices in parallel. The PUBACKs leave in the order the messages
+// came (MQTT 3.1.1 §4.6): a message handled early waits for those before
+// it. The broker must keep the order too: with Mosquitto 2.0.11, set
+// max_inflight_messages 0 (firmware-docs/FEED.md §9).
 //
 // # Shards
 //
@@ -140,8 +143,8 @@ type BrokerStatus struct {
 	SessionPresent bool `json:"session_present"`
 	// Received counts the messages received, Redelivered those of them
 	// the broker flagged as sent before (DUP), Handled those the handler
-	// accepted (and were acknowledged), Skipped those Select refused (and
-	// were acknowledged), HandlerErrors the handler's errors.
+	// accepted, Skipped those Select refused (both acknowledged in their
+	// turn), HandlerErrors the handler's errors.
 	Received      uint64 `json:"received"`
 	Redelivered   uint64 `json:"redelivered"`
 	Handled       uint64 `json:"handled"`
