@@ -23,7 +23,7 @@ Usage:
   waybill-watch export --config FILE --device ADDRESS [--from TIME] [--to TIME]
                        [--format bundle|jsonl|csv] [--out DIR]
   waybill-watch keygen --name NAME --out FILE
-  waybill-watch bench [--events N] [--json]
+  waybill-watch bench [--round D] [--devices N] [--dir DIR] [--mem-dir DIR] [--json]
 
 run      verifies, witnesses and archives the feeds the configuration names
          (firmware-docs/WATCH-CONFIG.md) until SIGINT or SIGTERM, serving
@@ -36,7 +36,8 @@ export   writes one device's archived events: proof bundles that 'waybill
 keygen   creates the watcher's Ed25519 witness key (WITNESS.md) and prints
          its verifier key.
 bench    measures events verified per second on one core against the raw
-         secp256k1 recovery rate, both in this run.
+         secp256k1 recovery rate, both in this run, the rate with the
+         archive on disk, and the heap per 1,000 devices.
 
 'waybill watch ...' in the device binary runs this command.
 Exit status: 0 done, 1 failed, 2 a mistake in the command line.
