@@ -31,8 +31,9 @@
 // it was reorganised deeper than its finality rule allows, and Poll fails
 // with ErrReorgBeyondFinality rather than go on.
 //
-// Anchors that are not final yet are reported again on every poll until
-// they are (or vanish): a consumer merges readings by anchor key, as
+// Poll reports anchors that are not final yet again on every poll until
+// they are (or vanish); Run hands each over once per block it is seen in,
+// and again once final. A consumer merges readings by anchor key, as
 // watch.Anchor.Merge does.
 //
 // # Failures

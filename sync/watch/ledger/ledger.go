@@ -486,6 +486,8 @@ func tooLarge(err error) bool {
 // each poll that read anchors or moved the cursor it calls fn with the
 // anchors and the cursor to persist once they are handled; when fn fails
 // the same blocks are read again, so fn sees every anchor at least once.
+// An anchor that is not final yet is handed over once per block it is
+// seen in (not on every poll that reads it again), and again once final.
 // Failures of the node or of fn are logged when they change and retried
 // with jittered exponential backoff from Config.Poll to MaxBackoff; while
 // behind the head, Run polls again at once.
@@ -495,6 +497,13 @@ func (r *Reader) Run(ctx context.Context, from Cursor, fn func(ctx context.Conte
 	lastErr := ""
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	// pending holds the not-final anchors fn has handled, by key and
+	// block; a block the cursor passed leaves it.
+	type seen struct {
+		key   watch.AnchorKey
+		block uint64
+	}
+	pending := map[seen]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -505,11 +514,29 @@ func (r *Reader) Run(ctx context.Context, from Cursor, fn func(ctx context.Conte
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err == nil && (len(as) > 0 || next != cur) {
-			if ferr := fn(ctx, as, next); ferr != nil {
-				err = fmt.Errorf("ledger: handling anchors: %w", ferr)
-			} else {
-				cur = next
+		if err == nil {
+			news := as[:0:0]
+			for _, a := range as {
+				if a.Final || !pending[seen{a.Key(), a.Block}] {
+					news = append(news, a)
+				}
+			}
+			if len(news) > 0 || next != cur {
+				if ferr := fn(ctx, news, next); ferr != nil {
+					err = fmt.Errorf("ledger: handling anchors: %w", ferr)
+				} else {
+					cur = next
+					for _, a := range news {
+						if !a.Final {
+							pending[seen{a.Key(), a.Block}] = true
+						}
+					}
+					for k := range pending {
+						if k.block < cur.Next {
+							delete(pending, k)
+						}
+					}
+				}
 			}
 		}
 		if ctx.Err() != nil {

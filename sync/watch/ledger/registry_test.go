@@ -367,6 +367,66 @@ func TestRun_NodeDownAndHandlerFailure(t *testing.T) {
 	}
 }
 
+// Run hands a not-final anchor over once, however many polls read it
+// again, and again once it is final.
+func TestRun_NotFinalOnce(t *testing.T) {
+	a := newDevice(t)
+	s := newSim(t, a)
+	fin := anchor.Confirmations(3)
+	a.startAnchorer(s.ch.Client, s.ch.Registry, fin)
+	an := s.anchorOnce(a, 2)
+	fc := &faultClient{Caller: s.rpc()}
+	r := newRegistry(t, fc, s.ch.Registry, ledger.Config{Devices: []watch.Device{a.trusted()}, Finality: fin,
+		Poll: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: discard()})
+	got := make(chan []watch.Anchor, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Run(ctx, ledger.Cursor{}, func(_ context.Context, as []watch.Anchor, _ ledger.Cursor) error {
+			got <- as
+			return nil
+		})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Error("Run did not return within a minute of its context's end")
+		}
+	}()
+	// next returns the next batch with anchors; batches that only move
+	// the cursor are skipped.
+	next := func(what string) []watch.Anchor {
+		t.Helper()
+		deadline := time.After(time.Minute)
+		for {
+			select {
+			case as := <-got:
+				if len(as) > 0 {
+					return as
+				}
+			case <-deadline:
+				t.Fatalf("%s: nothing handed over within a minute", what)
+				return nil
+			}
+		}
+	}
+	first := next("not final")
+	equalAnchors(t, "not final", first, []watch.Anchor{expected(a, an, an.BlockNumber, false)})
+	polls := fc.calls.Load()
+	waitFor(t, "three more polls", func() bool { return fc.calls.Load() >= polls+3 })
+	select {
+	case as := <-got:
+		t.Fatalf("handed over again before it was final: %+v", as)
+	default:
+	}
+	s.commit()
+	s.commit()
+	final := next("final")
+	equalAnchors(t, "final", final, []watch.Anchor{expected(a, an, an.BlockNumber+2, true)})
+}
+
 // waitFor waits, bounded, for cond.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
