@@ -51,6 +51,7 @@ func TestHandle_ForkEvidence(t *testing.T) {
 		{"SmallerCheckpointIsNoPrefix", append(events(10), [2]string{tp.Checkpoints, string(cp10)}), [2]string{tp.Checkpoints, string(fork4)}, ReasonInconsistent, verify.ForkCheckpoints},
 		{"SameSizeOtherRoot", append(events(10), [2]string{tp.Checkpoints, string(cp10)}), [2]string{tp.Checkpoints, string(fork10)}, ReasonInconsistent, verify.ForkCheckpoints},
 		{"FirstCheckpointNotTheLeaves", events(10), [2]string{tp.Checkpoints, string(fork4)}, ReasonRootMismatch, verify.ForkCheckpoints},
+		{"TwoWaitingOfOneSize", [][2]string{{tp.Checkpoints, string(cp10)}}, [2]string{tp.Checkpoints, string(fork10)}, ReasonInconsistent, verify.ForkCheckpoints},
 		{"ForkBeforeItsEvents", [][2]string{{tp.Checkpoints, string(cp4)}, {tp.Checkpoints, string(fork10)}}, [2]string{}, ReasonInconsistent, verify.ForkCheckpoints},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +100,7 @@ func TestHandle_ForkEvidence(t *testing.T) {
 			n := len(*cosigned)
 			more := newDevice(t, eventlogtest.Key(t)) // the honest log, grown
 			more.append(0, 12)
-			for seq := uint64(10); seq < 12; seq++ {
+			for seq := range uint64(12) {
 				handle(t, w, tp.Events, more.message(seq))
 			}
 			if v := handle(t, w, tp.Checkpoints, more.checkpoint()); v.State != StateVerified || v.Cosigned || len(*cosigned) != n {

@@ -376,11 +376,27 @@ func (w *Watcher) handleCheckpoint(ctx context.Context, v Verdict, td *trusted, 
 	}
 	v.Gaps = o.gaps()
 	if n.Checkpoint.Size > o.next {
-		if _, ok := o.pending[n.Checkpoint.Size]; !ok {
+		first, ok := o.pending[n.Checkpoint.Size]
+		if !ok {
 			if err := w.arc.PutReceived(ctx, td.Address, n.Epoch, n.Checkpoint.Size, note); err != nil {
 				return v, err
 			}
 			o.pending[n.Checkpoint.Size] = note
+		} else if c, err := checkpoint.ParseCheckpoint(noteText(first)); err != nil {
+			return v, fmt.Errorf("watch: received checkpoint of %s/%d: %w", td.Address, n.Epoch, err)
+		} else if c.Root != n.Checkpoint.Root {
+			// Two signed checkpoints of one size: a fork, whatever the
+			// events will say.
+			why := fmt.Errorf("checkpoint %d of %s has root %s, another received checkpoint of that size %s",
+				c.Size, c.Origin, merkle.Hash(n.Checkpoint.Root), merkle.Hash(c.Root))
+			ev, err := (&verify.Fork{Kind: verify.ForkCheckpoints, Origin: c.Origin, ChainID: td.ChainID, NoteKey: td.NoteKey, A: first, B: note}).Marshal()
+			if err != nil {
+				return v, fmt.Errorf("watch: fork evidence: %w", err)
+			}
+			if err := w.alarm(ctx, &v, o, ReasonInconsistent, why, ev); err != nil {
+				return v, err
+			}
+			return w.reject(ctx, v, note, ReasonInconsistent, why)
 		}
 		v.State = StateReceived
 		return v, nil
