@@ -72,9 +72,11 @@ type van struct {
 //     each device's `waybill log show` prints is in the archive exactly
 //     once, with the same leaf, in state witnessed (so anchored), and
 //     nothing else is: no alarm, rejection or unknown device.
-//  4. Every cosigned checkpoint in the archive, and the one served over
-//     HTTP, opens with stock C2SP verifiers (x/mod's note for the device's
-//     Ed25519 line, transparency-dev/formats for the tlog-cosignature).
+//  4. Every cosigned checkpoint in the archive, the one served over HTTP
+//     and the one on the retained MQTT topic open with stock C2SP
+//     verifiers (x/mod's note for the device's Ed25519 line,
+//     transparency-dev/formats for the tlog-cosignature), each a verified
+//     checkpoint with one line added.
 //  5. `waybill-watch export` writes a proof bundle per event of a device,
 //     each of which `waybill verify` accepts, and JSON Lines equal to the
 //     device's own `waybill log show`.
@@ -298,6 +300,28 @@ func TestWatchEndToEnd(t *testing.T) {
 	for _, v := range fleet {
 		cosigned += checkCosigned(t, ctx, arc, v, wit, listen1)
 	}
+	// The newest of each device is on its retained topic (WATCH.md §7.1).
+	published := latest(t, broker.URL(), "waybill/witness/v1/#")
+	waitFor(t, settle, "the final cosigned checkpoint of every device on its retained MQTT topic", func() (bool, string) {
+		got := published()
+		var saw []string
+		for _, v := range fleet {
+			topic := fmt.Sprintf("waybill/witness/v1/%08x/%s/%s/0", wit.KeyHash(), v.fleet, v.addr)
+			msg, ok := got[topic]
+			if !ok {
+				saw = append(saw, v.name+": nothing on "+topic)
+				continue
+			}
+			size, root, err := stockOpen(v, wit, msg)
+			if err != nil {
+				t.Fatalf("%s: the cosigned checkpoint on %s: %v\n%s", v.name, topic, err, msg)
+			}
+			if size != v.size || root != v.root {
+				saw = append(saw, fmt.Sprintf("%s: size %d on %s", v.name, size, topic))
+			}
+		}
+		return len(saw) == 0, fmt.Sprintf("%v; topics %v", saw, slices.Sorted(maps.Keys(got)))
+	}, w1)
 
 	// Proof bundles of one device, each verified by the device binary.
 	checkExport(t, waybill, watchBin, cfg1, fleet[0], node.URL(), registry)
@@ -369,6 +393,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	}
 	w2.stop(t, settle)
 	w1.stop(t, settle)
+	t.Logf("archive rows: %v", after)
 
 	t.Logf("%d devices, %d events archived once each and witnessed, %d anchors, %d cosigned checkpoints verified by stock verifiers; watcher killed twice (at %v events archived); a second watcher reading every anchor again and %d messages delivered again to both added no row; %v",
 		vans, total, anchors, cosigned, killedAt, len(msgs), time.Since(began).Round(time.Second))
@@ -424,7 +449,7 @@ func writeWatchConfig(t *testing.T, dir, name string, fleet []*van, broker, rpc,
 		}
 		fmt.Fprintf(&b, "      - address: %q\n        fleet: %s\n        chain_id: 1337\n        note_key: %s\n", v.addr, v.fleet, v.vkey)
 	}
-	fmt.Fprintf(&b, "brokers:\n  - url: %s\n    client_id: %s\n", broker, clientID)
+	fmt.Fprintf(&b, "brokers:\n  - url: %s\n    client_id: %s\n    publish: true\n", broker, clientID)
 	b.WriteString("archive:\n  postgres_dsn_file: archive.dsn\n")
 	fmt.Fprintf(&b, "ledger:\n  rpc: %s\n  registry: %q\n  chain_id: 1337\n  finality: qbft\n  poll: 500ms\n", rpc, registry)
 	b.WriteString("witness:\n  key_file: witness.skey\n")
@@ -552,46 +577,69 @@ func checkDevice(t *testing.T, ctx context.Context, arc *archive, waybill string
 	return len(confirmed)
 }
 
-// checkCosigned opens every cosigned checkpoint of the device in the
-// archive, and the one the watcher serves, with stock verifiers of the
-// device's Ed25519 note key and of the witness key, and returns how many
-// it opened.
-func checkCosigned(t *testing.T, ctx context.Context, arc *archive, v *van, wit note.Verifier, listen string) int {
-	t.Helper()
+// stockOpen opens a cosigned checkpoint note of v with stock verifiers:
+// x/mod's for the device's Ed25519 note key and wit for the witness's
+// cosignature. Both must have signed it; it returns the checkpoint's size
+// and root (base64).
+func stockOpen(v *van, wit note.Verifier, msg []byte) (size int64, root string, err error) {
 	dev, err := note.NewVerifier(v.vkey)
 	if err != nil {
-		t.Fatalf("x/mod note.NewVerifier(%s): %v", v.vkey, err)
+		return 0, "", fmt.Errorf("x/mod note.NewVerifier(%s): %w", v.vkey, err)
 	}
-	notes, err := arc.notes(ctx, "cosigned", v.addr)
+	n, err := note.Open(msg, note.VerifierList(dev, wit))
+	if err != nil {
+		return 0, "", fmt.Errorf("stock note.Open: %w", err)
+	}
+	var names []string
+	for _, s := range n.Sigs {
+		names = append(names, s.Name)
+	}
+	if !slices.Contains(names, dev.Name()) || !slices.Contains(names, wit.Name()) {
+		return 0, "", fmt.Errorf("verified by %v; want the device's and the witness's keys", names)
+	}
+	lines := strings.Split(n.Text, "\n")
+	if len(lines) < 3 {
+		return 0, "", fmt.Errorf("the checkpoint text %q has no size and root", n.Text)
+	}
+	if size, err = strconv.ParseInt(lines[1], 10, 64); err != nil {
+		return 0, "", fmt.Errorf("checkpoint size %q: %w", lines[1], err)
+	}
+	return size, lines[2], nil
+}
+
+// checkCosigned opens every cosigned checkpoint of the device in the
+// archive, and the one the watcher serves, with stock verifiers, checks
+// that each is a verified checkpoint of the archive with one line added,
+// and returns how many it opened.
+func checkCosigned(t *testing.T, ctx context.Context, arc *archive, v *van, wit note.Verifier, listen string) int {
+	t.Helper()
+	cosigned, err := arc.notes(ctx, "cosigned", v.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(what string, size int64, msg []byte) {
-		n, err := note.Open(msg, note.VerifierList(dev, wit))
-		if err != nil {
-			t.Errorf("%s: stock note.Open of %s: %v\n%s", v.name, what, err, msg)
-			return
+	verified, err := arc.notes(ctx, "checkpoints", v.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(what string, want int64, msg []byte) {
+		size, root, err := stockOpen(v, wit, msg)
+		switch {
+		case err != nil:
+			t.Errorf("%s: %s: %v\n%s", v.name, what, err, msg)
+		case size != want:
+			t.Errorf("%s: %s is of size %d; want %d", v.name, what, size, want)
+		case size == v.size && root != v.root:
+			t.Errorf("%s: %s has root %s; the device's final checkpoint %s", v.name, what, root, v.root)
 		}
-		names := []string{}
-		for _, s := range n.Sigs {
-			names = append(names, s.Name)
-		}
-		if !slices.Contains(names, dev.Name()) || !slices.Contains(names, wit.Name()) {
-			t.Errorf("%s: %s verified by %v; want the device's and the witness's keys", v.name, what, names)
-		}
-		lines := strings.Split(n.Text, "\n")
-		if len(lines) < 3 || lines[1] != strconv.FormatInt(size, 10) {
-			t.Errorf("%s: %s is of size %q; want %d", v.name, what, lines[1], size)
-		}
-		if size == v.size && lines[2] != v.root {
-			t.Errorf("%s: %s has root %s; the device's final checkpoint %s", v.name, what, lines[2], v.root)
+		if cp, ok := verified[want]; !ok || !bytes.HasPrefix(msg, cp) || bytes.Count(msg[len(cp):], []byte("\n")) != 1 {
+			t.Errorf("%s: %s is not the verified checkpoint of size %d with one line added:\n%s\nverified:\n%s", v.name, what, want, msg, cp)
 		}
 	}
-	for size, msg := range notes {
+	for size, msg := range cosigned {
 		open(fmt.Sprintf("the cosigned checkpoint of size %d", size), size, msg)
 	}
-	if _, ok := notes[v.size]; !ok {
-		t.Errorf("%s: no cosigned checkpoint of the final size %d among %d", v.name, v.size, len(notes))
+	if _, ok := cosigned[v.size]; !ok {
+		t.Errorf("%s: no cosigned checkpoint of the final size %d among %d", v.name, v.size, len(cosigned))
 	}
 	code, body, err := httpGet(fmt.Sprintf("http://%s/v1/checkpoints/%s/0", listen, v.addr))
 	if err != nil || code != 200 {
@@ -599,7 +647,7 @@ func checkCosigned(t *testing.T, ctx context.Context, arc *archive, v *van, wit 
 	} else {
 		open("the checkpoint served over HTTP", v.size, body)
 	}
-	return len(notes)
+	return len(cosigned)
 }
 
 // checkExport exports v's events as proof bundles and JSON Lines with the

@@ -2,6 +2,7 @@ package watche2e
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -71,5 +72,28 @@ func wait(t *testing.T, tok mqtt.Token, what string) {
 	}
 	if err := tok.Error(); err != nil {
 		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// latest subscribes to filter on the broker at url, in a session of its
+// own, and returns a function that gives the newest payload received on
+// each topic (retained ones included).
+func latest(t *testing.T, url, filter string) func() map[string][]byte {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string][]byte{}
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("watche2e-" + strings.NewReplacer("/", "-", "#", "all").Replace(filter)).SetCleanSession(true)
+	c := mqtt.NewClient(o)
+	wait(t, c.Connect(), "the connection for "+filter)
+	wait(t, c.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
+		mu.Lock()
+		got[m.Topic()] = bytes.Clone(m.Payload())
+		mu.Unlock()
+	}), "the subscription to "+filter)
+	t.Cleanup(func() { c.Disconnect(100) })
+	return func() map[string][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
 	}
 }
