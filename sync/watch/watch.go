@@ -198,6 +198,9 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	origins map[Key]*origin // Seq unused
+	// forked holds the origins with an alarm of a fork in the archive
+	// when the watcher first loaded an origin (Seq unused).
+	forked map[Key]bool
 }
 
 // New returns a watcher of the devices of t writing to a, with no witness
@@ -578,13 +581,20 @@ func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) 
 	if err != nil {
 		return nil, err
 	}
-	err = w.arc.Alarms(ctx, func(a Alarm) bool {
-		o.forked = a.Device == device && a.Epoch == epoch && slices.Contains(forkReasons, a.Reason)
-		return !o.forked
-	})
-	if err != nil {
-		return nil, err
+	if w.forked == nil {
+		forked := map[Key]bool{}
+		err = w.arc.Alarms(ctx, func(a Alarm) bool {
+			if slices.Contains(forkReasons, a.Reason) {
+				forked[Key{Device: a.Device, Epoch: a.Epoch}] = true
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		w.forked = forked
 	}
+	o.forked = w.forked[Key{Device: device, Epoch: epoch}]
 	err = w.arc.Anchors(ctx, device, epoch, o.prog.Anchored+1, func(a Anchor) bool {
 		o.anchors[a.Key()] = a
 		return true
