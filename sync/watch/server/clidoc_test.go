@@ -80,3 +80,20 @@ func TestCLIDoc(t *testing.T) {
 		t.Errorf("CLI.md's bench --json: %v", err)
 	}
 }
+
+// TestWatchDoc_CosignedTopic checks the topic of WATCH.md §7.1 against
+// CosignedTopic.
+func TestWatchDoc_CosignedTopic(t *testing.T) {
+	doc, err := os.ReadFile("../../../firmware-docs/WATCH.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "    "+CosignedTopicRoot+"/{key ID}/{fleet}/{device}/{epoch}\n") {
+		t.Errorf("WATCH.md §7.1 does not give the topic %s/{key ID}/{fleet}/{device}/{epoch}", CosignedTopicRoot)
+	}
+	var d [20]byte
+	d[19] = 0xab
+	if got, want := CosignedTopic(0x0102a304, "north", d, 7), "waybill/witness/v1/0102a304/north/0x00000000000000000000000000000000000000ab/7"; got != want {
+		t.Errorf("CosignedTopic = %s, want %s", got, want)
+	}
+}
