@@ -65,8 +65,10 @@ type Config struct {
 	// polls again at once while it is behind the head. Default
 	// DefaultMaxBlocks.
 	MaxBlocks uint64
-	// MaxTopics is the most device topics one registry query names; with
-	// more devices, several queries cover them. Default DefaultMaxTopics.
+	// MaxTopics is the most device topics a registry query names; with
+	// more devices the query asks for every Anchored event of the contract
+	// and the reader keeps the allowlisted devices' ones. Default
+	// DefaultMaxTopics.
 	MaxTopics int
 	// Poll is how often Run polls once it has caught up with the head.
 	// Default DefaultPoll.
@@ -383,8 +385,7 @@ func (r *Reader) logs(ctx context.Context, from, to uint64) ([]types.Log, error)
 		}
 		return cmpU(uint64(x.Index), uint64(y.Index))
 	})
-	// Queries of different device groups never return the same log, but a
-	// node may repeat one; keep each (block, index) once.
+	// A node may repeat a log; keep each (block, index) once.
 	return slices.CompactFunc(out, func(x, y types.Log) bool {
 		return x.BlockHash == y.BlockHash && x.Index == y.Index
 	}), nil

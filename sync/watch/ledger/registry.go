@@ -71,19 +71,18 @@ func (d *registryDecoder) check(ctx context.Context, c Caller) error {
 }
 
 // topics asks for the Anchored events whose indexed device is an
-// allowlisted one, MaxTopics devices per query.
+// allowlisted one; with more than MaxTopics devices, for every Anchored
+// event of the contract (one query rather than many; decode keeps the
+// allowlisted devices' ones).
 func (d *registryDecoder) topics() [][][]common.Hash {
+	if len(d.devices) > d.maxTopics {
+		return [][][]common.Hash{{{d.topic}}}
+	}
 	all := make([]common.Hash, 0, len(d.devices))
 	for a := range d.devices {
 		all = append(all, common.BytesToHash(a[:]))
 	}
-	var out [][][]common.Hash
-	for len(all) > 0 {
-		n := min(len(all), d.maxTopics)
-		out = append(out, [][]common.Hash{{d.topic}, all[:n]})
-		all = all[n:]
-	}
-	return out
+	return [][][]common.Hash{{{d.topic}, all}}
 }
 
 func (d *registryDecoder) decode(lg *types.Log) ([]found, error) {

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -38,27 +39,35 @@ func TestRegistry_ReadsAllowlistedAnchors(t *testing.T) {
 	}
 
 	cfg := ledger.Config{Devices: []watch.Device{a.trusted(), b.trusted()}, ChainID: simchain.ChainID}
-	r := newRegistry(t, s.rpc(), s.ch.Registry, cfg)
-	if r.Source() != anchor.PayloadRegistry {
-		t.Errorf("Source() = %q", r.Source())
-	}
 	head := s.head()
-	got, cur := poll(t, r, ledger.Cursor{})
-	equalAnchors(t, "first poll", got, []watch.Anchor{
-		expected(a, a1, head, true), expected(b, b1, head, true), expected(a, a2, head, true),
-	})
-	if want := (ledger.Cursor{Next: head + 1, Hash: s.blockHash(head)}); cur != want {
-		t.Errorf("cursor %v, want %v", cur, want)
+	var cur ledger.Cursor
+	// By device topic, and (more devices than MaxTopics) every event of
+	// the contract, filtered by the reader.
+	for _, maxTopics := range []int{0, 1} {
+		cfg.MaxTopics = maxTopics
+		r := newRegistry(t, s.rpc(), s.ch.Registry, cfg)
+		if r.Source() != anchor.PayloadRegistry {
+			t.Errorf("Source() = %q", r.Source())
+		}
+		var got []watch.Anchor
+		got, cur = poll(t, r, ledger.Cursor{})
+		equalAnchors(t, fmt.Sprintf("first poll, MaxTopics %d", maxTopics), got, []watch.Anchor{
+			expected(a, a1, head, true), expected(b, b1, head, true), expected(a, a2, head, true),
+		})
+		if want := (ledger.Cursor{Next: head + 1, Hash: s.blockHash(head)}); cur != want {
+			t.Errorf("cursor %v, want %v", cur, want)
+		}
+		again, cur2 := poll(t, r, cur)
+		if len(again) != 0 || cur2 != cur {
+			t.Errorf("poll at the head: %d anchors, cursor %v; want none, %v", len(again), cur2, cur)
+		}
 	}
-	again, cur2 := poll(t, r, cur)
-	if len(again) != 0 || cur2 != cur {
-		t.Errorf("poll at the head: %d anchors, cursor %v; want none, %v", len(again), cur2, cur)
-	}
+	cfg.MaxTopics = 0
 
 	b2 := s.anchorOnce(b, 1)
 	restarted := newRegistry(t, s.rpc(), s.ch.Registry, cfg)
 	head = s.head()
-	got, _ = poll(t, restarted, cur)
+	got, _ := poll(t, restarted, cur)
 	equalAnchors(t, "after restart", got, []watch.Anchor{expected(b, b2, head, true)})
 }
 
