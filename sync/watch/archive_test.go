@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/waybill-eu/waybill/agent/event"
-	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/sync/watch"
 	"github.com/waybill-eu/waybill/sync/watch/archivetest"
 )
@@ -79,30 +78,3 @@ func TestBolt_Reopen(t *testing.T) {
 	}
 }
 
-// TestBolt_Frontier: the stored frontier only moves to larger sizes.
-func TestBolt_Frontier(t *testing.T) {
-	ctx := context.Background()
-	a, err := watch.OpenBolt(filepath.Join(t.TempDir(), "archive.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	dev := event.Address{9}
-	if n, nodes, err := a.Frontier(ctx, dev, 0); err != nil || n != 0 || nodes != nil {
-		t.Fatalf("Frontier of an empty origin = %d, %v, %v", n, nodes, err)
-	}
-	for _, f := range []struct {
-		size  uint64
-		nodes []merkle.Hash
-	}{{3, []merkle.Hash{{1}, {2}}}, {2, []merkle.Hash{{7}}}, {3, []merkle.Hash{{8}, {9}}}} {
-		if err := a.PutFrontier(ctx, dev, 0, f.size, f.nodes); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n, nodes, err := a.Frontier(ctx, dev, 0); err != nil || n != 3 || len(nodes) != 2 || nodes[0] != (merkle.Hash{1}) || nodes[1] != (merkle.Hash{2}) {
-		t.Fatalf("Frontier = %d, %v, %v; want the first of size 3", n, nodes, err)
-	}
-	if n, _, _ := a.Frontier(ctx, dev, 1); n != 0 {
-		t.Fatalf("Frontier of another epoch has size %d", n)
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/sync/watch"
 )
 
@@ -23,6 +24,7 @@ var (
 
 // Run runs the conformance suite against archives returned by open, which
 // must return a new, empty archive on each call (and close it when t ends).
+// The optional watch.FrontierStore is tested when the archive implements it.
 func Run(t *testing.T, open func(t *testing.T) watch.Archive) {
 	for _, tc := range []struct {
 		name string
@@ -39,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) watch.Archive) {
 		{"Alarms", testAlarms},
 		{"Rejected", testRejected},
 		{"Concurrent", testConcurrent},
+		{"Frontier", testFrontier},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -435,5 +438,33 @@ func testConcurrent(t *testing.T, a watch.Archive) {
 	}
 	if n, _ := a.Checkpoint(ctx, devA, 4); string(n) != fmt.Sprintf("cp%d", events-1) {
 		t.Fatalf("Checkpoint = %q", n)
+	}
+}
+
+// testFrontier: the stored frontier is per origin and only moves to larger
+// sizes.
+func testFrontier(t *testing.T, a watch.Archive) {
+	fs, ok := a.(watch.FrontierStore)
+	if !ok {
+		t.Skip("the archive is no watch.FrontierStore")
+	}
+	ctx := context.Background()
+	if n, nodes, err := fs.Frontier(ctx, devA, 0); err != nil || n != 0 || len(nodes) != 0 {
+		t.Fatalf("Frontier of an empty origin = %d, %v, %v", n, nodes, err)
+	}
+	must(t, fs.PutFrontier(ctx, devA, 0, 3, []merkle.Hash{{1}, {2}}))
+	must(t, fs.PutFrontier(ctx, devA, 0, 2, []merkle.Hash{{7}}))
+	must(t, fs.PutFrontier(ctx, devA, 0, 3, []merkle.Hash{{8}, {9}}))
+	must(t, fs.PutFrontier(ctx, devB, 0, 4, []merkle.Hash{{4}}))
+	n, nodes, err := fs.Frontier(ctx, devA, 0)
+	if err != nil || n != 3 || !slices.Equal(nodes, []merkle.Hash{{1}, {2}}) {
+		t.Fatalf("Frontier = %d, %v, %v; want the first of size 3", n, nodes, err)
+	}
+	must(t, fs.PutFrontier(ctx, devA, 0, 5, []merkle.Hash{{5}, {6}}))
+	if n, nodes, err := fs.Frontier(ctx, devA, 0); err != nil || n != 5 || !slices.Equal(nodes, []merkle.Hash{{5}, {6}}) {
+		t.Fatalf("Frontier after size 5 = %d, %v, %v", n, nodes, err)
+	}
+	if n, _, _ := fs.Frontier(ctx, devA, 1); n != 0 {
+		t.Fatalf("Frontier of another epoch has size %d", n)
 	}
 }
