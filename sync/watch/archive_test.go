@@ -77,4 +77,3 @@ func TestBolt_Reopen(t *testing.T) {
 		t.Fatalf("Anchors after reopening: %d, %v", anchors, err)
 	}
 }
-
