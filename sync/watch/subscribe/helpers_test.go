@@ -39,7 +39,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	deadline := time.Now().Add(waitLimit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v", what, waitLimit)
+			t.Fatalf("waited %v for %s in vain", waitLimit, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

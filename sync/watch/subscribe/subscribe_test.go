@@ -3,11 +3,14 @@ package subscribe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,30 +126,46 @@ func TestSubscribe_HandlerFails(t *testing.T) {
 }
 
 // TestSubscribe_StopMidStream: a subscriber stopped while messages are in
-// flight (some handled and not yet acknowledged, some not yet handled)
-// loses none: a new subscriber with the client ID gets them all.
+// flight (a handler that does not finish in time, messages handled and not
+// yet acknowledged, messages not yet handled) loses none: a new subscriber
+// with the client ID gets them all.
 func TestSubscribe_StopMidStream(t *testing.T) {
 	b := startBroker(t, nil)
 	devices := []int{20, 21}
 	const n = 200
 	var rec record
+	var hold atomic.Bool
+	hold.Store(true)
+	held := make(chan struct{})
+	var once sync.Once
 	handler := func(ctx context.Context, topic string, payload []byte) error {
-		time.Sleep(time.Millisecond) // slow enough to be stopped mid-stream
+		if hold.Load() && topic == eventsTopic(20) && len(rec.lines()) >= n/4 {
+			// An archive that hangs: the handler returns only when its
+			// context is cancelled.
+			once.Do(func() { close(held) })
+			<-ctx.Done()
+			return ctx.Err()
+		}
 		return rec.handle(ctx, topic, payload)
 	}
-	cfg := Config{Brokers: []Broker{quick(b.URL(), "watch-stop")}, Workers: 2, ShutdownTimeout: time.Second}
+	cfg := Config{Brokers: []Broker{quick(b.URL(), "watch-stop")}, Workers: 2, ShutdownTimeout: 200 * time.Millisecond}
 	s1, err := New(cfg, handler, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := start(t, s1)
 	publish(t, b.URL(), devices, 0, n)
-	waitFor(t, "a part of the messages handled", func() bool { return len(rec.lines()) >= n/4 })
+	select {
+	case <-held:
+	case <-time.After(waitLimit):
+		t.Fatal("the handler never held a message")
+	}
 	stop()
 	first := len(rec.lines())
-	if first >= len(devices)*n {
-		t.Fatalf("every message was handled before the stop (%d): the test proves nothing", first)
+	if st := s1.Status()[0]; st.HandlerErrors != 1 {
+		t.Errorf("the held handler's context was not cancelled: %+v", st)
 	}
+	hold.Store(false)
 	s2, err := New(cfg, handler, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -196,16 +215,17 @@ func TestSubscribe_Killed(t *testing.T) {
 		return s[:len(s)-1]
 	}
 	want := wantAll(devices, n)
-	for round, at := range []int{150, 500, -1} {
+	for round, quota := range []int{150, 250, 0} {
+		before := len(lines())
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKilledChild$")
-		cmd.Env = append(os.Environ(), "SUBSCRIBE_CHILD="+b.URL()+" "+clientID+" "+out)
+		cmd.Env = append(os.Environ(), fmt.Sprintf("SUBSCRIBE_CHILD=%s %s %s %d", b.URL(), clientID, out, quota))
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
-		if at < 0 {
+		if quota == 0 {
 			waitFor(t, "every message handled", func() bool {
 				_, complete, err := checkOrder(lines(), want)
 				if err != nil {
@@ -214,7 +234,9 @@ func TestSubscribe_Killed(t *testing.T) {
 				return complete
 			})
 		} else {
-			waitFor(t, "the child handling messages", func() bool { return len(lines()) >= at })
+			// The child handles its quota, then hangs in its handler with
+			// messages received and not acknowledged.
+			waitFor(t, "the child handling its quota", func() bool { return len(lines()) >= before+quota })
 		}
 		cmd.Process.Kill()
 		select {
@@ -222,7 +244,7 @@ func TestSubscribe_Killed(t *testing.T) {
 		case <-time.After(waitLimit):
 			t.Fatal("the child did not exit on SIGKILL")
 		}
-		if at >= 0 {
+		if quota > 0 {
 			if _, complete, err := checkOrder(lines(), want); err != nil || complete {
 				t.Fatalf("round %d: killed after every message was handled (%v): the test proves nothing", round, err)
 			}
@@ -244,13 +266,19 @@ func TestKilledChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quota, _ := strconv.Atoi(args[3])
+	handled := 0
 	handler := func(_ context.Context, topic string, payload []byte) error {
+		if quota > 0 && handled >= quota {
+			select {} // hangs until killed
+		}
 		if _, err := f.WriteString(topic + " " + string(payload) + "\n"); err != nil {
 			return err
 		}
+		handled++
 		return f.Sync()
 	}
-	s, err := New(Config{Brokers: []Broker{quick(args[0], args[1])}, Workers: 2}, handler, nil)
+	s, err := New(Config{Brokers: []Broker{quick(args[0], args[1])}, Workers: 1}, handler, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
