@@ -21,7 +21,7 @@ var migrationFiles embed.FS
 
 // SchemaVersion is the version of the newest schema this package knows:
 // the number of its last migration.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // ErrSchemaTooNew is the error (under errors.Is) of opening an archive
 // whose schema a newer version of the watcher migrated past SchemaVersion.

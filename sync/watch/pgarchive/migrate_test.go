@@ -3,6 +3,7 @@ package pgarchive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -150,7 +151,7 @@ func TestMigrate(t *testing.T) {
 			t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 		}
 		t.Logf("Open: %v", err)
-		for _, want := range []string{"version 2 (future)", "versions up to 1", "database \"test"} {
+		for _, want := range []string{fmt.Sprintf("version %d (future)", SchemaVersion+1), fmt.Sprintf("versions up to %d", SchemaVersion), "database \"test"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not say %q", err, want)
 			}
@@ -177,25 +178,49 @@ func TestMigrate(t *testing.T) {
 	t.Run("FailedMigration", func(t *testing.T) {
 		dsn := s.NewDatabase(t)
 		p := pool(t, dsn)
-		bad := append(ms[:1:1], migration{version: 2, name: "extra", sql: "CREATE TABLE extra (x int); INSERT INTO extra VALUES (1); SELECT 1/0;", sum: "bad"})
+		next := len(ms) + 1
+		bad := append(ms[:len(ms):len(ms)], migration{version: next, name: "extra", sql: "CREATE TABLE extra (x int); INSERT INTO extra VALUES (1); SELECT 1/0;", sum: "bad"})
 		v, err := migrate(ctx, p, bad)
-		if err == nil || !strings.Contains(err.Error(), "migration 2 (extra)") || v != 1 {
-			t.Fatalf("migrate with a failing migration 2 = %d, %v; want version 1 and an error naming it", v, err)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("migration %d (extra)", next)) || v != len(ms) {
+			t.Fatalf("migrate with a failing migration %d = %d, %v; want version %d and an error naming it", next, v, err, len(ms))
 		}
 		c := connect(t, dsn)
 		if tableExists(t, c, "extra") {
 			t.Fatal("the failed migration left its table")
 		}
-		if as := appliedMigrations(t, c); len(as) != 1 {
-			t.Fatalf("schema_migrations = %+v, want version 1 only", as)
+		if as := appliedMigrations(t, c); len(as) != len(ms) {
+			t.Fatalf("schema_migrations = %+v, want versions up to %d", as, len(ms))
 		}
-		good := append(ms[:1:1], migration{version: 2, name: "extra", sql: "CREATE TABLE extra (x int);", sum: "good"})
-		if v, err := migrate(ctx, p, good); err != nil || v != 2 || !tableExists(t, c, "extra") {
-			t.Fatalf("migrate with migration 2 fixed = %d, %v", v, err)
+		good := append(ms[:len(ms):len(ms)], migration{version: next, name: "extra", sql: "CREATE TABLE extra (x int);", sum: "good"})
+		if v, err := migrate(ctx, p, good); err != nil || v != next || !tableExists(t, c, "extra") {
+			t.Fatalf("migrate with migration %d fixed = %d, %v", next, v, err)
 		}
 		// This package's migrations alone now meet a newer database.
 		if _, err := migrate(ctx, p, ms); !errors.Is(err, ErrSchemaTooNew) {
 			t.Fatalf("migrate = %v, want ErrSchemaTooNew", err)
+		}
+	})
+
+	// An archive of every earlier version, with data, is brought to the
+	// last; what it held stays.
+	t.Run("Upgrade", func(t *testing.T) {
+		for from := 1; from < len(ms); from++ {
+			dsn := s.NewDatabase(t)
+			if v, err := migrate(ctx, pool(t, dsn), ms[:from]); err != nil || v != from {
+				t.Fatalf("migrate to version %d = %d, %v", from, v, err)
+			}
+			c := connect(t, dsn)
+			if _, err := c.Exec(ctx, "INSERT INTO events (device, epoch, seq, leaf) VALUES ($1, 0, 0, 'kept')", dev[:]); err != nil {
+				t.Fatal(err)
+			}
+			a := open(t, dsn)
+			if as := appliedMigrations(t, c); len(as) != len(ms) {
+				t.Fatalf("from version %d: schema_migrations = %+v", from, as)
+			}
+			var got []string
+			if err := a.Leaves(ctx, dev, 0, 0, func(_ uint64, l []byte) bool { got = append(got, string(l)); return true }); err != nil || len(got) != 1 || got[0] != "kept" {
+				t.Fatalf("from version %d: events after the upgrade = %q, %v", from, got, err)
+			}
 		}
 	})
 }

@@ -1,9 +1,10 @@
-// Package pgarchive is a watch.Archive in PostgreSQL, through pgx, for a
-// city's deployment: several watchers write one archive at once, and what
-// they write is idempotent (an event is one row per device, epoch and
-// sequence number, whoever stored it first and however often it is stored
-// again) and monotonic (the per-origin marks only move up). Each write is a
-// single statement, so a failure leaves nothing half-written.
+// Package pgarchive is a watch.Archive (and watch.FrontierStore) in
+// PostgreSQL, through pgx, for a city's deployment: several watchers write
+// one archive at once, and what they write is idempotent (an event is one
+// row per device, epoch and sequence number, whoever stored it first and
+// however often it is stored again) and monotonic (the per-origin marks
+// and frontiers only move up). Each write is a single statement, so a
+// failure leaves nothing half-written.
 //
 // The schema is versioned: Open applies the migrations this package embeds
 // that the database lacks, each in a transaction of its own under an
@@ -25,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/waybill-eu/waybill/agent/event"
+	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/sync/watch"
 )
 
@@ -383,6 +385,40 @@ WHERE events > 0 AND (device, epoch) > ($1, $2) ORDER BY device, epoch LIMIT $3`
 	}
 }
 
+// PutFrontier implements watch.FrontierStore.
+func (a *Archive) PutFrontier(ctx context.Context, device event.Address, epoch uint32, size uint64, nodes []merkle.Hash) error {
+	b := make([]byte, 0, len(nodes)*len(merkle.Hash{}))
+	for _, h := range nodes {
+		b = append(b, h[:]...)
+	}
+	_, err := a.pool.Exec(ctx, `INSERT INTO frontiers AS f (device, epoch, size, nodes) VALUES ($1, $2, $3, $4)
+ON CONFLICT (device, epoch) DO UPDATE SET size = excluded.size, nodes = excluded.nodes, updated_at = now()
+WHERE f.size < excluded.size`, device[:], epoch, size, b)
+	if err != nil {
+		return fmt.Errorf("pgarchive: archive frontier of %s/%d at %d: %w", device, epoch, size, a.check(err))
+	}
+	return nil
+}
+
+// Frontier implements watch.FrontierStore.
+func (a *Archive) Frontier(ctx context.Context, device event.Address, epoch uint32) (size uint64, nodes []merkle.Hash, err error) {
+	var b []byte
+	err = a.pool.QueryRow(ctx, "SELECT size, nodes FROM frontiers WHERE device = $1 AND epoch = $2", device[:], epoch).Scan(&size, &b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err == nil && len(b)%len(merkle.Hash{}) != 0 {
+		err = fmt.Errorf("stored frontier is %d bytes", len(b))
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("pgarchive: archived frontier of %s/%d: %w", device, epoch, a.check(err))
+	}
+	for i := 0; i < len(b); i += len(merkle.Hash{}) {
+		nodes = append(nodes, merkle.Hash(b[i:i+len(merkle.Hash{})]))
+	}
+	return size, nodes, nil
+}
+
 // AddEpoch implements watch.Archive.
 func (a *Archive) AddEpoch(ctx context.Context, device event.Address, epoch uint32) (bool, error) {
 	tag, err := a.pool.Exec(ctx, "INSERT INTO epochs (device, epoch) VALUES ($1, $2) ON CONFLICT (device, epoch) DO NOTHING", device[:], epoch)
@@ -510,4 +546,7 @@ func (a *Archive) Rejected(ctx context.Context, reason watch.Reason, fn func(wat
 	}
 }
 
-var _ watch.Archive = (*Archive)(nil)
+var (
+	_ watch.Archive       = (*Archive)(nil)
+	_ watch.FrontierStore = (*Archive)(nil)
+)

@@ -109,4 +109,24 @@ func TestWatchers_OneArchive(t *testing.T) {
 	if got := count(t, c, "SELECT count(*) FROM event_states WHERE state = 'checkpointed'"); got != n {
 		t.Errorf("%d events checkpointed, want %d", got, n)
 	}
+	if got := count(t, c, "SELECT size::int FROM frontiers"); got != n {
+		t.Errorf("the stored frontier has size %d, want %d", got, n)
+	}
+
+	// A watcher started afresh on the archive goes on from the stored
+	// frontier: the device's next checkpoint verifies.
+	eventlogtest.AppendBatch(t, l, n, n+5)
+	w, err := watch.New(trust, open(t, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(n); seq < n+5; seq++ {
+		handle(t, w, dev.event(seq))
+	}
+	if v := handle(t, w, dev.checkpoint()); v.State != watch.StateVerified || v.Size != n+5 {
+		t.Errorf("restarted watcher: checkpoint of size %d is %s, want verified at %d", v.Size, v.State, n+5)
+	}
+	if got := count(t, c, "SELECT size::int FROM frontiers"); got != n+5 {
+		t.Errorf("the stored frontier has size %d, want %d", got, n+5)
+	}
 }
