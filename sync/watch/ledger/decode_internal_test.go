@@ -140,7 +140,11 @@ func TestEBSIDecode(t *testing.T) {
 		{"hash of another note", timestampLog(t, d, []*big.Int{one}, [][]byte{hash(forged)}, [][]byte{data(good)}), nil, "is not the SHA-256 of the note"},
 		{"forged note", timestampLog(t, d, []*big.Int{one}, [][]byte{hash(forged)}, [][]byte{data(forged)}), nil, "device " + k.Address().String()},
 		{"forged beside an anchor", timestampLog(t, d, []*big.Int{one, one}, [][]byte{hash(forged), hash(good)}, [][]byte{data(forged), data(good)}), []found{want}, "timestamp 0"},
-		{"data cut", func() types.Log { l := timestampLog(t, d, []*big.Int{one}, [][]byte{hash(good)}, [][]byte{data(good)}); l.Data = l.Data[:100]; return l }(), nil, "TimestampedHashes"},
+		{"data cut", func() types.Log {
+			l := timestampLog(t, d, []*big.Int{one}, [][]byte{hash(good)}, [][]byte{data(good)})
+			l.Data = l.Data[:100]
+			return l
+		}(), nil, "TimestampedHashes"},
 		{"another event", types.Log{Topics: []common.Hash{{3}}}, nil, ""},
 	} {
 		got, err := d.decode(&tt.lg)
