@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/waybill-eu/waybill/agent/event"
-	"github.com/waybill-eu/waybill/agent/merkle"
 	"github.com/waybill-eu/waybill/sync/watch"
 	"github.com/waybill-eu/waybill/sync/watch/archivetest"
 	"github.com/waybill-eu/waybill/testbench/postgres"
@@ -374,32 +373,3 @@ func TestArchive_ConnectionLost(t *testing.T) {
 	}
 }
 
-// The stored frontier of an origin only moves to larger sizes.
-func TestArchive_Frontier(t *testing.T) {
-	s := postgres.Start(t)
-	a := open(t, s.NewDatabase(t))
-	ctx := context.Background()
-	if n, nodes, err := a.Frontier(ctx, dev, 0); err != nil || n != 0 || nodes != nil {
-		t.Fatalf("Frontier of an empty origin = %d, %v, %v", n, nodes, err)
-	}
-	for _, f := range []struct {
-		size  uint64
-		nodes []merkle.Hash
-	}{{3, []merkle.Hash{{1}, {2}}}, {2, []merkle.Hash{{7}}}, {3, []merkle.Hash{{8}, {9}}}, {0, nil}} {
-		if err := a.PutFrontier(ctx, dev, 0, f.size, f.nodes); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n, nodes, err := a.Frontier(ctx, dev, 0); err != nil || n != 3 || len(nodes) != 2 || nodes[0] != (merkle.Hash{1}) || nodes[1] != (merkle.Hash{2}) {
-		t.Fatalf("Frontier = %d, %v, %v; want the first of size 3", n, nodes, err)
-	}
-	if err := a.PutFrontier(ctx, dev, 0, 4, []merkle.Hash{{4}}); err != nil {
-		t.Fatal(err)
-	}
-	if n, nodes, err := a.Frontier(ctx, dev, 0); err != nil || n != 4 || len(nodes) != 1 || nodes[0] != (merkle.Hash{4}) {
-		t.Fatalf("Frontier = %d, %v, %v; want size 4", n, nodes, err)
-	}
-	if n, _, _ := a.Frontier(ctx, dev, 1); n != 0 {
-		t.Fatalf("Frontier of another epoch has size %d", n)
-	}
-}
