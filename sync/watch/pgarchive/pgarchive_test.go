@@ -372,4 +372,3 @@ func TestArchive_ConnectionLost(t *testing.T) {
 		}
 	}
 }
-
