@@ -25,8 +25,10 @@
 // only past final blocks, so every poll reads the unfinalised window again:
 // an anchor seen in a block that a reorganisation removes is never reported
 // Final, and is reported again, once final, from the block that holds it
-// at last. Before an anchor is reported Final, the block it was read from
-// is checked by hash against the node's canonical chain. The cursor keeps
+// at last. Before anchors are reported Final, the newest final block of
+// each answer of the node that holds one is checked by hash against the
+// node's canonical chain (a block's hash commits to its ancestors, so one
+// lookup an answer suffices). The cursor keeps
 // the hash of the last block read as final; a chain that no longer holds
 // it was reorganised deeper than its finality rule allows, and Poll fails
 // with ErrReorgBeyondFinality rather than go on.

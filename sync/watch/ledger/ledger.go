@@ -226,12 +226,20 @@ func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor,
 	hasFinal = hasFinal && final >= next
 	final = min(final, to)
 
-	logs, err := r.logs(ctx, next, to)
+	logs, marks, err := r.logs(ctx, next, to, hasFinal, final)
 	if err != nil {
 		return nil, from, err
 	}
-	var out []watch.Anchor
+	// Each answer's newest final block must be the node's canonical one
+	// now: a block's hash commits to its ancestors, so the answer's older
+	// final blocks are then canonical too.
 	checked := map[uint64]common.Hash{}
+	for _, m := range marks {
+		if err := r.canonical(ctx, checked, m.Number, m.Hash); err != nil {
+			return nil, from, err
+		}
+	}
+	var out []watch.Anchor
 	for i := range logs {
 		lg := &logs[i]
 		if lg.Removed || lg.Address != r.contract || lg.BlockNumber < next || lg.BlockNumber > to {
@@ -246,11 +254,6 @@ func (r *Reader) Poll(ctx context.Context, from Cursor) ([]watch.Anchor, Cursor,
 			continue
 		}
 		isFinal := hasFinal && lg.BlockNumber <= final
-		if isFinal {
-			if err := r.canonical(ctx, checked, lg.BlockNumber, lg.BlockHash); err != nil {
-				return nil, from, err
-			}
-		}
 		for _, f := range fs {
 			out = append(out, watch.Anchor{Device: f.device, Epoch: f.epoch, Size: f.size, Root: f.root,
 				ChainID: r.chainID, Block: lg.BlockNumber, Tx: lg.TxHash, Confirmations: head - lg.BlockNumber + 1,
@@ -348,11 +351,20 @@ func (r *Reader) finalThrough(ctx context.Context, head uint64) (uint64, bool, e
 	return lo, true, nil
 }
 
+// mark is a block as an answer of the node named it.
+type mark struct {
+	Number uint64
+	Hash   common.Hash
+}
+
 // logs returns the contract's logs of the decoder's queries in blocks
 // from..to, in chain order, asking in ranges of at most r.span blocks and
-// halving the range when the node refuses it.
-func (r *Reader) logs(ctx context.Context, from, to uint64) ([]types.Log, error) {
+// halving the range when the node refuses it. With hasFinal it also
+// returns, for each answer, its newest block at or below final that holds
+// a log, with the hash the answer gave it.
+func (r *Reader) logs(ctx context.Context, from, to uint64, hasFinal bool, final uint64) ([]types.Log, []mark, error) {
 	var out []types.Log
+	var marks []mark
 	for _, topics := range r.dec.topics() {
 		for a := from; a <= to; {
 			b := min(to, a+r.span-1)
@@ -367,7 +379,16 @@ func (r *Reader) logs(ctx context.Context, from, to uint64) ([]types.Log, error)
 					r.cfg.Logger.Info("ledger: node refused a log range; halving it", "from", a, "to", b, "span", r.span, "err", err)
 					continue
 				}
-				return nil, fmt.Errorf("ledger: logs of %s in blocks %d-%d: %w", r.contract.Hex(), a, b, err)
+				return nil, nil, fmt.Errorf("ledger: logs of %s in blocks %d-%d: %w", r.contract.Hex(), a, b, err)
+			}
+			var m mark
+			for _, lg := range logs {
+				if hasFinal && lg.BlockNumber <= final && lg.BlockNumber >= m.Number {
+					m = mark{lg.BlockNumber, lg.BlockHash}
+				}
+			}
+			if m.Hash != (common.Hash{}) {
+				marks = append(marks, m)
 			}
 			out = append(out, logs...)
 			if r.span < r.cfg.MaxRange {
@@ -388,7 +409,7 @@ func (r *Reader) logs(ctx context.Context, from, to uint64) ([]types.Log, error)
 	// A node may repeat a log; keep each (block, index) once.
 	return slices.CompactFunc(out, func(x, y types.Log) bool {
 		return x.BlockHash == y.BlockHash && x.Index == y.Index
-	}), nil
+	}), marks, nil
 }
 
 func cmpU(a, b uint64) int {
