@@ -195,3 +195,14 @@ func device(addr string) []byte {
 	b, _ := hex.DecodeString(strings.TrimPrefix(addr, "0x"))
 	return b
 }
+
+// missing returns the sequence numbers below size that the archive does
+// not hold of one device's epoch 0.
+func (a *archive) missing(ctx context.Context, addr string, size int64) ([]int64, error) {
+	rows, err := a.db.Query(ctx, `SELECT s FROM generate_series(0, $2::bigint - 1) AS s
+		WHERE NOT EXISTS (SELECT 1 FROM events WHERE device = $1 AND epoch = 0 AND seq = s) ORDER BY s`, device(addr), size)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}

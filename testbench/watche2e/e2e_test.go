@@ -43,6 +43,9 @@ const (
 	// firstKill and secondKill are how many more events the archive holds
 	// before each SIGKILL of the watcher.
 	firstKill, secondKill = 40, 100
+	// pgKill is how many more events the archive holds before PostgreSQL
+	// is killed.
+	pgKill = 60
 )
 
 // van is one device: its key, data directory, configurations and what it
@@ -67,7 +70,9 @@ type van struct {
 //     anchor on geth --dev, in the registry that `waybill anchor deploy`
 //     deployed. `waybill-watch run` writes to PostgreSQL.
 //  2. The watcher is killed with SIGKILL twice while the devices publish
-//     and started again each time with the same configuration.
+//     and started again each time with the same configuration; then
+//     PostgreSQL is killed and restarted: the watcher reports its archive
+//     failing on /healthz and is healthy again once it is back.
 //  3. Once the devices have anchored their final checkpoints, every event
 //     each device's `waybill log show` prints is in the archive exactly
 //     once, with the same leaf, in state witnessed (so anchored), and
@@ -218,6 +223,37 @@ func TestWatchEndToEnd(t *testing.T) {
 		w1 = startWatcher(t, watchBin, fmt.Sprintf("watcher 1 (restart %d)", i+1), cfg1, listen1)
 	}
 
+	// Then PostgreSQL crashes while the devices publish: the watcher says
+	// so on /healthz, leaves what it could not archive to the broker, and
+	// goes on once the database is back.
+	from := arc.count(ctx, "events")
+	waitFor(t, settle, fmt.Sprintf("watcher 1 archives %d more events before PostgreSQL is killed", pgKill), func() (bool, string) {
+		n := arc.count(ctx, "events")
+		return n >= from+pgKill, fmt.Sprintf("%d events archived", n)
+	}, w1)
+	dbKilledAt := arc.count(ctx, "events")
+	if replays() == 0 {
+		t.Fatalf("every replay had ended before PostgreSQL was killed (%d events archived)", dbKilledAt)
+	}
+	pg.Kill()
+	t.Logf("PostgreSQL killed (SIGKILL) with %d events archived, %d devices still replaying", dbKilledAt, replays())
+	waitFor(t, settle, "watcher 1 reports its archive failing on /healthz", func() (bool, string) {
+		code, body, err := httpGet("http://" + listen1 + "/healthz")
+		if err != nil {
+			return false, err.Error()
+		}
+		return code == 503 && strings.Contains(string(body), "archive"), fmt.Sprintf("%d %s", code, body)
+	}, w1)
+	pg.Restart()
+	arc.db.Reset()
+	waitFor(t, settle, "watcher 1 reports itself healthy again once PostgreSQL is back", func() (bool, string) {
+		code, body, err := httpGet("http://" + listen1 + "/healthz")
+		if err != nil {
+			return false, err.Error()
+		}
+		return code == 200, fmt.Sprintf("%d %s", code, body)
+	}, w1)
+
 	// Each replay ends; then the device, without sensors, anchors its
 	// final checkpoint and stops.
 	for _, v := range fleet {
@@ -257,7 +293,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	for _, v := range fleet {
 		total += v.size
 	}
-	for i, n := range killedAt {
+	for i, n := range append(killedAt, dbKilledAt) {
 		if n >= total {
 			t.Fatalf("kill %d came with all %d events archived: not mid-stream", i+1, total)
 		}
@@ -276,9 +312,23 @@ func TestWatchEndToEnd(t *testing.T) {
 			if o.Events != v.size || o.Checkpointed < v.size || o.Anchored < v.size || o.Cosigned < v.size {
 				done = false
 			}
-			saw = append(saw, fmt.Sprintf("%s (%d events logged): %v", v.name, v.size, o))
+			s := fmt.Sprintf("%s (%d events logged): %v", v.name, v.size, o)
+			if miss, err := arc.missing(ctx, v.addr, v.size); err != nil || len(miss) > 0 {
+				s += fmt.Sprintf(", missing %v %v", miss, err)
+			}
+			saw = append(saw, s)
 		}
-		return done, strings.Join(saw, "; ")
+		m, err := scrape("http://" + listen1 + "/metrics")
+		if err != nil {
+			return done, err.Error()
+		}
+		var verdicts []string
+		for _, x := range m {
+			if x.name == metricVerdicts {
+				verdicts = append(verdicts, fmt.Sprintf("%s/%s%s %v", x.labels["channel"], x.labels["state"], x.labels["reason"], x.value))
+			}
+		}
+		return done, fmt.Sprintf("%s; watcher 1's verdicts since its start: %v", strings.Join(saw, "; "), verdicts)
 	}, w1)
 	anchors := 0
 	for _, v := range fleet {
@@ -395,8 +445,8 @@ func TestWatchEndToEnd(t *testing.T) {
 	w1.stop(t, settle)
 	t.Logf("archive rows: %v", after)
 
-	t.Logf("%d devices, %d events archived once each and witnessed, %d anchors, %d cosigned checkpoints verified by stock verifiers; watcher killed twice (at %v events archived); a second watcher reading every anchor again and %d messages delivered again to both added no row; %v",
-		vans, total, anchors, cosigned, killedAt, len(msgs), time.Since(began).Round(time.Second))
+	t.Logf("%d devices, %d events archived once each and witnessed, %d anchors, %d cosigned checkpoints verified by stock verifiers; watcher killed twice (at %v events archived), PostgreSQL once (at %d); a second watcher reading every anchor again and %d messages delivered again to both added no row; %v",
+		vans, total, anchors, cosigned, killedAt, dbKilledAt, len(msgs), time.Since(began).Round(time.Second))
 }
 
 // metricVerdicts is the watcher's count of judged messages.
