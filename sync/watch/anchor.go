@@ -36,8 +36,7 @@ func (w *Watcher) HandleAnchor(ctx context.Context, a Anchor) (Verdict, error) {
 		return w.reject(ctx, v, a.marshal(), ReasonUnknownDevice, fmt.Errorf("anchor of device %s, which is not in the allowlist", a.Device))
 	}
 	v.Operator = td.operator
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	defer w.lock(a.Device)()
 	o, err := w.origin(ctx, nil, a.Device, a.Epoch)
 	if err != nil {
 		return v, err

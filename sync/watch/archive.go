@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -251,9 +252,25 @@ var (
 var buckets = [][]byte{bucketEvents, bucketCheckpoints, bucketReceived, bucketCosigned, bucketAnchors,
 	bucketProgress, bucketFrontiers, bucketEpochs, bucketAlarms, bucketAlarmIDs, bucketRejected, bucketUnknown}
 
-// Bolt is an Archive in one bbolt file.
+// Bolt is an Archive in one bbolt file. Its writes are group-committed:
+// writes that arrive while a transaction commits wait, and are made
+// together in the next transaction, so that concurrent writers share its
+// fsync. Each write returns once its transaction is committed.
 type Bolt struct {
 	db *bolt.DB
+
+	// lead holds a token while a writer commits a group.
+	lead chan struct{}
+	mu   sync.Mutex
+	// queue holds the writes waiting for the next group.
+	queue []*write
+}
+
+// write is one write of a group: its function and the channel its result
+// is sent on.
+type write struct {
+	fn   func(*bolt.Tx) error
+	done chan error
 }
 
 // OpenBolt opens or creates the archive file at path.
@@ -274,7 +291,62 @@ func OpenBolt(path string) (*Bolt, error) {
 		db.Close()
 		return nil, fmt.Errorf("watch: open archive %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	return &Bolt{db: db, lead: make(chan struct{}, 1)}, nil
+}
+
+// update runs fn in a read-write transaction, in one transaction with the
+// other writes waiting at that time, and returns when it is committed.
+// fn may be run more than once (if a write of its group fails, each write
+// of the group is run again in a transaction of its own): it must set
+// its results afresh each time.
+//
+// The writer that takes the lead token commits the writes queued, its own
+// among them unless a previous group took it, then gives the token up; a
+// waiting writer takes it for the next group. No writer waits for more
+// than the group before its own and its own.
+func (b *Bolt) update(fn func(*bolt.Tx) error) error {
+	w := &write{fn: fn, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, w)
+	b.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case b.lead <- struct{}{}:
+	}
+	b.mu.Lock()
+	group := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	b.commit(group)
+	<-b.lead
+	return <-w.done
+}
+
+// commit runs the writes of group in one transaction and sends each its
+// result. If the transaction fails, each write is run again alone, so that
+// one failing write fails no other.
+func (b *Bolt) commit(group []*write) {
+	if len(group) == 0 {
+		return
+	}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		for _, w := range group {
+			if err := w.fn(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil || len(group) == 1 {
+		for _, w := range group {
+			w.done <- err
+		}
+		return
+	}
+	for _, w := range group {
+		w.done <- b.db.Update(w.fn)
+	}
 }
 
 // Close closes the archive file.
@@ -322,7 +394,8 @@ func updateProgress(tx *bolt.Tx, ok []byte, fn func(*Progress)) error {
 
 // PutEvent implements Archive.
 func (b *Bolt) PutEvent(ctx context.Context, k Key, leaf []byte) (prev []byte, err error) {
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
+		prev = nil
 		ok := originKey(k.Device, k.Epoch)
 		ob, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists(ok)
 		if err != nil {
@@ -376,7 +449,7 @@ func (b *Bolt) Leaves(ctx context.Context, device event.Address, epoch uint32, f
 // note is stored there, then applies raise to the origin's progress (if
 // not nil).
 func (b *Bolt) putNote(top []byte, device event.Address, epoch uint32, size uint64, note []byte, raise func(*Progress)) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		ok := originKey(device, epoch)
 		ob, err := tx.Bucket(top).CreateBucketIfNotExists(ok)
 		if err != nil {
@@ -472,21 +545,21 @@ func anchorKey(k AnchorKey) []byte {
 
 // PutAnchor implements Archive.
 func (b *Bolt) PutAnchor(ctx context.Context, a Anchor) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		ob, err := tx.Bucket(bucketAnchors).CreateBucketIfNotExists(originKey(a.Device, a.Epoch))
 		if err != nil {
 			return err
 		}
-		k := anchorKey(a.Key())
+		k, m := anchorKey(a.Key()), a
 		if v := ob.Get(k); v != nil {
 			old, err := decodeAnchor(v)
 			if err != nil {
 				return err
 			}
-			a = old.Merge(a)
+			m = old.Merge(a)
 		}
-		v, err := json.Marshal(anchorJSON{Device: a.Device.String(), Epoch: a.Epoch, Size: a.Size, Root: a.Root[:],
-			ChainID: a.ChainID, Block: a.Block, Tx: a.Tx[:], Confirmations: a.Confirmations, Final: a.Final, Source: a.Source})
+		v, err := json.Marshal(anchorJSON{Device: m.Device.String(), Epoch: m.Epoch, Size: m.Size, Root: m.Root[:],
+			ChainID: m.ChainID, Block: m.Block, Tx: m.Tx[:], Confirmations: m.Confirmations, Final: m.Final, Source: m.Source})
 		if err != nil {
 			return err
 		}
@@ -536,7 +609,7 @@ func (b *Bolt) Anchors(ctx context.Context, device event.Address, epoch uint32, 
 
 // RaiseAnchored implements Archive.
 func (b *Bolt) RaiseAnchored(ctx context.Context, device event.Address, epoch uint32, size uint64) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		return updateProgress(tx, originKey(device, epoch), func(p *Progress) { p.Anchored = max(p.Anchored, size) })
 	})
 	if err != nil {
@@ -573,7 +646,7 @@ func (b *Bolt) Origins(ctx context.Context, fn func(Origin) bool) error {
 
 // PutFrontier implements FrontierStore.
 func (b *Bolt) PutFrontier(ctx context.Context, device event.Address, epoch uint32, size uint64, nodes []merkle.Hash) error {
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		fb, k := tx.Bucket(bucketFrontiers), originKey(device, epoch)
 		if v := fb.Get(k); len(v) >= 8 && binary.BigEndian.Uint64(v) >= size {
 			return nil
@@ -614,7 +687,8 @@ func (b *Bolt) Frontier(ctx context.Context, device event.Address, epoch uint32)
 
 // AddEpoch implements Archive.
 func (b *Bolt) AddEpoch(ctx context.Context, device event.Address, epoch uint32) (added bool, err error) {
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
+		added = false
 		eb := tx.Bucket(bucketEpochs)
 		k := originKey(device, epoch)
 		if eb.Get(k) != nil {
@@ -658,7 +732,8 @@ func (b *Bolt) PutAlarm(ctx context.Context, a Alarm) (added bool, err error) {
 		return false, fmt.Errorf("watch: archive alarm: %w", err)
 	}
 	id := a.ID()
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
+		added = false
 		ids := tx.Bucket(bucketAlarmIDs)
 		if ids.Get(id[:]) != nil {
 			return nil
@@ -714,7 +789,7 @@ func (b *Bolt) PutRejected(ctx context.Context, r Record) error {
 	if err != nil {
 		return fmt.Errorf("watch: archive rejected message: %w", err)
 	}
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
 		rb := tx.Bucket(rejectedBucket(r.Reason))
 		n, err := rb.NextSequence()
 		if err != nil {

@@ -224,3 +224,74 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// BenchmarkHandle_Lanes hands b.N new events of 64 devices to one watcher
+// from 1, 4 and 16 goroutines (lanes, as the subscriber deals messages:
+// each device's on one lane, in order), each on a new archive, and reports
+// the rates and their ratios to one lane's, measured in the same run. On
+// disk, concurrent lanes share the archive's commits (and their fsyncs).
+func BenchmarkHandle_Lanes(b *testing.B) {
+	for _, where := range []string{"disk", "tmpfs"} {
+		b.Run("archive="+where, func(b *testing.B) {
+			rates := map[int]float64{}
+			for _, lanes := range []int{1, 4, 16} {
+				rates[lanes] = handleLanes(b, where, lanes)
+			}
+			b.ReportMetric(rates[1], "events/s-1lane")
+			b.ReportMetric(rates[4], "events/s-4lanes")
+			b.ReportMetric(rates[16], "events/s-16lanes")
+			b.ReportMetric(rates[4]/rates[1], "ratio-4:1")
+			b.ReportMetric(rates[16]/rates[1], "ratio-16:1")
+		})
+	}
+}
+
+// handleLanes returns the events per second a watcher on a new archive
+// verified and archived from lanes goroutines.
+func handleLanes(b *testing.B, where string, lanes int) float64 {
+	b.StopTimer()
+	ctx := context.Background()
+	ds, trust := newBenchDevices(b, 64)
+	w, err := watch.New(trust, benchArchive(b, where))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range ds { // each origin's first event records its epoch
+		if _, err := w.Handle(ctx, d.topics.Events, d.next(b)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	type msg struct {
+		topic   string
+		payload []byte
+	}
+	work := make([][]msg, lanes)
+	for i := range b.N {
+		d := i % len(ds)
+		work[d%lanes] = append(work[d%lanes], msg{ds[d].topics.Events, ds[d].next(b)})
+	}
+	errs := make(chan error, lanes)
+	b.StartTimer()
+	t0 := time.Now()
+	for _, ms := range work {
+		go func() {
+			for _, m := range ms {
+				v, err := w.Handle(ctx, m.topic, m.payload)
+				if err == nil && (v.State != watch.StateVerified || v.Duplicate) {
+					err = fmt.Errorf("event %d: %+v", v.Seq, v)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range lanes {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(b.N) / time.Since(t0).Seconds()
+}

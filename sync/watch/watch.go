@@ -150,8 +150,9 @@ type Options struct {
 	Witness *witness.Key
 	// OnCosigned, if set, is called with each checkpoint the watcher
 	// cosigned, after the archive stored it, for example to publish it.
-	// It is called with the watcher's lock held and must not call the
-	// Watcher.
+	// It is called with the lock of the checkpoint's device held, for
+	// different devices at once: it must be safe for concurrent use and
+	// must not call the Watcher.
 	OnCosigned func(context.Context, Cosigned)
 	// Now returns the time of records, alarms and cosignatures; nil is
 	// time.Now.
@@ -185,10 +186,14 @@ type trusted struct {
 	Device
 	operator  string
 	verifiers []checkpoint.Verifier
+	// mu serializes the handling of the device's messages and anchors
+	// after their own checks: it guards the device's origins.
+	mu sync.Mutex
 }
 
 // Watcher verifies feed messages and ledger anchors. Its methods are safe
-// for concurrent use.
+// for concurrent use: messages of different devices are handled
+// concurrently, those of one device one at a time.
 type Watcher struct {
 	arc     Archive
 	devices map[event.Address]*trusted
@@ -196,11 +201,28 @@ type Watcher struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	mu      sync.Mutex
-	origins map[Key]*origin // Seq unused
+	// untrusted serializes Gaps of devices outside the allowlist, whose
+	// origins no message touches.
+	untrusted sync.Mutex
+
+	mu      sync.Mutex      // guards the map origins, not its values
+	origins map[Key]*origin // Seq unused; each value guarded by its device's lock
+
+	forkedMu sync.Mutex
 	// forked holds the origins with an alarm of a fork in the archive
 	// when the watcher first loaded an origin (Seq unused).
 	forked map[Key]bool
+}
+
+// lock locks the state of device's origins and returns the function that
+// unlocks it.
+func (w *Watcher) lock(device event.Address) (unlock func()) {
+	mu := &w.untrusted
+	if td := w.devices[device]; td != nil {
+		mu = &td.mu
+	}
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a watcher of the devices of t writing to a, with no witness
@@ -258,8 +280,6 @@ func (w *Watcher) Handle(ctx context.Context, topic string, payload []byte) (Ver
 		return w.reject(ctx, v, payload, ReasonUnknownDevice, fmt.Errorf("device %s of fleet %q is not in the allowlist", device, fleet))
 	}
 	v.Operator = td.operator
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	switch channel {
 	case feed.ChannelEvents:
 		return w.handleEvent(ctx, v, td, payload)
@@ -318,6 +338,7 @@ func (w *Watcher) handleEvent(ctx context.Context, v Verdict, td *trusted, paylo
 	if err := feed.Verify(m, signer.Domain{ChainID: td.ChainID, Fleet: td.Fleet}, td.Address); err != nil {
 		return w.reject(ctx, v, payload, ReasonBadSignature, err)
 	}
+	defer w.lock(td.Address)()
 	o, err := w.origin(ctx, &v, td.Address, m.Event.Epoch)
 	if err != nil {
 		return v, err
@@ -373,6 +394,7 @@ func (w *Watcher) handleCheckpoint(ctx context.Context, v Verdict, td *trusted, 
 		return w.reject(ctx, v, note, ReasonBadSignature, err)
 	}
 	v.Epoch, v.Size = n.Epoch, n.Checkpoint.Size
+	defer w.lock(td.Address)()
 	o, err := w.origin(ctx, &v, td.Address, n.Epoch)
 	if err != nil {
 		return v, err
@@ -490,16 +512,20 @@ func (td *trusted) noteVerifiers() []checkpoint.Verifier {
 // origin returns the state of device's epoch, loading it from the archive
 // the first time. With v not nil (a message of the epoch is being handled)
 // it records the epoch in the archive the first time and sets v.NewEpoch
-// if the device had an earlier epoch.
+// if the device had an earlier epoch. The caller holds the device's lock.
 func (w *Watcher) origin(ctx context.Context, v *Verdict, device event.Address, epoch uint32) (*origin, error) {
 	k := Key{Device: device, Epoch: epoch}
+	w.mu.Lock()
 	o := w.origins[k]
+	w.mu.Unlock()
 	if o == nil {
 		var err error
 		if o, err = w.load(ctx, device, epoch); err != nil {
 			return nil, err
 		}
+		w.mu.Lock()
 		w.origins[k] = o
+		w.mu.Unlock()
 	}
 	if v == nil || o.recorded {
 		return o, nil
@@ -581,20 +607,9 @@ func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) 
 	if err != nil {
 		return nil, err
 	}
-	if w.forked == nil {
-		forked := map[Key]bool{}
-		err = w.arc.Alarms(ctx, func(a Alarm) bool {
-			if slices.Contains(forkReasons, a.Reason) {
-				forked[Key{Device: a.Device, Epoch: a.Epoch}] = true
-			}
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-		w.forked = forked
+	if o.forked, err = w.forkedAtStart(ctx, device, epoch); err != nil {
+		return nil, err
 	}
-	o.forked = w.forked[Key{Device: device, Epoch: epoch}]
 	err = w.arc.Anchors(ctx, device, epoch, o.prog.Anchored+1, func(a Anchor) bool {
 		o.anchors[a.Key()] = a
 		return true
@@ -611,6 +626,27 @@ func (w *Watcher) load(ctx context.Context, device event.Address, epoch uint32) 
 		}
 	}
 	return o, nil
+}
+
+// forkedAtStart reports whether the archive held an alarm of a fork of
+// device's epoch when the watcher first loaded an origin.
+func (w *Watcher) forkedAtStart(ctx context.Context, device event.Address, epoch uint32) (bool, error) {
+	w.forkedMu.Lock()
+	defer w.forkedMu.Unlock()
+	if w.forked == nil {
+		forked := map[Key]bool{}
+		err := w.arc.Alarms(ctx, func(a Alarm) bool {
+			if slices.Contains(forkReasons, a.Reason) {
+				forked[Key{Device: a.Device, Epoch: a.Epoch}] = true
+			}
+			return true
+		})
+		if err != nil {
+			return false, err
+		}
+		w.forked = forked
+	}
+	return w.forked[Key{Device: device, Epoch: epoch}], nil
 }
 
 // noteText returns the text of a signed note: up to the blank line.
@@ -702,8 +738,7 @@ func (w *Watcher) Progress(ctx context.Context, device event.Address, epoch uint
 
 // Gaps returns the open gaps of device's epoch.
 func (w *Watcher) Gaps(ctx context.Context, device event.Address, epoch uint32) ([]Gap, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	defer w.lock(device)()
 	o, err := w.origin(ctx, nil, device, epoch)
 	if err != nil {
 		return nil, err

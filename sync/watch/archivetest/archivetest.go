@@ -25,6 +25,8 @@ var (
 // Run runs the conformance suite against archives returned by open, which
 // must return a new, empty archive on each call (and close it when t ends).
 // The optional watch.FrontierStore is tested when the archive implements it.
+// The suite ends with watchers on the archive handling many devices' feeds
+// concurrently.
 func Run(t *testing.T, open func(t *testing.T) watch.Archive) {
 	for _, tc := range []struct {
 		name string
@@ -42,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) watch.Archive) {
 		{"Rejected", testRejected},
 		{"Concurrent", testConcurrent},
 		{"Frontier", testFrontier},
+		{"Watchers", testWatchers},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -51,7 +54,7 @@ func leaf(dev event.Address, epoch uint32, seq uint64) []byte {
 	return fmt.Appendf(nil, "leaf %s/%d/%d", dev, epoch, seq)
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
