@@ -615,12 +615,12 @@ func (v *verifyOpts) checkEvidence(ctx context.Context, data []byte) ([]string, 
 	if !id.IsUint64() || id.Uint64() != chainID {
 		return out, notAnchored(fmt.Errorf("the node at --rpc is on chain %s, the evidence on %d", id, chainID))
 	}
-	h, err := client.HeaderByNumber(ctx, new(big.Int).SetUint64(ev.BlockNumber))
+	h, err := evmtx.BlockByNumber(ctx, client, new(big.Int).SetUint64(ev.BlockNumber))
 	if err != nil {
 		return out, notAnchored(fmt.Errorf("block %d: %w", ev.BlockNumber, err))
 	}
-	if anchor.Hash(h.Hash()) != ev.BlockHash {
-		return out, notAnchored(fmt.Errorf("block %d is %s on the chain, the evidence says %s (reorganised away)", ev.BlockNumber, h.Hash(), ev.BlockHash))
+	if anchor.Hash(h.Hash) != ev.BlockHash {
+		return out, notAnchored(fmt.Errorf("block %d is %s on the chain, the evidence says %s (reorganised away)", ev.BlockNumber, h.Hash, ev.BlockHash))
 	}
 	head, err := client.BlockNumber(ctx)
 	if err != nil {

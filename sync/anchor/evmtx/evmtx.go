@@ -189,14 +189,14 @@ func (b *Backend) Block(ctx context.Context, ref anchor.BlockRef) (anchor.Block,
 		}
 		num = big.NewInt(int64(ref))
 	}
-	h, err := b.c.HeaderByNumber(ctx, num)
-	if errors.Is(err, ethereum.NotFound) || (err == nil && h == nil) {
+	h, err := BlockByNumber(ctx, b.c, num)
+	if errors.Is(err, ethereum.NotFound) {
 		return anchor.Block{}, fmt.Errorf("evmtx: block %s: %w", ref, anchor.ErrNotFound)
 	}
 	if err != nil {
 		return anchor.Block{}, BlockError("evmtx", ref, err)
 	}
-	return anchor.Block{Number: h.Number.Uint64(), Hash: anchor.Hash(h.Hash()), Time: h.Time}, nil
+	return anchor.Block{Number: h.Number, Hash: anchor.Hash(h.Hash), Time: h.Time}, nil
 }
 
 // PendingNonce implements anchor.Backend.
