@@ -76,6 +76,15 @@ func where(cfg *pgxpool.Config) string {
 // Close closes the archive's connections.
 func (a *Archive) Close() { a.pool.Close() }
 
+// Ping reports whether the database answers: the watcher's /healthz asks
+// it, so that a database that is down shows before a write fails.
+func (a *Archive) Ping(ctx context.Context) error {
+	if err := a.check(a.pool.Ping(ctx)); err != nil {
+		return fmt.Errorf("pgarchive: the database does not answer: %w", err)
+	}
+	return nil
+}
+
 // check returns err, first dropping every connection of the pool when err
 // says the server closed a connection (it restarted, or an administrator
 // ended the backend): the pool's other connections are likely as dead, and

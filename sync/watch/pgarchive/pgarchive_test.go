@@ -372,3 +372,30 @@ func TestArchive_ConnectionLost(t *testing.T) {
 		}
 	}
 }
+
+// Ping answers while the server runs and fails while it is down, with no
+// write needed to find out; it answers again once the server is back.
+func TestArchive_Ping(t *testing.T) {
+	s := postgres.Start(t)
+	a := open(t, s.NewDatabase(t))
+	ctx := context.Background()
+	if err := a.Ping(ctx); err != nil {
+		t.Fatalf("Ping of a running server: %v", err)
+	}
+	s.Kill()
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := a.Ping(pctx)
+	cancel()
+	if err == nil {
+		t.Fatal("Ping of a killed server returned nil")
+	}
+	t.Logf("server killed: %v", err)
+	s.Restart()
+	deadline := time.Now().Add(2 * time.Minute)
+	for err := a.Ping(ctx); err != nil; err = a.Ping(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Ping after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
