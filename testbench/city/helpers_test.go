@@ -38,32 +38,44 @@ type rig struct {
 // newRig starts a broker, makes a city of n devices and a watcher of them
 // on a bbolt archive, or on PostgreSQL when postgresArchive is set, and
 // starts the publishers and the subscriber.
-func newRig(t testing.TB, n int, postgresArchive bool) *rig {
+func newRig(t testing.TB, n int, postgres bool) *rig {
 	t.Helper()
-	return newRigOn(t, n, func() watch.Archive {
-		if postgresArchive {
-			s := postgres.Start(t)
-			a, err := pgarchive.Open(context.Background(), s.NewDatabase(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(a.Close)
-			return a
+	return newRigOn(t, n, t.TempDir(), func() watch.Archive {
+		if postgres {
+			return postgresArchive(t)
 		}
-		a, err := watch.OpenBolt(filepath.Join(t.TempDir(), "archive.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		return a
+		return boltArchive(t, t.TempDir())
 	})
 }
 
-// newRigOn is newRig with the archive archive returns.
-func newRigOn(t testing.TB, n int, archive func() watch.Archive) *rig {
+// postgresArchive starts a PostgreSQL server and opens an archive in a new
+// database of it.
+func postgresArchive(t testing.TB) watch.Archive {
+	s := postgres.Start(t)
+	a, err := pgarchive.Open(context.Background(), s.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	return a
+}
+
+// boltArchive opens a bbolt archive in dir.
+func boltArchive(t testing.TB, dir string) watch.Archive {
+	a, err := watch.OpenBolt(filepath.Join(dir, "archive.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// newRigOn is newRig with the devices' cursors in dir and the archive
+// archive returns.
+func newRigOn(t testing.TB, n int, dir string, archive func() watch.Archive) *rig {
 	t.Helper()
 	r := &rig{t: t, broker: mosquitto.Start(t, nil)}
-	c, err := New(Config{Devices: n, Broker: r.broker.URL(), Dir: t.TempDir()})
+	c, err := New(Config{Devices: n, Broker: r.broker.URL(), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
