@@ -65,7 +65,7 @@ func TestCLIDoc(t *testing.T) {
 	if got := strings.TrimSpace(vs["export-csv-header"]); got != strings.Join(csvHeader, ",") {
 		t.Errorf("CLI.md's CSV header %q, export writes %q", got, strings.Join(csvHeader, ","))
 	}
-	h := Health{OK: true, Brokers: []BrokerHealth{{Name: "city", Connected: true}}}
+	h := Health{OK: true, Brokers: []BrokerHealth{{Name: "city", Connected: true, Subscribed: true}}}
 	b, _ := json.Marshal(h)
 	if got, want := strings.TrimSpace(vs["healthz"]), string(b); got != want {
 		t.Errorf("CLI.md's /healthz %s, the server writes %s", got, want)

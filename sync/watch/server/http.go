@@ -33,9 +33,10 @@ type Health struct {
 
 // BrokerHealth is one broker's connection in Health.
 type BrokerHealth struct {
-	Name      string `json:"name"`
-	Connected bool   `json:"connected"`
-	LastError string `json:"last_error,omitempty"`
+	Name       string `json:"name"`
+	Connected  bool   `json:"connected"`
+	Subscribed bool   `json:"subscribed"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // pinger is an archive that can say whether its database answers.
@@ -43,19 +44,22 @@ type pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Health reports whether the watcher is connected to every broker and its
-// archive is writable: it is not when the archive's last write failed and
+// Health reports whether the watcher is connected and subscribed to every
+// broker and its archive is writable: it is not when the archive's last write failed and
 // none succeeded since, or when a database archive does not answer.
 func (s *Server) Health(ctx context.Context) Health {
 	h := Health{OK: true, Brokers: []BrokerHealth{}}
 	for _, b := range s.brokerStatus() {
-		h.Brokers = append(h.Brokers, BrokerHealth{Name: b.Name, Connected: b.Connected, LastError: b.LastError})
-		if !b.Connected {
+		h.Brokers = append(h.Brokers, BrokerHealth{Name: b.Name, Connected: b.Connected, Subscribed: b.Subscribed, LastError: b.LastError})
+		switch {
+		case !b.Connected:
 			r := fmt.Sprintf("broker %s: not connected", b.Name)
 			if b.LastError != "" {
 				r += ": " + b.LastError
 			}
 			h.Reasons = append(h.Reasons, r)
+		case !b.Subscribed:
+			h.Reasons = append(h.Reasons, fmt.Sprintf("broker %s: connected, its subscriptions not yet acknowledged", b.Name))
 		}
 	}
 	s.mu.Lock()

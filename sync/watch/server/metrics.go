@@ -46,10 +46,11 @@ type metrics struct {
 // brokerStatus is a broker's connection and message count, for the
 // metrics and /healthz.
 type brokerStatus struct {
-	Name      string
-	Connected bool
-	Received  uint64
-	LastError string
+	Name       string
+	Connected  bool
+	Subscribed bool
+	Received   uint64
+	LastError  string
 }
 
 func newMetrics(arc watch.Archive, brokers func() []brokerStatus, now func() time.Time) *metrics {

@@ -273,7 +273,7 @@ func (s *Server) brokerStatus() []brokerStatus {
 	st := s.sub.Status()
 	out := make([]brokerStatus, len(st))
 	for i, b := range st {
-		out[i] = brokerStatus{Name: b.Name, Connected: b.Connected, Received: b.Received, LastError: b.LastError}
+		out[i] = brokerStatus{Name: b.Name, Connected: b.Connected, Subscribed: b.Subscribed, Received: b.Received, LastError: b.LastError}
 	}
 	return out
 }
