@@ -68,6 +68,15 @@ func startWatcher(ctx context.Context, url string, ch *simchain.Chain, id eventl
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	w := &watcher{srv: srv, dir: dir, stop: stop, done: make(chan error, 1), dev: id.Device}
 	go func() { w.done <- srv.Run(rctx) }()
+	// The van's events are not retained: the watcher must be subscribed
+	// before the replay publishes them.
+	deadline := time.Now().Add(30 * time.Second)
+	for h := srv.Health(ctx); !h.OK; h = srv.Health(ctx) {
+		if time.Now().After(deadline) {
+			return nil, errors.Join(fmt.Errorf("not subscribed after 30s: %v", h.Reasons), w.close())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return w, nil
 }
 
