@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,19 +115,23 @@ func benchHandle(b *testing.B, a watch.Archive) {
 // from 1, 4 and 16 goroutines (the subscriber's lanes: each device's
 // messages on one lane, in order), on a new archive each, and reports the
 // rates and their ratios to one lane's, measured in the same run: on this
-// archive and, as the baseline, on the embedded bbolt archive.
+// archive (with the pool of DefaultMaxConns, and of 4 connections,
+// pgxpool's default on 2 CPUs) and, as the baseline, on the embedded bbolt
+// archive.
 func BenchmarkHandleLanes(b *testing.B) {
-	b.Run("PostgreSQL", func(b *testing.B) {
-		s := postgres.Start(b)
-		benchLanes(b, func() watch.Archive {
-			a, err := Open(context.Background(), s.NewDatabase(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(a.Close)
-			return a
+	for _, pool := range []string{"", "&pool_max_conns=4"} {
+		b.Run("PostgreSQL"+strings.ReplaceAll(pool, "&", "/"), func(b *testing.B) {
+			s := postgres.Start(b)
+			benchLanes(b, func() watch.Archive {
+				a, err := Open(context.Background(), s.NewDatabase(b)+pool)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(a.Close)
+				return a
+			})
 		})
-	})
+	}
 	b.Run("Bolt", func(b *testing.B) {
 		benchLanes(b, func() watch.Archive {
 			a, err := watch.OpenBolt(filepath.Join(b.TempDir(), "archive.db"))

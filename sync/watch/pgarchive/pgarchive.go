@@ -42,14 +42,27 @@ type Archive struct {
 	pool *pgxpool.Pool
 }
 
+// DefaultMaxConns is the size of the pool when the database URL does not
+// set pool_max_conns. A watcher handles the messages of different devices
+// concurrently (the subscriber's lanes, 4 per broker by default), and the
+// ledger readers and HTTP requests read the archive meanwhile; each write
+// is a statement committed on its own connection, and concurrent commits
+// share the server's WAL flushes. pgxpool's own default, the larger of 4
+// and the number of CPUs, would have the lanes wait for connections.
+const DefaultMaxConns = 16
+
 // Open connects to the database at dsn (a PostgreSQL URL or key=value
-// string; pgxpool's pool_* parameters size the pool), migrates its schema
-// to SchemaVersion and returns the archive. It fails with ErrSchemaTooNew
+// string; pgxpool's pool_* parameters size the pool, of DefaultMaxConns
+// connections unless pool_max_conns is set), migrates its schema to
+// SchemaVersion and returns the archive. It fails with ErrSchemaTooNew
 // when a newer watcher migrated the database further.
 func Open(ctx context.Context, dsn string) (*Archive, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pgarchive: database URL: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, DefaultMaxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err == nil {
