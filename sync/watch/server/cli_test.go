@@ -131,6 +131,10 @@ func TestMain_ExitStatus(t *testing.T) {
 	van := key(t, eventlogtest.KeyHex)
 	c := writeConfig(t, "tcp://127.0.0.1:1", van)
 	stranger := key(t, strangerKeyHex).Address().String()
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("operators:\n  - name: x\n    devices: []\nbrokers:\n  - url: http://b\narchiv:\n  bolt: a.db\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		exit int
 		args []string
@@ -149,6 +153,10 @@ func TestMain_ExitStatus(t *testing.T) {
 		{1, []string{"export", "--config", c.File, "--device", stranger, "--format", "csv"}, "is not in the allowlist"},
 		{1, []string{"run", "--config", filepath.Join(t.TempDir(), "absent.yaml")}, "no such file"},
 		{2, []string{"keygen", "--name", "w.example/x"}, "--out is required"},
+		{1, []string{"run", "--config", bad}, bad + ":3:14: operators[0].devices: must not be empty"},
+		{1, []string{"run", "--config", bad}, bad + `:5:10: brokers[0].url: "http://b": scheme "http" is not tcp`},
+		{1, []string{"run", "--config", bad}, bad + `:6:1: unknown field "archiv" (did you mean "archive"?)`},
+		{1, []string{"export", "--config", bad, "--device", stranger, "--format", "csv"}, `unknown field "archiv"`},
 	} {
 		code, out, errs := watchCmd(t, tt.args...)
 		if code != tt.exit || !strings.Contains(errs, tt.err) {
