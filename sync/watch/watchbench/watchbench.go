@@ -10,10 +10,11 @@
 // see the same machine. Each event is signed by a simulated device with a
 // real key (untimed) and handed to (*watch.Watcher).Handle (timed): parsed,
 // its signature recovered, written to a bbolt archive, its origin's
-// sequence advanced. For the verification rate the archive is a real bbolt
-// file on a memory file system (Options.MemDir), so that what is measured
-// is the watcher's work and not the disk's; the durable rate puts it on
-// disk (Options.Dir), where each event waits for its fsync.
+// sequence advanced; from [Lanes] goroutines, as the subscriber hands them
+// over. For the verification rate the archive is a real bbolt file on a
+// memory file system (Options.MemDir), so that what is measured is the
+// watcher's work and not the disk's; the durable rate puts it on disk
+// (Options.Dir), where the events' commits wait for fsync.
 //
 // Run changes process-wide state while it measures (the CPU affinity of
 // every thread and GOMAXPROCS): run one at a time, in a process doing
@@ -28,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -51,6 +53,12 @@ const (
 	rateDevices = 64
 	batch       = 256
 )
+
+// Lanes is how many goroutines hand events to the watcher at once, each
+// the events of its own devices in order, as the subscriber's lanes do
+// (subscribe.DefaultWorkers): the watcher verifies them concurrently and
+// its archive commits their writes together.
+const Lanes = 4
 
 // Options says what Run measures and where.
 type Options struct {
@@ -231,6 +239,7 @@ type harness struct {
 	turn int
 	msgs [][]byte
 	tops []string
+	from []int // the device of each message, an index of srcs
 }
 
 func newHarness(ctx context.Context, path string, devices int) (*harness, error) {
@@ -278,9 +287,10 @@ func (h *harness) close() error {
 
 // sign signs the next n events of the devices, in turn.
 func (h *harness) sign(n int) error {
-	h.msgs, h.tops = h.msgs[:0], h.tops[:0]
+	h.msgs, h.tops, h.from = h.msgs[:0], h.tops[:0], h.from[:0]
 	for range n {
 		s := h.srcs[h.turn%len(h.srcs)]
+		h.from = append(h.from, h.turn%len(h.srcs))
 		h.turn++
 		m, err := s.next()
 		if err != nil {
@@ -291,18 +301,34 @@ func (h *harness) sign(n int) error {
 	return nil
 }
 
-// handle hands the signed events to the watcher; each must verify.
+// handle hands the signed events to the watcher, from Lanes goroutines
+// as the subscriber deals them (each device's on one lane, in order); each
+// must verify.
 func (h *harness) handle(ctx context.Context) error {
-	for i, m := range h.msgs {
-		v, err := h.w.Handle(ctx, h.tops[i], m)
-		if err != nil {
-			return fmt.Errorf("watchbench: archive: %w", err)
-		}
-		if v.State != watch.StateVerified || v.Duplicate {
-			return fmt.Errorf("watchbench: event %d of %s: state %s (reason %s, duplicate %t): %v", v.Seq, v.Device, v.State, v.Reason, v.Duplicate, v.Err)
-		}
+	errs := make([]error, Lanes)
+	var wg sync.WaitGroup
+	for l := range Lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, m := range h.msgs {
+				if h.from[i]%Lanes != l {
+					continue
+				}
+				v, err := h.w.Handle(ctx, h.tops[i], m)
+				if err != nil {
+					errs[l] = fmt.Errorf("watchbench: archive: %w", err)
+					return
+				}
+				if v.State != watch.StateVerified || v.Duplicate {
+					errs[l] = fmt.Errorf("watchbench: event %d of %s: state %s (reason %s, duplicate %t): %v", v.Seq, v.Device, v.State, v.Reason, v.Duplicate, v.Err)
+					return
+				}
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // rate returns the rate of events handled, timing only Handle, over at
