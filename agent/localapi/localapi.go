@@ -66,15 +66,17 @@ type Server struct {
 // requests in progress have ended (an append stream with its trailers),
 // at most 5 s after that. It replaces a stale socket file left by a
 // crashed process (the caller holds the log's lock, so no live process can
-// own it).
+// own it). The socket appears at its path only once it accepts
+// connections, with mode 0600: it is made under a temporary name and
+// renamed, so that a client that sees the file can connect, and no one
+// else ever could.
 func (s *Server) Serve(ctx context.Context) error {
 	path := SocketPath(s.Log.Dir())
 	os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, err := listenAt(path)
 	if err != nil {
-		return fmt.Errorf("localapi: listen on %s: %w", path, err)
+		return err
 	}
-	os.Chmod(path, 0o600)
 	// Requests end with ctx: an append stream then stops reading, answers
 	// what it read and says why in its trailer.
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second,
@@ -104,6 +106,30 @@ func (s *Server) Serve(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// listenAt listens on a unix socket that appears at path once it
+// listens, with mode 0600 (Serve).
+func listenAt(path string) (net.Listener, error) {
+	// Short: a unix socket path has at most 107 bytes.
+	tmp := filepath.Join(filepath.Dir(path), ".sock-"+strconv.Itoa(os.Getpid()))
+	os.Remove(tmp)
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("localapi: listen on %s: %w", path, err)
+	}
+	// The listener must not remove the temporary name when it closes:
+	// the socket is at path then, which Serve removes.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err = os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("localapi: listen on %s: %w", path, err)
+	}
+	return ln, nil
 }
 
 func (s *Server) handler() http.Handler {

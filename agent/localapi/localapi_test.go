@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,4 +278,54 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// The socket appears at its path only once it accepts connections, with
+// mode 0600 from the start: a client that waits for the file (as an
+// operator's script does) connects at once. Serve removes it when it ends.
+func TestServe_SocketAppearsListening(t *testing.T) {
+	dir, err := os.MkdirTemp("", "waybill-localapi-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	k, _ := devkey.FromHex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+	id := eventlog.Identity{Device: k.Address(), Fleet: "t", ChainID: 1}
+	l, err := eventlog.Open(context.Background(), dir, &eventlog.Options{Create: &id, Keys: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for round := 0; round < 20; round++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- (&Server{Log: l, Clock: fixedClock}).Serve(ctx) }()
+		path := SocketPath(dir)
+		deadline := time.Now().Add(time.Minute)
+		var fi os.FileInfo
+		for fi, err = os.Stat(path); err != nil; fi, err = os.Stat(path) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: no socket at %s within a minute: %v", round, path, err)
+			}
+			runtime.Gosched()
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("round %d: the socket has mode %o, want 600", round, m)
+		}
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatalf("round %d: the socket file exists, and a connection is refused: %v", round, err)
+		}
+		c.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+		if ents, _ := filepath.Glob(filepath.Join(dir, "*sock*")); len(ents) != 0 {
+			t.Fatalf("round %d: left after Serve: %v", round, ents)
+		}
+		if ents, _ := filepath.Glob(filepath.Join(dir, ".sock*")); len(ents) != 0 {
+			t.Fatalf("round %d: left after Serve: %v", round, ents)
+		}
+	}
 }
