@@ -74,7 +74,7 @@ func boltArchive(t testing.TB, dir string) watch.Archive {
 // archive returns.
 func newRigOn(t testing.TB, n int, dir string, archive func() watch.Archive) *rig {
 	t.Helper()
-	r := &rig{t: t, broker: mosquitto.Start(t, nil)}
+	r := &rig{t: t, broker: mosquitto.Start(t, &mosquitto.Config{Extra: []string{"max_inflight_messages 0"}})}
 	c, err := New(Config{Devices: n, Broker: r.broker.URL(), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +103,15 @@ func newRigOn(t testing.TB, n int, dir string, archive func() watch.Archive) *ri
 	ctx, r.cancelSub = context.WithCancel(context.Background())
 	go func() { r.subDone <- r.sub.Run(ctx) }()
 	t.Cleanup(r.stop)
+	// The broker keeps messages for the watcher's session only from its
+	// subscription on: the devices publish once the watcher subscribed.
+	deadline := time.Now().Add(waitLimit)
+	for st := r.sub.Status(); !st[0].Subscribed; st = r.sub.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the watcher did not subscribe within %v: %+v", waitLimit, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return r
 }
 
