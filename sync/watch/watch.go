@@ -110,7 +110,9 @@ type Verdict struct {
 	State    State
 	Reason   Reason // set when State is StateRejected
 	Err      error  // why, when State is StateRejected
-	// Duplicate is set for an event byte-identical to one already
+	// Duplicate is set for a checkpoint equal to the latest one the
+	// watcher verified of its origin (State is StateVerified; nothing is
+	// cosigned or stored again), and for an event byte-identical to one already
 	// archived under its key; it is dropped and State is its state.
 	Duplicate bool
 	// NewEpoch is set for the first message of an epoch of a device whose
@@ -168,6 +170,9 @@ type origin struct {
 	above      map[uint64]struct{} // archived seqs above next
 	latest     *checkpoint.Checkpoint
 	latestNote []byte
+	// verifiedHere is the size of the latest checkpoint when this
+	// watcher verified it itself (not loaded from the archive).
+	verifiedHere uint64
 	// front is the tree of the first latest.Size archived leaves (the
 	// empty tree without a latest checkpoint).
 	front   *merkle.Frontier
@@ -400,6 +405,13 @@ func (w *Watcher) handleCheckpoint(ctx context.Context, v Verdict, td *trusted, 
 		return v, err
 	}
 	v.Gaps = o.gaps()
+	if l := o.latest; l != nil && l.Size > 0 && o.verifiedHere == l.Size && l.Size == n.Checkpoint.Size && l.Root == n.Checkpoint.Root {
+		// The checkpoint this watcher verified last, again: delivered
+		// again, or verified already from the archive's received
+		// checkpoints (another watcher's) when an event completed it.
+		v.State, v.Duplicate = StateVerified, true
+		return v, nil
+	}
 	if n.Checkpoint.Size > o.next {
 		first, ok := o.pending[n.Checkpoint.Size]
 		if !ok {
@@ -466,6 +478,9 @@ func (w *Watcher) checkCheckpoint(ctx context.Context, v Verdict, td *trusted, e
 			}
 		}
 		o.latest, o.latestNote, o.front = &c, note, front
+	}
+	if c.Size == o.latest.Size {
+		o.verifiedHere = c.Size
 	}
 	v.State = StateVerified
 	return w.cosign(ctx, v, td, epoch, o, c, note)

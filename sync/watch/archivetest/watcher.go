@@ -166,7 +166,7 @@ func testWatchers(t *testing.T, a watch.Archive) {
 			stored[fmt.Sprintf("%s/%d", r.device, r.m.Seq)]++
 		}
 		for _, v := range vs {
-			if v.Channel == feed.ChannelCheckpoints && v.State == watch.StateVerified {
+			if v.Channel == feed.ChannelCheckpoints && v.State == watch.StateVerified && !v.Duplicate {
 				verified[fmt.Sprintf("%d/%s/%d", r.watcher, v.Device, v.Size)]++
 				if v.Cosigned {
 					cosigned[fmt.Sprintf("%d/%s/%d", r.watcher, v.Device, v.Size)]++
